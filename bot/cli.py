@@ -1,0 +1,35 @@
+"""The `farcaster` command. Each subcommand group lives in bot/commands/."""
+
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from bot.commands import db
+from bot.errors import ConfigurationError
+
+app = typer.Typer(
+    name="farcaster",
+    help="Farcaster: a GitHub App that turns `/farcaster rename old new` into one pull request.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    """Entry point: configuration problems end with one sentence, not a traceback."""
+    try:
+        app()
+    except ConfigurationError as exc:
+        typer.secho(f"farcaster: {exc.message}", err=True, fg="red")
+        sys.exit(2)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "FARCASTER_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        typer.secho(f"farcaster: {field} is invalid: {first['msg']}.", err=True, fg="red")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

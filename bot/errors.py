@@ -1,0 +1,115 @@
+"""Every error Farcaster raises on purpose, in one tree.
+
+::
+
+    FarcasterError                      retryable?  reason_code
+    ├── ConfigurationError              no          configuration
+    ├── StoreError
+    │   ├── JobNotFound                 no          job_not_found
+    │   ├── StaleFencingToken           no          stale_fencing_token
+    │   └── LeaseLost                   no          lease_lost
+    ├── GitHubError                     yes         github_error
+    │   ├── RateLimited                 yes         rate_limited     (retry_after seconds)
+    │   ├── GitHubUnavailable           yes         github_unavailable (5xx, network)
+    │   └── GitHubRefused               no          github_refused   (4xx we cannot fix by waiting)
+    │       └── RefConflict             no          ref_conflict     (a branch we do not own)
+    └── Refusal                         no          (each instance carries its own code)
+        ├── InvalidDiff                              invalid_diff, path_outside_repo, ...
+        ├── AgentFailed                              agent_failed, agent_timeout, ...
+        ├── PermissionDenied                         permission_denied
+        └── UnknownCommand                           unknown_command
+
+Driver and HTTP exceptions are translated into these at the store and GitHub-client
+edges; nothing above those edges imports ``sqlalchemy.exc`` or ``httpx``.
+"""
+
+
+class FarcasterError(Exception):
+    """Base class. ``reason_code`` is stable and machine-readable; ``str(exc)`` is for humans."""
+
+    reason_code = "error"
+    retryable = False
+
+    def __init__(self, message: str, *, reason_code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason_code is not None:
+            self.reason_code = reason_code
+
+
+class ConfigurationError(FarcasterError):
+    reason_code = "configuration"
+
+
+class StoreError(FarcasterError):
+    reason_code = "store_error"
+
+
+class JobNotFound(StoreError):
+    reason_code = "job_not_found"
+
+
+class StaleFencingToken(StoreError):
+    """A write carried a fencing token older than the job's: another holder owns the job now."""
+
+    reason_code = "stale_fencing_token"
+
+
+class LeaseLost(StoreError):
+    reason_code = "lease_lost"
+
+
+class GitHubError(FarcasterError):
+    reason_code = "github_error"
+    retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None, reason_code: str | None = None):
+        super().__init__(message, reason_code=reason_code)
+        self.status = status
+
+
+class RateLimited(GitHubError):
+    reason_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class GitHubUnavailable(GitHubError):
+    reason_code = "github_unavailable"
+
+
+class GitHubRefused(GitHubError):
+    reason_code = "github_refused"
+    retryable = False
+
+
+class RefConflict(GitHubRefused):
+    reason_code = "ref_conflict"
+
+
+class Refusal(FarcasterError):
+    """A decision, not an accident: retrying would give the same answer."""
+
+    reason_code = "refused"
+
+
+class InvalidDiff(Refusal):
+    reason_code = "invalid_diff"
+
+
+class AgentFailed(Refusal):
+    reason_code = "agent_failed"
+
+    def __init__(self, message: str, *, reason_code: str | None = None, retryable: bool = False):
+        super().__init__(message, reason_code=reason_code)
+        self.retryable = retryable
+
+
+class PermissionDenied(Refusal):
+    reason_code = "permission_denied"
+
+
+class UnknownCommand(Refusal):
+    reason_code = "unknown_command"

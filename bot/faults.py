@@ -1,0 +1,30 @@
+"""Named fault points: with ``FARCASTER_FAULT=<point>`` the process dies there, like ``kill -9``.
+
+Crash tests set the variable on a real subprocess and then count what reached GitHub.
+``os._exit`` skips ``finally`` blocks, atexit hooks and buffered writes, which is the point:
+nothing gets a chance to tidy up. Inert when the variable is unset.
+"""
+
+import os
+
+RUNNER_POINTS = ("after_claim", "after_snapshot", "after_agent", "after_proposal")
+INTERPRETER_POINTS = (
+    "after_blobs",
+    "after_commit",
+    "after_ref",
+    "after_pr",
+    "after_check_run",
+    "after_comment",
+)
+ALL_POINTS = RUNNER_POINTS + INTERPRETER_POINTS
+
+# The exit status a process killed at a fault point reports; tests check it.
+FAULT_EXIT_STATUS = 137
+
+
+def fault_point(name: str) -> None:
+    """Die abruptly if ``FARCASTER_FAULT`` names this point."""
+    if name not in ALL_POINTS:
+        raise ValueError(f"unknown fault point {name!r}")
+    if os.environ.get("FARCASTER_FAULT") == name:
+        os._exit(FAULT_EXIT_STATUS)

@@ -1,0 +1,1 @@
+"""The GitHub edge: App authentication and the REST calls Farcaster makes (nothing else)."""

@@ -1,0 +1,396 @@
+"""A thin, synchronous wrapper over githubkit for exactly the endpoints in DESIGN.md.
+
+Every method returns plain JSON (``dict``/``list``): githubkit's strict models reject
+minimal but valid responses, and we read only a few fields. Every githubkit or httpx error
+is translated here into :mod:`bot.errors`; nothing above this module sees them.
+
+Retries: a 5xx is retried twice quickly inside the call; a rate limit is never slept on
+here. It raises :class:`~bot.errors.RateLimited` with ``retry_after`` so the caller can
+re-queue the job and free its lease.
+"""
+
+import base64
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from githubkit import AppInstallationAuthStrategy, GitHub
+from githubkit.cache import MemCacheStrategy
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
+from githubkit.retry import RetryOption
+
+from bot.errors import GitHubError, GitHubRefused, GitHubUnavailable, RateLimited
+from bot.settings import Settings
+
+# Observers of every call (endpoint template, status, seconds); metrics register here.
+CallObserver = Callable[[str, str, int, float], None]
+_observers: list[CallObserver] = []
+
+
+def observe_calls(observer: CallObserver) -> None:
+    _observers.append(observer)
+
+
+def _retry_decision(exc: GitHubException, count: int) -> RetryOption:
+    if isinstance(exc, RateLimitExceeded):
+        return RetryOption(False)
+    if isinstance(exc, RequestFailed) and exc.response.status_code >= 500:
+        return RetryOption(count < 2, timedelta(seconds=0.2 * 2**count))
+    return RetryOption(False)
+
+
+def _base_url(url: str) -> str:
+    return url.rstrip("/") + "/"
+
+
+def make_installation_github(
+    settings: Settings,
+    installation_id: int,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    cache: MemCacheStrategy | None = None,
+) -> GitHub[Any]:
+    auth = AppInstallationAuthStrategy(
+        settings.require_app_id(), settings.private_key_pem(), installation_id
+    )
+    return GitHub(
+        auth,
+        base_url=_base_url(settings.github_api_url),
+        user_agent="farcaster-bot",
+        timeout=httpx.Timeout(10.0, read=60.0),
+        http_cache=False,
+        auto_retry=_retry_decision,
+        transport=transport,
+        cache_strategy=cache,
+    )
+
+
+class GitHubClient:
+    """The REST calls of one installation."""
+
+    def __init__(self, gh: GitHub[Any], *, api_version: str = "2022-11-28") -> None:
+        self._gh = gh
+        self._headers = {
+            "X-GitHub-Api-Version": api_version,
+            "Accept": "application/vnd.github+json",
+        }
+
+    @classmethod
+    def for_installation(
+        cls,
+        settings: Settings,
+        installation_id: int,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        cache: MemCacheStrategy | None = None,
+    ) -> "GitHubClient":
+        gh = make_installation_github(settings, installation_id, transport=transport, cache=cache)
+        return cls(gh, api_version=settings.github_api_version)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        template: str,
+        *args: Any,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        url = template.format(*args)
+        started = time.monotonic()
+        status = 0
+        try:
+            response = self._gh.request(
+                method, url, params=params, json=json, headers=self._headers
+            )
+            status = response.status_code
+            return response.raw_response
+        except RateLimitExceeded as exc:
+            status = exc.response.status_code
+            wait = max(1.0, exc.retry_after.total_seconds())
+            raise RateLimited(
+                f"GitHub rate limit on {method} {url}; retry in {wait:.0f} s.",
+                retry_after=wait,
+                status=status,
+            ) from None
+        except RequestFailed as exc:
+            status = exc.response.status_code
+            message = _message_of(exc.response.raw_response)
+            if status >= 500:
+                raise GitHubUnavailable(
+                    f"GitHub answered {status} to {method} {url}: {message}", status=status
+                ) from None
+            raise GitHubRefused(
+                f"GitHub answered {status} to {method} {url}: {message}", status=status
+            ) from None
+        except RequestError as exc:
+            raise GitHubUnavailable(
+                f"GitHub could not be reached for {method} {url}: {exc}"
+            ) from None
+        except GitHubException as exc:
+            raise GitHubError(f"GitHub call {method} {url} failed: {exc}") from None
+        finally:
+            for observer in _observers:
+                observer(method, template, status, time.monotonic() - started)
+
+    def _json(self, method: str, template: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call(method, template, *args, **kwargs).json()
+
+    def _json_or_none(self, method: str, template: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._json(method, template, *args, **kwargs)
+        except GitHubRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _pages(
+        self, template: str, *args: Any, params: dict[str, Any] | None = None
+    ) -> Iterator[Any]:
+        page = 1
+        while True:
+            batch = self._json(
+                "GET", template, *args, params={**(params or {}), "per_page": 100, "page": page}
+            )
+            items = batch if isinstance(batch, list) else batch.get("check_runs", [])
+            yield from items
+            if len(items) < 100:
+                return
+            page += 1
+
+    # -- repositories and git data --------------------------------------------------------
+
+    def get_repo(self, owner: str, repo: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/repos/{}/{}", owner, repo)
+        return result
+
+    def branch_head(self, owner: str, repo: str, branch: str) -> str:
+        ref = self._json("GET", "/repos/{}/{}/git/ref/heads/{}", owner, repo, branch)
+        return str(ref["object"]["sha"])
+
+    def get_ref(self, owner: str, repo: str, branch: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self._json_or_none(
+            "GET", "/repos/{}/{}/git/ref/heads/{}", owner, repo, branch
+        )
+        return result
+
+    def get_commit(self, owner: str, repo: str, sha: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/repos/{}/{}/git/commits/{}", owner, repo, sha)
+        return result
+
+    def compare(self, owner: str, repo: str, base: str, head: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "GET", "/repos/{}/{}/compare/{}...{}", owner, repo, base, head
+        )
+        return result
+
+    def get_tree(
+        self, owner: str, repo: str, sha: str, *, recursive: bool = True
+    ) -> dict[str, Any]:
+        params = {"recursive": "1"} if recursive else None
+        result: dict[str, Any] = self._json(
+            "GET", "/repos/{}/{}/git/trees/{}", owner, repo, sha, params=params
+        )
+        return result
+
+    def get_blob(self, owner: str, repo: str, sha: str) -> bytes:
+        blob = self._json("GET", "/repos/{}/{}/git/blobs/{}", owner, repo, sha)
+        if blob.get("encoding") == "base64":
+            return base64.b64decode(blob["content"])
+        return str(blob["content"]).encode()
+
+    def create_blob(self, owner: str, repo: str, content: bytes) -> str:
+        blob = self._json(
+            "POST",
+            "/repos/{}/{}/git/blobs",
+            owner,
+            repo,
+            json={"content": base64.b64encode(content).decode(), "encoding": "base64"},
+        )
+        return str(blob["sha"])
+
+    def create_tree(
+        self, owner: str, repo: str, *, base_tree: str, entries: list[dict[str, Any]]
+    ) -> str:
+        tree = self._json(
+            "POST",
+            "/repos/{}/{}/git/trees",
+            owner,
+            repo,
+            json={"base_tree": base_tree, "tree": entries},
+        )
+        return str(tree["sha"])
+
+    def create_commit(
+        self,
+        owner: str,
+        repo: str,
+        *,
+        message: str,
+        tree: str,
+        parents: list[str],
+        author: dict[str, str],
+        committer: dict[str, str],
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST",
+            "/repos/{}/{}/git/commits",
+            owner,
+            repo,
+            json={
+                "message": message,
+                "tree": tree,
+                "parents": parents,
+                "author": author,
+                "committer": committer,
+            },
+        )
+        return result
+
+    def create_ref(self, owner: str, repo: str, branch: str, sha: str) -> bool:
+        """Create ``refs/heads/<branch>``; False when it already exists (GitHub's 422)."""
+        try:
+            self._json(
+                "POST",
+                "/repos/{}/{}/git/refs",
+                owner,
+                repo,
+                json={"ref": f"refs/heads/{branch}", "sha": sha},
+            )
+            return True
+        except GitHubRefused as exc:
+            if exc.status == 422 and "already exists" in exc.message:
+                return False
+            raise
+
+    def download_tarball(self, owner: str, repo: str, sha: str) -> bytes:
+        """The repository at ``sha`` as a .tar.gz (GitHub answers with a 302 to codeload)."""
+        return self._call("GET", "/repos/{}/{}/tarball/{}", owner, repo, sha).content
+
+    # -- pull requests, issues, reactions, checks -----------------------------------------
+
+    def find_pulls_by_head(self, owner: str, repo: str, head: str) -> list[dict[str, Any]]:
+        """Pull requests of ``owner:branch``, open or closed."""
+        return list(
+            self._pages("/repos/{}/{}/pulls", owner, repo, params={"head": head, "state": "all"})
+        )
+
+    def create_pull(
+        self,
+        owner: str,
+        repo: str,
+        *,
+        title: str,
+        head: str,
+        base: str,
+        body: str,
+        draft: bool = False,
+    ) -> dict[str, Any] | None:
+        """Open a PR; None when GitHub says one already exists for the head (look it up again)."""
+        try:
+            result: dict[str, Any] = self._json(
+                "POST",
+                "/repos/{}/{}/pulls",
+                owner,
+                repo,
+                json={"title": title, "head": head, "base": base, "body": body, "draft": draft},
+            )
+            return result
+        except GitHubRefused as exc:
+            if exc.status == 422 and "already exists" in exc.message:
+                return None
+            raise
+
+    def list_issue_comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+        return list(self._pages("/repos/{}/{}/issues/{}/comments", owner, repo, number))
+
+    def create_issue_comment(self, owner: str, repo: str, number: int, body: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST", "/repos/{}/{}/issues/{}/comments", owner, repo, number, json={"body": body}
+        )
+        return result
+
+    def update_issue_comment(
+        self, owner: str, repo: str, comment_id: int, body: str
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "PATCH", "/repos/{}/{}/issues/comments/{}", owner, repo, comment_id, json={"body": body}
+        )
+        return result
+
+    def add_comment_reaction(self, owner: str, repo: str, comment_id: int, content: str) -> None:
+        """GitHub answers 200 when the same reaction exists already, so this is idempotent."""
+        self._call(
+            "POST",
+            "/repos/{}/{}/issues/comments/{}/reactions",
+            owner,
+            repo,
+            comment_id,
+            json={"content": content},
+        )
+
+    def list_check_runs(
+        self, owner: str, repo: str, ref: str, *, name: str
+    ) -> list[dict[str, Any]]:
+        return list(
+            self._pages(
+                "/repos/{}/{}/commits/{}/check-runs",
+                owner,
+                repo,
+                ref,
+                params={"check_name": name, "filter": "all"},
+            )
+        )
+
+    def create_check_run(self, owner: str, repo: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST", "/repos/{}/{}/check-runs", owner, repo, json=body
+        )
+        return result
+
+    def update_check_run(
+        self, owner: str, repo: str, check_run_id: int, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "PATCH", "/repos/{}/{}/check-runs/{}", owner, repo, check_run_id, json=body
+        )
+        return result
+
+    def collaborator_permission(self, owner: str, repo: str, username: str) -> str:
+        """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``."""
+        result = self._json_or_none(
+            "GET", "/repos/{}/{}/collaborators/{}/permission", owner, repo, username
+        )
+        if result is None:
+            return "none"
+        # role_name distinguishes maintain/triage; permission folds them into write/read.
+        return str(result.get("role_name") or result.get("permission") or "none")
+
+    def close(self) -> None:
+        pass
+
+
+def _message_of(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        message = str(body.get("message", ""))
+        errors = body.get("errors")
+        if errors:
+            details = "; ".join(
+                str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+            )
+            message = f"{message} ({details})"
+        return message
+    return str(body)[:200]
+
+
+@contextmanager
+def installation_client(settings: Settings, installation_id: int) -> Iterator[GitHubClient]:
+    yield GitHubClient.for_installation(settings, installation_id)

@@ -1,0 +1,120 @@
+"""Settings, read from the environment with the prefix ``FARCASTER_``.
+
+Nothing is read at import time: call :func:`get_settings`. A missing required
+setting is reported by :func:`require`, one sentence naming the variable.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Every knob of a Farcaster process. Each field is documented where it is declared."""
+
+    model_config = SettingsConfigDict(env_prefix="FARCASTER_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///farcaster.db",
+        description="SQLAlchemy URL of the store. SQLite for one machine; "
+        "postgresql+psycopg://user@host/db for several.",
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        description="GitHub REST base URL. GitHub Enterprise Server: https://HOST/api/v3; "
+        "the local emulator: the URL it prints.",
+    )
+    github_api_version: str = Field(
+        default="2022-11-28",
+        description="X-GitHub-Api-Version sent with every call (GHES knows 2022-11-28).",
+    )
+    github_app_id: int | None = Field(default=None, description="The GitHub App's numeric id.")
+    github_app_slug: str = Field(
+        default="farcaster", description="The App's slug, so that '@slug rename a b' is a command."
+    )
+    github_private_key: SecretStr | None = Field(
+        default=None, description="The App's PEM private key (or use GITHUB_PRIVATE_KEY_PATH)."
+    )
+    github_private_key_path: Path | None = Field(
+        default=None, description="A file holding the App's PEM private key."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="The secret GitHub signs webhook deliveries with."
+    )
+    command_prefix: str = Field(
+        default="/farcaster", description="What a comment line starts with to be a command."
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a claim holds a job; heartbeats at a third."
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, description="Claims a job may use before it becomes a tombstone."
+    )
+    agents_file: Path | None = Field(
+        default=None, description="TOML file defining command agents (argv, timeout, verify)."
+    )
+    agent_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="Default time budget of one agent run."
+    )
+    scratch_dir: Path | None = Field(
+        default=None, description="Where checkouts are made; a temporary directory if unset."
+    )
+    max_diff_bytes: int = Field(
+        default=5_000_000, gt=0, description="Largest proposal diff the interpreter accepts."
+    )
+    max_file_bytes: int = Field(
+        default=1_000_000, gt=0, description="Largest single file a proposal may write."
+    )
+    permission_cache_seconds: float = Field(
+        default=60.0, ge=0, description="How long a commenter's repository permission is cached."
+    )
+    fault: str | None = Field(
+        default=None,
+        description="Test hook: end the process abruptly at this named step (see bot/faults.py).",
+    )
+
+    def private_key_pem(self) -> str:
+        """The App's private key, from the value or the file; a clear error when neither is set."""
+        if self.github_private_key is not None:
+            return self.github_private_key.get_secret_value()
+        if self.github_private_key_path is not None:
+            try:
+                return self.github_private_key_path.read_text()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"FARCASTER_GITHUB_PRIVATE_KEY_PATH points at {self.github_private_key_path}, "
+                    f"which cannot be read ({exc.strerror})."
+                ) from exc
+        raise ConfigurationError(
+            "FARCASTER_GITHUB_PRIVATE_KEY or FARCASTER_GITHUB_PRIVATE_KEY_PATH must be set "
+            "to the GitHub App's private key."
+        )
+
+    def require_app_id(self) -> int:
+        if self.github_app_id is None:
+            raise ConfigurationError("FARCASTER_GITHUB_APP_ID must be set to the GitHub App's id.")
+        return self.github_app_id
+
+    def require_webhook_secret(self) -> str:
+        if self.webhook_secret is None or not self.webhook_secret.get_secret_value():
+            raise ConfigurationError(
+                "FARCASTER_WEBHOOK_SECRET must be set to the secret configured on the GitHub App."
+            )
+        return self.webhook_secret.get_secret_value()
+
+    def secret_values(self) -> list[str]:
+        """Every secret this process knows, for redaction of logs and agent output."""
+        values = []
+        for secret in (self.github_private_key, self.webhook_secret):
+            if secret is not None and secret.get_secret_value():
+                values.append(secret.get_secret_value())
+        return values
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,34 @@
+"""The database handle shared by every store module: engine, clock and transactions."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, text
+
+from bot.db import clock_sql, is_sqlite, make_engine
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = is_sqlite(engine)
+        self._clock = text(f"SELECT {clock_sql(engine)}")
+
+    @classmethod
+    def from_url(cls, url: str) -> "Database":
+        return cls(make_engine(url))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction; on SQLite it starts with BEGIN IMMEDIATE (see bot/db.py)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def now(self, conn: Connection, now: float | None = None) -> float:
+        """The database clock, unless the caller injects a time (tests do, to expire leases)."""
+        if now is not None:
+            return now
+        return float(conn.execute(self._clock).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,13 @@
+"""Core table handles for the store's statements."""
+
+from sqlalchemy import Table
+
+from bot.tables import metadata
+
+JOBS: Table = metadata.tables["jobs"]
+EVENTS: Table = metadata.tables["job_events"]
+PROPOSALS: Table = metadata.tables["proposals"]
+EFFECTS: Table = metadata.tables["effects"]
+TOMBSTONES: Table = metadata.tables["tombstones"]
+DELIVERIES: Table = metadata.tables["deliveries"]
+OUTBOX: Table = metadata.tables["outbox"]

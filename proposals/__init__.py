@@ -1,0 +1,1 @@
+"""Proposals: validation, and the interpreter that turns a valid proposal into GitHub effects."""

@@ -1,0 +1,1 @@
+"""Webhook intake: the FastAPI app GitHub talks to."""
