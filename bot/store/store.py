@@ -6,10 +6,11 @@ transaction. Every write that finishes work carries the fencing token and is ref
 holder owns the job. Events, proposals and tombstones are only ever inserted.
 """
 
+import functools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, func, select
 
@@ -36,6 +37,32 @@ from bot.store.rows import job_from_row
 from bot.store.tables import JOBS
 
 _LEASE_CLEARED = {"lease_owner": None, "lease_expires_at": None}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Refused(Exception):
+    """Raised inside a transaction when a fenced write touched no row; see ``_fenced_write``."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+
+def _fenced_write(
+    method: Callable[Concatenate["Store", str, int, P], R],
+) -> Callable[Concatenate["Store", str, int, P], R]:
+    """Turn a refused write into StaleFencingToken, recording the refusal *after* the
+    transaction that detected it has rolled back (on SQLite a second writer would wait)."""
+
+    @functools.wraps(method)
+    def wrapper(self: "Store", job_id: str, token: int, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, job_id, token, *args, **kwargs)
+        except _Refused as refused:
+            raise self._refusal(job_id, token, refused.step) from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -158,7 +185,7 @@ class Store:
     ) -> Job:
         job = st.update_if_token(conn, job_id, token, values)
         if job is None:
-            raise self._refusal(job_id, token, step)
+            raise _Refused(step)
         return job
 
     def _refusal(self, job_id: str, token: int, step: str) -> StaleFencingToken:
@@ -179,6 +206,7 @@ class Store:
             f"at token {current.fencing_token} in state {current.state.value}; it was refused."
         )
 
+    @_fenced_write
     def store_proposal(
         self, job_id: str, token: int, proposal: NewProposal, *, now: float | None = None
     ) -> ProposalRecord:
@@ -235,6 +263,7 @@ class Store:
             )
             return record
 
+    @_fenced_write
     def record_effect(
         self,
         job_id: str,
@@ -275,6 +304,7 @@ class Store:
             )
             return Effect(job_id, step, dict(result), token, at)
 
+    @_fenced_write
     def complete(
         self,
         job_id: str,
@@ -302,6 +332,7 @@ class Store:
             )
             return job
 
+    @_fenced_write
     def fail(self, job_id: str, token: int, failure: Failure, *, now: float | None = None) -> Job:
         """End an attempt badly: back to the queue with backoff, or a tombstone."""
         with self.db.transaction() as conn:
@@ -311,7 +342,7 @@ class Store:
                 JobState.RUNNING,
                 JobState.APPLYING,
             ):
-                raise self._refusal(job_id, token, "fail")
+                raise _Refused("fail")
             phase = Phase.RUN if current.state is JobState.RUNNING else Phase.APPLY
             retry = failure.retryable and current.attempts < current.max_attempts
             delay = (
@@ -401,6 +432,7 @@ class Store:
         )
         return updated
 
+    @_fenced_write
     def requeue(
         self,
         job_id: str,
