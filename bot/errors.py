@@ -16,6 +16,7 @@
     └── Refusal                         no          (each instance carries its own code)
         ├── InvalidDiff                              invalid_diff, path_outside_repo, ...
         ├── AgentFailed                              agent_failed, agent_timeout, ...
+        ├── UnsafeSnapshot                           unsafe_snapshot (a tarball we refuse)
         ├── PermissionDenied                         permission_denied
         └── UnknownCommand                           unknown_command
 
@@ -105,6 +106,12 @@ class AgentFailed(Refusal):
     def __init__(self, message: str, *, reason_code: str | None = None, retryable: bool = False):
         super().__init__(message, reason_code=reason_code)
         self.retryable = retryable
+
+
+class UnsafeSnapshot(Refusal):
+    """The repository tarball holds a member we refuse to unpack (link out, device, ``..``)."""
+
+    reason_code = "unsafe_snapshot"
 
 
 class PermissionDenied(Refusal):
