@@ -17,6 +17,7 @@
         ├── InvalidDiff                              invalid_diff, path_outside_repo, ...
         ├── AgentFailed                              agent_failed, agent_timeout, ...
         ├── UnsafeSnapshot                           unsafe_snapshot (a tarball we refuse)
+        ├── InvalidRepoConfig                        invalid_repo_config (.github/farcaster.yml)
         ├── PermissionDenied                         permission_denied
         └── UnknownCommand                           unknown_command
 
@@ -112,6 +113,12 @@ class UnsafeSnapshot(Refusal):
     """The repository tarball holds a member we refuse to unpack (link out, device, ``..``)."""
 
     reason_code = "unsafe_snapshot"
+
+
+class InvalidRepoConfig(Refusal):
+    """The repository's ``.github/farcaster.yml`` is malformed or asks for more than allowed."""
+
+    reason_code = "invalid_repo_config"
 
 
 class PermissionDenied(Refusal):
