@@ -7,7 +7,7 @@ them too, so that a delivery, its job and the job's first event commit together.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.errors import JobNotFound
@@ -254,3 +254,57 @@ def put_outbox_item(
         "created_at": now,
     }
     return _insert_ignoring_conflict(conn, OUTBOX, values, "key")
+
+
+# -- counts for operators (metrics are computed from these at scrape time) ----------------
+
+READY_STATES = (JobState.QUEUED.value, JobState.PROPOSED.value)
+
+
+def count_jobs_by_state(conn: Connection, *, now: float) -> dict[str, int]:
+    """Jobs per state, where a ready job whose ``run_after`` is still ahead counts as
+    ``scheduled`` (waiting out a backoff or a rate limit) instead of its state."""
+    label = case(
+        (JOBS.c.state.in_(READY_STATES) & (JOBS.c.run_after > now), literal("scheduled")),
+        else_=JOBS.c.state,
+    ).label("label")
+    # Grouped over a subquery: PostgreSQL does not see two binds of `now` as one expression.
+    labelled = select(label).subquery()
+    rows = conn.execute(select(labelled.c.label, func.count()).group_by(labelled.c.label)).all()
+    return {str(name): int(count) for name, count in rows}
+
+
+def count_events_by_kind(conn: Connection, kinds: Sequence[str]) -> dict[str, int]:
+    rows = conn.execute(
+        select(EVENTS.c.kind, func.count()).where(EVENTS.c.kind.in_(kinds)).group_by(EVENTS.c.kind)
+    ).all()
+    return {str(kind): int(count) for kind, count in rows}
+
+
+def count_reclaims(conn: Connection) -> int:
+    """Claims that took over an expired lease: their ``claimed`` event names a previous owner
+    (a job leaves its leased state with the owner cleared, so a fresh claim names none)."""
+    previous_owner = EVENTS.c.data["previous_owner"].as_string()
+    stmt = select(func.count()).where(EVENTS.c.kind == "claimed", previous_owner.is_not(None))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def count_tombstones_by_reason(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(
+        select(TOMBSTONES.c.reason_code, func.count()).group_by(TOMBSTONES.c.reason_code)
+    ).all()
+    return {str(reason): int(count) for reason, count in rows}
+
+
+def count_outbox_by_state(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(OUTBOX.c.state, func.count()).group_by(OUTBOX.c.state)).all()
+    return {str(state): int(count) for state, count in rows}
+
+
+def oldest_ready_run_after(conn: Connection, *, now: float) -> float | None:
+    """The ``run_after`` of the job that has waited longest for a worker, if any waits."""
+    stmt = select(func.min(JOBS.c.run_after)).where(
+        JOBS.c.state.in_(READY_STATES), JOBS.c.run_after <= now
+    )
+    value = conn.execute(stmt).scalar_one()
+    return float(value) if value is not None else None

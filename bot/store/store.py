@@ -689,3 +689,35 @@ class Store:
                 )
             ).mappings()
             return [job_from_row(r) for r in rows]
+
+    # -- operator counts (metrics read these at scrape time, so every machine agrees) -----
+
+    def operator_counts(
+        self, event_kinds: list[str], *, now: float | None = None
+    ) -> "OperatorCounts":
+        """Everything an operator alerts on, read in one transaction (one consistent view,
+        and on SQLite one lock instead of six)."""
+        with self.db.transaction() as conn:
+            at = self.db.now(conn, now)
+            events = st.count_events_by_kind(conn, event_kinds)
+            oldest = st.oldest_ready_run_after(conn, now=at)
+            return OperatorCounts(
+                jobs_by_state=st.count_jobs_by_state(conn, now=at),
+                events_by_kind={kind: events.get(kind, 0) for kind in event_kinds},
+                reclaims=st.count_reclaims(conn),
+                tombstones_by_reason=st.count_tombstones_by_reason(conn),
+                outbox_by_state=st.count_outbox_by_state(conn),
+                oldest_ready_age=None if oldest is None else max(0.0, at - oldest),
+            )
+
+
+@dataclass(frozen=True)
+class OperatorCounts:
+    """A snapshot of the store for metrics; see :meth:`Store.operator_counts`."""
+
+    jobs_by_state: dict[str, int]  # ready jobs waiting for a later run_after: "scheduled"
+    events_by_kind: dict[str, int]  # every kind asked for, 0 when the trail has none
+    reclaims: int  # claims that took over a job whose holder's lease had expired
+    tombstones_by_reason: dict[str, int]  # a revived job that dies again counts twice
+    outbox_by_state: dict[str, int]  # pending | done | dead
+    oldest_ready_age: float | None  # seconds the longest-waiting ready job has waited
