@@ -1,0 +1,1 @@
+"""Agents: they change a scratch checkout and nothing else (see base.py for the contract)."""

@@ -1,0 +1,219 @@
+"""Command agents: programs an operator lists in ``FARCASTER_AGENTS_FILE`` (TOML).
+
+::
+
+    [agents.coder]
+    argv = ["coder", "--yes", "--message={instruction}"]  # no shell, ever
+    timeout = 600                # seconds; default FARCASTER_AGENT_TIMEOUT_SECONDS
+    max_output_bytes = 262144    # log kept (head and tail), after redaction
+    env = ["ANTHROPIC_API_KEY"]  # variables passed through, by name, from the worker
+    verify = ["python", "-m", "pytest", "-q"]   # optional, run after the agent
+    verify_must_pass = true      # a failing verify fails the attempt (not retried)
+    final_exit_codes = [2]       # exit codes that mean "retrying will not help"
+
+``{instruction}`` in any argv element is replaced by the job's instruction (``/farcaster run
+coder <instruction>``). The program runs in the checkout with a scrubbed environment: PATH,
+HOME (a folder in the scratch directory), LANG, and the variables ``env`` names; nothing
+else. Names that hold Farcaster's or GitHub's credentials are refused in the file, and a
+passed value that looks like a secret is dropped. Exit 0 is success; an exit code in
+``final_exit_codes`` is a non-retryable failure, any other a retryable one; running past
+the timeout is a retryable ``agent_timeout``.
+"""
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.agents.base import AgentRequest, AgentResult, command_text
+from bot.agents.process import ProcessOutcome, run_bounded
+from bot.errors import AgentFailed, ConfigurationError, LeaseLost
+from bot.redaction import Redactor, one_line
+
+PLACEHOLDER = "{instruction}"
+VERIFY_LOG_BYTES = 16 * 1024
+# Credentials that must never reach an agent, whatever the file says.
+FORBIDDEN_NAMES = frozenset(
+    {
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GH_ENTERPRISE_TOKEN",
+        "GITHUB_ENTERPRISE_TOKEN",
+        "DATABASE_URL",
+        "PGPASSWORD",
+    }
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class CommandAgentConfig(BaseModel):
+    """One ``[agents.NAME]`` table. Unknown keys are refused, so a typo is not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    argv: list[str] = Field(min_length=1)
+    timeout: float | None = Field(default=None, gt=0)
+    max_output_bytes: int | None = Field(default=None, ge=1024)
+    env: list[str] = Field(default_factory=list)
+    verify: list[str] | None = Field(default=None, min_length=1)
+    verify_must_pass: bool = False
+    final_exit_codes: list[int] = Field(default_factory=list)
+    version: str | None = None
+    wants_git: bool = True
+
+    @field_validator("env")
+    @classmethod
+    def _no_credentials(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if name.upper().startswith("FARCASTER_") or name.upper() in FORBIDDEN_NAMES:
+                raise ValueError(f"{name} holds Farcaster's or GitHub's credentials")
+        return names
+
+
+def scrubbed_env(
+    home: Path, names: Sequence[str], source: Mapping[str, str], redactor: Redactor
+) -> dict[str, str]:
+    """The whole environment an agent gets: PATH, HOME, LANG and the named variables."""
+    env = {
+        "PATH": source.get("PATH", os.defpath),
+        "HOME": str(home),
+        "LANG": source.get("LANG", "C.UTF-8"),
+    }
+    for name in names:
+        value = source.get(name)
+        # A value the redactor would change is, or contains, a secret: it stays behind.
+        if value is not None and redactor.redact(value) == value:
+            env[name] = value
+    return env
+
+
+class CommandAgent:
+    def __init__(self, name: str, config: CommandAgentConfig, *, kill_grace: float = 2.0) -> None:
+        self.name = name
+        self.config = config
+        self.wants_git = config.wants_git
+        self.kill_grace = kill_grace
+        fingerprint = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:12]
+        self.version = config.version or f"config-{fingerprint}"
+
+    def run(self, request: AgentRequest) -> AgentResult:
+        instruction = command_text(request.command, "instruction")
+        if "\0" in instruction:
+            raise AgentFailed("The instruction contains a NUL byte.", reason_code="bad_instruction")
+        argv = [part.replace(PLACEHOLDER, instruction) for part in self.config.argv]
+        outcome = self._run(argv, request, self._log_bytes(request))
+        log = request.redactor.clean(outcome.output, self._log_bytes(request))
+        self._judge(outcome, log, self._timeout(request))
+        verify = self._verify(request) if self.config.verify else None
+        return AgentResult(log=log, verify=verify)
+
+    def _log_bytes(self, request: AgentRequest) -> int:
+        return self.config.max_output_bytes or request.limits.max_log_bytes
+
+    def _timeout(self, request: AgentRequest) -> float:
+        return self.config.timeout or request.limits.timeout
+
+    def _run(self, argv: list[str], request: AgentRequest, log_bytes: int) -> ProcessOutcome:
+        env = scrubbed_env(request.home, self.config.env, os.environ, request.redactor)
+        try:
+            outcome = run_bounded(
+                argv,
+                cwd=request.checkout,
+                env=env,
+                timeout=self._timeout(request),
+                stop=request.stop,
+                max_output_bytes=log_bytes,
+                kill_grace=self.kill_grace,
+            )
+        except OSError as exc:
+            raise AgentFailed(
+                f"The agent {self.name!r} cannot start {argv[0]!r}: {exc.strerror}.",
+                reason_code="agent_unavailable",
+            ) from None
+        if outcome.stopped:
+            raise LeaseLost(f"The agent {self.name!r} was stopped: the runner lost its lease.")
+        return outcome
+
+    def _judge(self, outcome: ProcessOutcome, log: str, timeout: float) -> None:
+        last = _last_line(log)
+        if outcome.timed_out:
+            raise AgentFailed(
+                f"The agent {self.name!r} ran past its {timeout:g} s timeout and was stopped."
+                f"{last}",
+                reason_code="agent_timeout",
+                retryable=True,
+            )
+        code = outcome.exit_code
+        if code == 0:
+            return
+        final = code in self.config.final_exit_codes
+        raise AgentFailed(
+            f"The agent {self.name!r} exited with status {code}"
+            f"{' (final: it will not be retried)' if final else ''}.{last}",
+            reason_code="agent_failed",
+            retryable=not final,
+        )
+
+    def _verify(self, request: AgentRequest) -> dict[str, Any]:
+        assert self.config.verify is not None
+        outcome = self._run(self.config.verify, request, VERIFY_LOG_BYTES)
+        log = request.redactor.clean(outcome.output, VERIFY_LOG_BYTES)
+        if outcome.timed_out:
+            result = "timeout"
+        else:
+            result = "passed" if outcome.exit_code == 0 else "failed"
+        verify = {
+            "outcome": result,
+            "exit_code": outcome.exit_code,
+            "seconds": round(outcome.seconds, 3),
+            "log": log,
+        }
+        if self.config.verify_must_pass and result != "passed":
+            raise AgentFailed(
+                f"The verify command of {self.name!r} {result}"
+                f"{f' (exit {outcome.exit_code})' if result == 'failed' else ''}; "
+                f"the change is not proposed.{_last_line(log)}",
+                reason_code="verify_failed",
+            )
+        return verify
+
+
+def _last_line(log: str) -> str:
+    lines = [line for line in log.splitlines() if line.strip()]
+    return f" Last output: {one_line(lines[-1], 200)}" if lines else ""
+
+
+def load_command_agents(path: Path) -> dict[str, CommandAgent]:
+    """The ``[agents.NAME]`` tables of ``path``; a clear ConfigurationError when it is wrong."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigurationError(
+            f"FARCASTER_AGENTS_FILE points at {path}, which cannot be read ({exc.strerror})."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"The agents file {path} is not valid TOML: {exc}.") from None
+    tables = data.get("agents", {})
+    unknown = sorted(set(data) - {"agents"})
+    if unknown or not isinstance(tables, dict):
+        raise ConfigurationError(
+            f"The agents file {path} may only hold [agents.NAME] tables (found {unknown})."
+        )
+    agents = {}
+    for name, table in tables.items():
+        try:
+            agents[name] = CommandAgent(name, CommandAgentConfig.model_validate(table))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "table"
+            raise ConfigurationError(
+                f"The agents file {path}: [agents.{name}] {where}: {first['msg']}."
+            ) from None
+    return agents

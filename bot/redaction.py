@@ -1,0 +1,90 @@
+"""Redaction and bounding of text that leaves a process (agent logs, failure messages).
+
+The rule: anything an agent printed, and any error message, passes through a
+:class:`Redactor` before it is stored, because the store feeds events, proposals and
+comments, and secrets never reach those. A redactor removes
+
+- every secret value this process knows (``Settings.secret_values()``), verbatim;
+- anything shaped like a GitHub token (``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_``,
+  ``github_pat_``), whoever it belongs to;
+- PEM blocks (``-----BEGIN ... PRIVATE KEY-----`` and friends);
+- the password of a URL (``scheme://user:password@host``), e.g. a database URL.
+
+Bounding keeps the head and the tail of a long log (the start says what ran, the end says
+how it ended) and says how much was left out. Redact first, then bound: a secret cut in
+half by the bound would no longer match.
+"""
+
+import re
+from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+
+_GITHUB_TOKEN = re.compile(r"\bgh[pousr]_[A-Za-z0-9_]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}")
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.DOTALL)
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)[^\s/@]+(?=@)")
+
+# A secret shorter than this is not redacted verbatim: replacing every "a" or "42" in a log
+# would destroy it while protecting nothing (settings refuse such secrets elsewhere).
+MIN_SECRET_LENGTH = 6
+
+
+class Redactor:
+    """Removes known secrets and secret-shaped strings from text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is removed whole.
+        values = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        self._secrets = sorted(values, key=len, reverse=True)
+        # A PEM value may appear with other line endings; match its body line by line too.
+        self._pem_lines = {
+            line.strip()
+            for secret in self._secrets
+            if "-----BEGIN" in secret
+            for line in secret.splitlines()
+            if len(line.strip()) >= 16 and not line.startswith("-----")
+        }
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        text = _PEM_BLOCK.sub(REDACTED, text)
+        text = _GITHUB_TOKEN.sub(REDACTED, text)
+        text = _URL_PASSWORD.sub(rf"\g<head>{REDACTED}", text)
+        for line in self._pem_lines:
+            text = text.replace(line, REDACTED)
+        return text
+
+    def clean(self, text: str, max_bytes: int) -> str:
+        """Redacted, then bounded to ``max_bytes`` (UTF-8)."""
+        return bound(self.redact(text), max_bytes)
+
+
+def bound(text: str, max_bytes: int) -> str:
+    """``text`` if it fits in ``max_bytes`` UTF-8 bytes; else its head and tail with a marker.
+
+    The result never exceeds ``max_bytes`` (for ``max_bytes`` of at least a hundred or so;
+    below that the marker alone is returned, cut to size).
+    """
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    omitted = len(data)
+    marker = f"\n[... {omitted} bytes in all; the middle was left out ...]\n"
+    room = max_bytes - len(marker.encode())
+    if room <= 0:
+        return marker.encode()[:max_bytes].decode(errors="ignore")
+    head_bytes = room // 4
+    tail_bytes = room - head_bytes
+    head = data[:head_bytes].decode(errors="ignore")
+    tail = data[len(data) - tail_bytes :].decode(errors="ignore")
+    return head + marker + tail
+
+
+def one_line(text: str, max_chars: int = 300) -> str:
+    """The first non-empty line of ``text``, cut to ``max_chars`` (for event messages)."""
+    for line in text.splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= max_chars else line[: max_chars - 1] + "…"
+    return ""
