@@ -1,0 +1,325 @@
+"""Reading a git diff into one FilePatch per file (pure).
+
+unidiff splits the text into files, finds every hunk and checks that its body has the lines
+its header counts. This module reads the rest itself, because exactness matters more here
+than anywhere:
+
+- git's extended headers (``old mode``/``new mode``, ``new file mode``, ``deleted file mode``,
+  ``rename``/``copy from``/``to``, ``similarity index``, ``index``) and its quoted names
+  (``"\\303\\251.txt"``), including names with spaces;
+- every hunk line's text, verbatim (a ``\\r`` before the ``\\n`` stays), with
+  ``\\ No newline at end of file`` taking the ``\\n`` off the line before it;
+- ``GIT binary patch`` blocks: base85 lines of a zlib stream, ``literal`` or ``delta``.
+
+Every line of the diff must belong to a file's header, a hunk or a binary block: a stray
+line makes the whole diff unparsable, so what gets applied is exactly what a reviewer reads.
+Only git's format (``diff --git a/... b/...``, the runner's output) is accepted. Text goes
+back to bytes as UTF-8 with ``surrogateescape``, so a runner that decodes git's output the
+same way gets non-UTF-8 bytes back unchanged.
+"""
+
+import base64
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from unidiff.errors import UnidiffParseError
+from unidiff.patch import Hunk as UnidiffHunk
+from unidiff.patch import PatchedFile, PatchSet
+
+from bot.errors import InvalidDiff
+from proposals.hunks import Hunk, HunkLine
+from proposals.paths import parse_quoted
+
+Operation = Literal["create", "delete", "modify", "rename", "copy"]
+
+# Blob, executable, symlink. A gitlink (160000, a submodule) is not a file we can write.
+FILE_MODES = ("100644", "100755", "120000")
+
+_HEADER = re.compile(
+    r"(old mode|new mode|deleted file mode|new file mode|similarity index|dissimilarity index"
+    r"|rename from|rename to|copy from|copy to|index) (.+)"
+)
+_INDEX = re.compile(r"[0-9a-f]+\.\.[0-9a-f]+(?: (?P<mode>\d+))?")
+_BINARY_FILES = re.compile(r"Binary files .+ and .+ differ")
+_BINARY_BLOCK = re.compile(r"(literal|delta) (\d+)")
+_LINE_KINDS: dict[str, Literal[" ", "-", "+"]] = {" ": " ", "-": "-", "+": "+"}
+
+
+@dataclass(frozen=True)
+class BinaryBlock:
+    kind: Literal["literal", "delta"]
+    size: int  # bytes once inflated: the new file (literal) or the delta
+    deflated: bytes
+
+
+@dataclass(frozen=True)
+class FilePatch:
+    """One file's change. Paths are repository paths, already unquoted and without a/ b/."""
+
+    operation: Operation
+    old_path: str | None  # read from the base; None when the file is created
+    new_path: str | None  # written; None when the file is deleted
+    old_mode: str | None = None  # stated by "old mode" (a mode change), else None
+    new_mode: str | None = None  # "new mode" / "new file mode"; None: keep the base's mode
+    hunks: tuple[Hunk, ...] = ()
+    binary: BinaryBlock | None = None  # the forward block of a GIT binary patch: old -> new
+    binary_reverse: BinaryBlock | None = None  # its reverse block (new -> old), if written
+    binary_without_data: bool = False  # "Binary files ... differ": git ran without --binary
+
+    @property
+    def is_binary(self) -> bool:
+        return self.binary is not None or self.binary_without_data
+
+    @property
+    def path(self) -> str:
+        """The path messages name: the new one, or the old one for a deletion."""
+        path = self.new_path if self.new_path is not None else self.old_path
+        assert path is not None  # _paths never makes a patch without a path
+        return path
+
+    @property
+    def paths(self) -> list[str]:
+        return [p for p in dict.fromkeys((self.old_path, self.new_path)) if p is not None]
+
+
+def unparsable(detail: str) -> InvalidDiff:
+    return InvalidDiff(f"The diff could not be read: {detail}.", reason_code="unparsable_diff")
+
+
+def parse_diff(diff: str) -> list[FilePatch]:
+    """Every file patch of ``diff``, in order; raises InvalidDiff(unparsable_diff)."""
+    try:
+        patch_set = PatchSet(diff)
+    except UnidiffParseError as exc:
+        detail = str(exc).rstrip(". \n")
+        raise unparsable(detail[:1].lower() + detail[1:]) from None
+    lines = _lines(diff)
+    if not patch_set:
+        raise unparsable("it has no `diff --git` section")
+    starts = [(patched.diff_line_no or 1) - 1 for patched in patch_set]
+    if starts[0] != 0:
+        raise unparsable(f"it starts with {lines[0].rstrip()!r} instead of `diff --git`")
+    ends = [*starts[1:], len(lines)]
+    return [
+        _file_patch(lines[start:end], patched)
+        for start, end, patched in zip(starts, ends, patch_set, strict=True)
+    ]
+
+
+def _lines(diff: str) -> list[str]:
+    """The diff's lines as unidiff numbers them: split after each "\\n" only."""
+    lines = [line + "\n" for line in diff.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _chomp(line: str) -> str:
+    return line[:-1] if line.endswith("\n") else line
+
+
+def _file_patch(region: list[str], patched: PatchedFile) -> FilePatch:
+    """Read one file's section, checking that every one of its lines is accounted for."""
+    if not region[0].startswith("diff --git "):
+        raise unparsable(f"{_chomp(region[0])!r} does not follow a `diff --git` line")
+    fields: dict[str, str] = {}
+    i = 1
+    while i < len(region) and (match := _HEADER.fullmatch(_chomp(region[i]))):
+        if match[1] in fields:
+            raise unparsable(f"a file section repeats its `{match[1]}` line")
+        fields[match[1]] = match[2]
+        i += 1
+    names: tuple[str | None, str | None] | None = None
+    if region[i:] and region[i].startswith("--- "):
+        if not region[i + 1 :] or not region[i + 1].startswith("+++ "):
+            raise unparsable(f"{_chomp(region[i])!r} is not followed by a `+++` line")
+        names = (_file_name(region[i][4:], "a/"), _file_name(region[i + 1][4:], "b/"))
+        i += 2
+    hunks = []
+    for number, hunk in enumerate(patched, 1):
+        if names is None or not region[i:] or not region[i].startswith("@@ "):
+            raise unparsable(f"a hunk of {_chomp(region[0])!r} is out of place")
+        hunks.append(_hunk(hunk, number))
+        i += 1 + len(hunk)
+    binary, reverse, without_data = None, None, False
+    if region[i:] and _chomp(region[i]) == "GIT binary patch" and not hunks:
+        binary, reverse, i = _binary(region, i + 1)
+    elif region[i:] and _BINARY_FILES.fullmatch(_chomp(region[i])) and not hunks:
+        without_data, i = True, i + 1
+    while region[i:] and region[i] == "\n":  # a blank line after a section carries nothing
+        i += 1
+    if i < len(region):
+        raise unparsable(f"the line {_chomp(region[i])!r} belongs to no header or hunk")
+    operation, old_path, new_path = _paths(region[0], fields, names)
+    old_mode, new_mode = _modes(fields)
+    return FilePatch(
+        operation,
+        old_path,
+        new_path,
+        old_mode,
+        new_mode,
+        tuple(hunks),
+        binary,
+        reverse,
+        without_data,
+    )
+
+
+def _paths(
+    git_line: str, fields: dict[str, str], names: tuple[str | None, str | None] | None
+) -> tuple[Operation, str | None, str | None]:
+    """The operation and the old and new paths, from whichever lines name them."""
+    kinds = [k for k in ("new file mode", "deleted file mode", "rename", "copy") if _has(fields, k)]
+    if len(kinds) > 1:
+        raise unparsable(f"{_chomp(git_line)!r} is both a {kinds[0]} and a {kinds[1]}")
+    operation: Operation
+    if kinds and kinds[0] in ("rename", "copy"):
+        operation = "rename" if kinds[0] == "rename" else "copy"
+        old_path = _plain_name(fields[f"{kinds[0]} from"])
+        new_path = _plain_name(fields[f"{kinds[0]} to"])
+    else:
+        named = (names[0] or names[1]) if names else _header_path(git_line)
+        if named is None:
+            raise unparsable(f"{_chomp(git_line)!r} names /dev/null on both sides")
+        old_path = new_path = named
+        operation = "modify"
+        if kinds == ["new file mode"]:
+            operation, old_path = "create", None
+        elif kinds == ["deleted file mode"]:
+            operation, new_path = "delete", None
+    if names is not None and names != (old_path, new_path):
+        raise unparsable(f"the `---`/`+++` names of {_chomp(git_line)!r} contradict its header")
+    return operation, old_path, new_path
+
+
+def _has(fields: dict[str, str], kind: str) -> bool:
+    if kind not in ("rename", "copy"):
+        return kind in fields
+    has_from, has_to = f"{kind} from" in fields, f"{kind} to" in fields
+    if has_from != has_to:
+        raise unparsable(f"a `{kind} from` line comes without its `{kind} to` line, or back")
+    return has_from
+
+
+def _modes(fields: dict[str, str]) -> tuple[str | None, str | None]:
+    if ("old mode" in fields) != ("new mode" in fields):
+        raise unparsable("an `old mode` line comes without its `new mode` line, or back")
+    index = _INDEX.fullmatch(fields.get("index", "0..0"))
+    if index is None:
+        raise unparsable(f"the line `index {fields['index']}` is malformed")
+    stated = [fields.get(k) for k in ("old mode", "new mode", "new file mode", "deleted file mode")]
+    for mode in (*stated, index["mode"]):
+        if mode is not None and mode not in FILE_MODES:
+            what = "a submodule" if mode == "160000" else "not a file git can hold here"
+            raise unparsable(f"it sets git mode {mode}, which is {what}")
+    return fields.get("old mode"), fields.get("new mode") or fields.get("new file mode")
+
+
+def _plain_name(text: str) -> str:
+    """A name as on ``rename from`` lines: quoted by git when needed, no prefix."""
+    text = _chomp(text)
+    if not text.startswith('"'):
+        return text
+    try:
+        name, end = parse_quoted(text)
+    except ValueError as exc:
+        raise unparsable(str(exc)) from None
+    if end != len(text):
+        raise unparsable(f"text follows the quoted name {text!r}")
+    return name
+
+
+def _file_name(text: str, prefix: str) -> str | None:
+    """The path on a ``---``/``+++`` line (None for /dev/null). Git ends names holding a
+    space with a tab there, so a tab ends an unquoted name."""
+    text = _chomp(text)
+    if text.startswith('"'):
+        try:
+            name, end = parse_quoted(text)
+        except ValueError as exc:
+            raise unparsable(str(exc)) from None
+        if text[end:] not in ("", "\t"):
+            raise unparsable(f"text follows the quoted name {text!r}")
+    else:
+        name = text.split("\t", 1)[0]
+    if name == "/dev/null":
+        return None
+    if not name.startswith(prefix):
+        raise unparsable(f"the name {name!r} lacks git's `{prefix}` prefix")
+    return name[len(prefix) :]
+
+
+def _header_path(git_line: str) -> str:
+    """The one path a ``diff --git a/P b/P`` line names (used only when no other line names it,
+    which git does only when both names are the same: so a name with spaces splits in half)."""
+    rest = _chomp(git_line)[len("diff --git ") :]
+    if rest.startswith('"'):
+        try:
+            old, end = parse_quoted(rest)
+        except ValueError as exc:
+            raise unparsable(str(exc)) from None
+        new = _plain_name(rest[end + 1 :]) if rest[end : end + 1] == " " else ""
+    else:
+        half = len(rest) // 2
+        old, new = (rest[:half], rest[half + 1 :]) if rest[half : half + 1] == " " else ("", "")
+    if not (old.startswith("a/") and new.startswith("b/") and old[2:] == new[2:]):
+        raise unparsable(f"the names on {_chomp(git_line)!r} cannot be told apart")
+    return old[2:]
+
+
+def _hunk(hunk: UnidiffHunk, number: int) -> Hunk:
+    lines: list[HunkLine] = []
+    previous_type = None
+    for line in hunk:
+        if line.line_type == "\\":
+            if previous_type not in ("+", "-", " "):
+                raise unparsable(f"hunk {number} has a `\\ No newline` marker after no line")
+            lines[-1] = HunkLine(lines[-1].kind, lines[-1].text[:-1])
+        elif kind := _LINE_KINDS.get(line.line_type):
+            text = line.value.encode("utf-8", "surrogateescape")
+            lines.append(HunkLine(kind, text if text.endswith(b"\n") else text + b"\n"))
+        previous_type = line.line_type  # "" is a blank line after the hunk: nothing to apply
+    result = Hunk(
+        hunk.source_start, hunk.source_length, hunk.target_start, hunk.target_length, tuple(lines)
+    )
+    for side in (result.old_lines, result.new_lines):
+        if any(not text.endswith(b"\n") for text in side[:-1]):
+            raise unparsable(f"hunk {number} has a `\\ No newline` marker before its last line")
+    return result
+
+
+def _binary(region: list[str], i: int) -> tuple[BinaryBlock, BinaryBlock | None, int]:
+    """The forward and (git writes one) reverse blocks of a ``GIT binary patch``."""
+    blocks: list[BinaryBlock] = []
+    while i < len(region) and len(blocks) < 2:
+        match = _BINARY_BLOCK.fullmatch(_chomp(region[i]))
+        if match is None:
+            break
+        data = bytearray()
+        i += 1
+        while i < len(region) and _chomp(region[i]):
+            data += _base85_line(_chomp(region[i]))
+            i += 1
+        i += 1  # the blank line that ends a block
+        kind: Literal["literal", "delta"] = "literal" if match[1] == "literal" else "delta"
+        blocks.append(BinaryBlock(kind, int(match[2]), bytes(data)))
+    if not blocks:
+        raise unparsable("a `GIT binary patch` line is not followed by a literal or delta")
+    return blocks[0], blocks[1] if len(blocks) > 1 else None, min(i, len(region))
+
+
+def _base85_line(text: str) -> bytes:
+    """One line of git's binary encoding: a length letter, then base85 in 5-char groups."""
+    letter = text[0]
+    if "A" <= letter <= "Z":
+        size = ord(letter) - ord("A") + 1
+    elif "a" <= letter <= "z":
+        size = ord(letter) - ord("a") + 27
+    else:
+        raise unparsable(f"the binary line {text!r} has no length letter")
+    if len(text) - 1 != (size + 3) // 4 * 5:
+        raise unparsable(f"the binary line {text!r} is not as long as its length letter says")
+    try:
+        return base64.b85decode(text[1:])[:size]
+    except ValueError:
+        raise unparsable(f"the binary line {text!r} is not base85") from None
