@@ -1,0 +1,436 @@
+"""Everything Farcaster writes for people to read, rendered from records (pure).
+
+The pull request's title and body, the commit message, the one status comment of a job in
+each of its states, the tombstone and cancel reports (that same comment, rewritten) and the
+check run's output. Every body starts with the job's hidden marker, which is how the
+comment is found again. Untrusted text (commands, messages, file names) passes through
+:mod:`proposals.markdown`; events hold one-line messages, and long fields are truncated, so
+a report never carries a traceback or more than a bounded amount of agent output.
+"""
+
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.records import Event, Job, JobState, ProposalRecord, Tombstone
+from bot.repo_config import render_title
+from proposals.markdown import code_block, code_span, plain, table_cell, truncate
+
+DEFAULT_PREFIX = "/farcaster"
+# GitHub refuses comment bodies over 65,536 characters and check-run summaries over 65,535.
+COMMENT_LIMIT = 65_000
+CHECK_SUMMARY_LIMIT = 65_000
+PLAN_DIFF_LIMIT = 50_000
+TRAIL_ROWS = 40
+
+
+@dataclass(frozen=True)
+class PullInfo:
+    """What a report needs to know about the job's pull request."""
+
+    number: int
+    url: str
+    state: str  # "open", "closed" (by a human, unmerged) or "merged"
+
+
+@dataclass(frozen=True)
+class CheckOutput:
+    title: str
+    summary: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"title": self.title, "summary": self.summary}
+
+
+def marker(job_id: str) -> str:
+    """The hidden line that identifies a job's status comment and pull request."""
+    return f"<!-- farcaster:job={job_id} -->"
+
+
+def utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short(sha: str | None) -> str:
+    return sha[:12] if sha else "unknown"
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def command_text(job: Job, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """The command as a maintainer would type it, rebuilt from the job's command JSON."""
+    command = job.command
+    name = str(command.get("name", job.agent))
+    if name == "rename":
+        words = ["rename", command.get("old", ""), command.get("new", "")]
+    elif name == "replace":
+        words = ["replace", command.get("pattern", ""), command.get("replacement", "")]
+        if command.get("regex"):
+            words.append("--regex")
+    elif name == "run":
+        words = ["run", command.get("agent", ""), command.get("instruction", "")]
+    else:
+        words = [name]
+    for glob in command.get("paths") or []:
+        words += ["--path", glob]
+    text = " ".join(shlex.quote(str(w)) for w in words)
+    plan = "plan " if job.mode == "plan" else ""
+    return f"{prefix} {plan}{text}"
+
+
+def pr_title(job: Job, *, template: str | None = None) -> str:
+    """The PR title: the repository's template (``pull_request.title``) or a plain sentence."""
+    command = job.command
+    if template:
+        return render_title(template, command, job.id)
+    name = command.get("name", job.agent)
+    if name == "rename":
+        title = f"Rename {command.get('old')} to {command.get('new')}"
+    elif name == "replace":
+        title = f"Replace {command.get('pattern')} with {command.get('replacement')}"
+    else:
+        first = str(command.get("instruction", "")).strip().splitlines() or [""]
+        title = f"{command.get('agent', job.agent)}: {first[0]}".rstrip(": ")
+    return truncate(" ".join(title.split()), 120)
+
+
+def _requester(job: Job) -> str:
+    return f"@{job.requester}" if job.requester else "an operator"
+
+
+def _where(job: Job) -> str:
+    return f"#{job.issue_number}" if job.issue_number else job.repo
+
+
+def _verify_line(verify: Mapping[str, Any] | None) -> str:
+    if not verify:
+        return "not run"
+    outcome = plain(str(verify.get("outcome", "unknown")), 40)
+    summary = verify.get("summary")
+    return f"{outcome} ({plain(str(summary), 200)})" if summary else outcome
+
+
+def _changes_line(proposal: ProposalRecord) -> str:
+    noun = "file" if proposal.files_changed == 1 else "files"
+    return f"{proposal.files_changed} {noun}, +{proposal.additions} -{proposal.deletions}"
+
+
+def _facts(job: Job, proposal: ProposalRecord, *, prefix: str) -> list[str]:
+    base = f"{code_span(job.base_ref)} at " if job.base_ref else ""
+    return [
+        "| | |",
+        "|---|---|",
+        f"| Command | {code_span(command_text(job, prefix=prefix))} |",
+        f"| Requested by | {_requester(job)} in {_where(job)} |",
+        f"| Base | {base}{code_span(short(proposal.base_sha))} |",
+        f"| Changes | {_changes_line(proposal)} |",
+        f"| Agent | {table_cell(f'{proposal.agent} {proposal.agent_version}', 60)} |",
+        f"| Verify | {table_cell(_verify_line(proposal.verify), 240)} |",
+    ]
+
+
+def pr_body(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> str:
+    lines = [
+        marker(job.id),
+        f"Farcaster job {code_span(job.id)} proposes this change.",
+        "",
+        *_facts(job, proposal, prefix=prefix),
+        "",
+        "The diff was made by the agent in a scratch checkout of the base commit, then "
+        "validated against that commit before anything was written here. Farcaster does not "
+        "push to this branch again; close the pull request to drop the change.",
+    ]
+    return "\n".join(lines)
+
+
+def commit_message(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> str:
+    return "\n".join(
+        [
+            pr_title(job),
+            "",
+            f"Requested by {job.requester or 'an operator'} with:",
+            f"    {truncate(command_text(job, prefix=prefix), 500)}",
+            "",
+            f"Base: {proposal.base_sha}",
+            f"Farcaster-Job: {job.id}",
+        ]
+    )
+
+
+# -- the status comment --------------------------------------------------------------------
+
+
+def display_state(job: Job, now: float) -> str:
+    """The job's state as people see it: a waiting job whose start is in the future is
+    ``scheduled`` (backoff after a failure, or a GitHub rate limit)."""
+    if job.state in (JobState.QUEUED, JobState.PROPOSED) and job.run_after > now:
+        return "scheduled"
+    return job.state.value
+
+
+def _heading(job: Job, text: str, *, prefix: str) -> list[str]:
+    return [
+        marker(job.id),
+        f"**Farcaster** · job {code_span(job.id)} · {text}",
+        "",
+        f"{code_span(command_text(job, prefix=prefix))}, requested by {_requester(job)}.",
+    ]
+
+
+def status_comment(
+    job: Job, *, now: float, pr: PullInfo | None = None, prefix: str = DEFAULT_PREFIX
+) -> str:
+    """The status comment of a job that is waiting, working or done.
+
+    Planned, tombstoned and cancelled jobs have their own renderers (:func:`plan_comment`,
+    :func:`tombstone_report`, :func:`cancel_report`): they need more than the job.
+    """
+    state = display_state(job, now)
+    if state == "done" and pr is not None:
+        return done_comment(job, pr, prefix=prefix)
+    texts = {
+        "queued": ("queued", "Waiting for a runner."),
+        "running": (
+            "running",
+            f"Attempt {job.attempts} of {job.max_attempts} is running the agent on "
+            f"{code_span(short(job.base_sha))}.",
+        ),
+        "proposed": ("proposed", "The agent's diff is stored; it is being validated."),
+        "applying": ("applying", "Validating the diff and opening the pull request."),
+        "done": ("done", "Finished."),
+    }
+    if state == "scheduled":
+        why = f" after {plain(job.last_error, 200)}" if job.last_error else ""
+        wait = max(0, round(job.run_after - now))
+        title, text = "scheduled", f"Next attempt at {utc(job.run_after)} UTC (in {wait} s){why}."
+    else:
+        title, text = texts.get(state, (state, ""))
+    return "\n".join([*_heading(job, title, prefix=prefix), "", text]).rstrip() + "\n"
+
+
+def done_comment(job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """The status comment once the job's pull request exists (or was closed or merged)."""
+    if pr.state == "closed":
+        title = "pull request closed"
+        text = (
+            f"Pull request #{pr.number} was closed without merging; Farcaster does not "
+            f"reopen it. The branch {code_span(job.branch)} is left as it is."
+        )
+    elif pr.state == "merged":
+        title, text = "merged", f"Pull request #{pr.number} was merged."
+    else:
+        title, text = "done", f"Opened pull request #{pr.number}: {pr.url}"
+    return "\n".join([*_heading(job, title, prefix=prefix), "", text]) + "\n"
+
+
+def plan_comment(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """The plan: what the agent would change, collapsed, and how to turn it into a PR."""
+    diff = proposal.diff
+    note = ""
+    if len(diff) > PLAN_DIFF_LIMIT:
+        cut = diff.rfind("\n", 0, PLAN_DIFF_LIMIT) + 1 or PLAN_DIFF_LIMIT
+        note = (
+            f"\n\nThe diff is {len(diff):,} characters; the first {cut:,} are shown. "
+            f"`farcaster jobs show {job.id}` prints all of it."
+        )
+        diff = diff[:cut]
+    lines = [
+        *_heading(job, "planned", prefix=prefix),
+        "",
+        f"The agent proposes {_changes_line(proposal)} on {code_span(short(proposal.base_sha))}"
+        f" (verify: {plain(_verify_line(proposal.verify), 240)}). No branch or pull request "
+        "was created.",
+        "",
+        "<details><summary>Proposed diff</summary>",
+        "",
+        code_block(diff, "diff") + note,
+        "",
+        "</details>",
+        "",
+        f"To open a pull request from exactly this diff: {code_span(f'{prefix} apply {job.id}')}",
+    ]
+    return truncate("\n".join(lines), COMMENT_LIMIT) + "\n"
+
+
+# -- reports: tombstone and cancel ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrailRow:
+    time: str
+    attempt: int
+    step: str
+    outcome: str
+    message: str
+
+
+_QUIET_KEYS = {"step", "phase", "message", "reason_code", "content", "diff_sha256"}
+
+
+def _summarise(data: Mapping[str, Any]) -> str:
+    """A few scalar facts of an event, ``key=value``; nested values and times are left out."""
+    parts = []
+    for key, value in data.items():
+        if key in _QUIET_KEYS or key.endswith("_at") or value is None:
+            continue
+        if isinstance(value, dict | list):
+            continue
+        if isinstance(value, str) and len(value) == 40 and key.endswith("sha"):
+            value = value[:12]
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def _by(data: Mapping[str, Any]) -> str:
+    return f"by {data.get('actor') or data.get('owner') or 'someone'}"
+
+
+# What the common events say, in a few words; other events list their scalar facts.
+_MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "created": lambda d: f"{d.get('agent')} job on {d.get('repo')}",
+    "claimed": _by,
+    "lease_expired": lambda d: f"{d.get('owner') or 'the holder'} stopped answering",
+    "proposal_stored": lambda d: (
+        f"{d.get('files')} files, +{d.get('additions')} -{d.get('deletions')}; "
+        f"verify {d.get('verify') or 'not run'}"
+    ),
+    "drift": lambda d: "changed on the base branch: " + ", ".join(map(str, d.get("files") or [])),
+    "rate_limited": lambda d: f"GitHub rate limit; retry in {float(d.get('delay') or 0):.0f} s",
+    "fenced_write_rejected": lambda d: "a stale holder's write was refused",
+    "retried": _by,
+    "replay_requested": _by,
+    "apply_requested": _by,
+    "cancelled": _by,
+}
+
+
+def trail_row(entry: Mapping[str, Any]) -> TrailRow:
+    """One event of a trail as a table row: when, which attempt, which step, what happened."""
+    kind = str(entry.get("kind", "?"))
+    data: Mapping[str, Any] = entry.get("data") or {}
+    step = str(data.get("step") or data.get("phase") or "—")
+    outcome = kind
+    if kind == "attempt_failed":
+        retry = "will retry" if data.get("retry_in") is not None else "final"
+        outcome = f"failed: {data.get('reason_code', 'error')} ({retry})"
+    elif kind == "tombstoned":
+        outcome = f"tombstoned: {data.get('reason_code', 'error')}"
+    if data.get("message"):
+        message = str(data["message"])
+    elif kind in _MESSAGES:
+        message = _MESSAGES[kind](data)
+    else:
+        message = _summarise(data)
+    return TrailRow(
+        utc(float(entry.get("at", 0.0))), int(entry.get("attempt", 0)), step, outcome, message
+    )
+
+
+def trail_table(trail: Sequence[Mapping[str, Any]], *, job_id: str) -> list[str]:
+    rows = [trail_row(e) for e in trail]
+    lines = ["| time (UTC) | attempt | step | outcome | message |", "|---|---|---|---|---|"]
+    if len(rows) > TRAIL_ROWS:
+        hidden = len(rows) - TRAIL_ROWS
+        lines.append(
+            f"| … | | | | {hidden} earlier events; `farcaster jobs events {job_id}` lists all |"
+        )
+        rows = rows[-TRAIL_ROWS:]
+    for r in rows:
+        lines.append(
+            f"| {r.time} | {r.attempt} | {table_cell(r.step, 40)} | {table_cell(r.outcome, 60)} "
+            f"| {table_cell(r.message, 160)} |"
+        )
+    return lines
+
+
+def tombstone_report(
+    job: Job,
+    tombstone: Tombstone,
+    *,
+    base_sha: str | None = None,
+    prefix: str = DEFAULT_PREFIX,
+) -> str:
+    """The status comment of a job that will not be retried by itself: why, and what now."""
+    base = base_sha or job.base_sha
+    lines = [
+        *_heading(job, "stopped", prefix=prefix),
+        "",
+        f"**Why it stopped:** {plain(tombstone.summary, 400)} ({code_span(tombstone.reason_code)})",
+        "",
+        f"Base {code_span(job.base_ref) + ' at ' if job.base_ref else ''}"
+        f"{code_span(short(base))}, after {job.attempts} of {job.max_attempts} attempts.",
+        "",
+        *trail_table(tombstone.trail, job_id=job.id),
+        "",
+        f"To try again: {code_span(f'{prefix} retry {job.id}')}",
+    ]
+    return truncate("\n".join(lines), COMMENT_LIMIT) + "\n"
+
+
+def cancel_report(job: Job, events: Sequence[Event], *, prefix: str = DEFAULT_PREFIX) -> str:
+    cancelled = next((e for e in reversed(events) if e.kind == "cancelled"), None)
+    actor = str(cancelled.data.get("actor") or "someone") if cancelled else "someone"
+    reason = str(cancelled.data.get("reason") or "") if cancelled else ""
+    why = f": {plain(reason, 300)}" if reason else "."
+    lines = [
+        *_heading(job, "cancelled", prefix=prefix),
+        "",
+        f"Cancelled by {plain(actor, 60)}{why} Nothing more will be done; a branch or pull "
+        "request it already opened is left as it is.",
+        "",
+        f"To start it again: {code_span(f'{prefix} retry {job.id}')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# -- check run output ----------------------------------------------------------------------
+
+
+def _without_marker(body: str) -> str:
+    return body.split("\n", 1)[1] if body.startswith("<!--") else body
+
+
+def check_in_progress(job: Job, *, prefix: str = DEFAULT_PREFIX) -> CheckOutput:
+    return CheckOutput(
+        "Running the agent",
+        f"Job `{job.id}`: {code_span(command_text(job, prefix=prefix))}, "
+        f"requested by {_requester(job)}.",
+    )
+
+
+def check_done(
+    job: Job, proposal: ProposalRecord, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX
+) -> CheckOutput:
+    summary = "\n".join(
+        [f"Pull request #{pr.number}: {pr.url}", "", *_facts(job, proposal, prefix=prefix)]
+    )
+    title = "Pull request opened" if pr.state == "open" else f"Pull request {pr.state}"
+    return CheckOutput(title, truncate(summary, CHECK_SUMMARY_LIMIT))
+
+
+def check_plan(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> CheckOutput:
+    summary = "\n".join(
+        [
+            "Plan posted on the issue; no branch or pull request was created.",
+            "",
+            *_facts(job, proposal, prefix=prefix),
+        ]
+    )
+    return CheckOutput(f"Plan: {_changes_line(proposal)}", truncate(summary, CHECK_SUMMARY_LIMIT))
+
+
+def check_drift(job: Job, files: Sequence[str]) -> CheckOutput:
+    shown = ", ".join(code_span(f) for f in list(files)[:20]) or "(history rewritten)"
+    return CheckOutput(
+        "Base moved; running again",
+        f"The base branch changed files this proposal touches ({shown}); job `{job.id}` "
+        "runs again on the new head.",
+    )
+
+
+def check_report(title: str, body: str) -> CheckOutput:
+    """A report comment as check-run output: the same text, without the marker line."""
+    return CheckOutput(title, truncate(_without_marker(body), CHECK_SUMMARY_LIMIT))
