@@ -1,0 +1,119 @@
+"""Admin routes that observe or bend the emulator: journal, state, deliveries (and
+redelivery), rate-limit switches, the clock. The reference is in the package docstring.
+"""
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+
+from bot.emulator import census, hooks
+from bot.emulator.deps import Em, UrlsDep, get_limiter
+from bot.emulator.errors import not_found, unprocessable
+from bot.emulator.gitrepo import utc
+from bot.emulator.journal import Journal
+
+router = APIRouter(prefix="/_emulator")
+JsonBody = Annotated[dict[str, Any], Body()]
+
+
+@router.get("")
+@router.get("/")
+def index(em: Em, urls: UrlsDep) -> dict[str, Any]:
+    """A readiness probe that also says where the API is."""
+    return {"emulator": "farcaster", "web_url": urls.web, "api_url": urls.api}
+
+
+@router.get("/journal")
+def journal(
+    request: Request,
+    method: str | None = None,
+    path: str | None = None,
+    contains: str | None = None,
+    status: int | None = None,
+    since: int = 0,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Requests answered, oldest first. ``path`` is a prefix (e.g. ``/api/v3/repos/o/r/pulls``),
+    ``contains`` a substring, ``since`` a sequence number (entries after it)."""
+    log: Journal = request.app.state.journal
+    entries = log.query(
+        method=method, path=path, contains=contains, status=status, since=since, limit=limit
+    )
+    return {"entries": entries, "last_seq": log.last_seq()}
+
+
+@router.get("/state")
+def state(em: Em, request: Request) -> dict[str, Any]:
+    with em.lock:
+        result = census.counts(em)
+        result["clock"] = {"now": utc(em.now()), "offset_seconds": em.clock_offset.total_seconds()}
+    result["rate_limit_pending"] = get_limiter(request).pending()
+    return result
+
+
+@router.get("/deliveries")
+def deliveries(em: Em, event: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+    with em.lock:
+        return [
+            hooks.describe(d)
+            for group in em.deliveries.values()
+            for d in group
+            if (event is None or d.event == event) and (action is None or d.action == action)
+        ]
+
+
+@router.get("/deliveries/{guid}")
+def delivery(em: Em, guid: str) -> list[dict[str, Any]]:
+    """Each App's copy of one delivery, with the exact JSON body that was sent."""
+    with em.lock:
+        group = em.deliveries.get(guid)
+        if not group:
+            raise not_found()
+        return [{**hooks.describe(d), "payload": json.loads(d.body)} for d in group]
+
+
+@router.post("/deliveries/{guid}/redeliver")
+def redeliver(em: Em, guid: str) -> dict[str, Any]:
+    """Send the same bytes again under the same delivery id (GitHub's "Redeliver")."""
+    with em.lock:
+        group = list(em.deliveries.get(guid) or [])
+    if not group:
+        raise not_found()
+    for item in group:
+        hooks.send(em, item, redelivery=True)
+    return hooks.summary(group)
+
+
+@router.post("/rate-limit")
+def rate_limit(request: Request, body: JsonBody) -> dict[str, Any]:
+    """Arm a switch: ``{"kind": "secondary"|"primary", "count": N, "retry_after": S}``."""
+    kind = str(body.get("kind") or "secondary")
+    try:
+        count, seconds = int(body.get("count", 1)), int(body.get("retry_after", 60))
+        get_limiter(request).arm(kind, count, seconds)
+    except (TypeError, ValueError) as exc:
+        raise unprocessable(str(exc)) from None
+    return get_limiter(request).pending()
+
+
+@router.post("/settings")
+def settings(em: Em, body: JsonBody) -> dict[str, Any]:
+    """``{"sign_commits": bool}``: sign the App's commits (a fresh SHA each time), as GitHub
+    may; off by default, so identical inputs give identical SHAs."""
+    with em.lock:
+        if "sign_commits" in body:
+            em.sign_commits = bool(body["sign_commits"])
+        return {"sign_commits": em.sign_commits}
+
+
+@router.post("/clock")
+def clock(em: Em, body: JsonBody) -> dict[str, Any]:
+    """``{"offset_seconds": N}`` sets the clock's offset; ``{"advance_seconds": N}`` adds."""
+    with em.lock:
+        if body.get("offset_seconds") is not None:
+            em.clock_offset = timedelta(seconds=float(body["offset_seconds"]))
+        if body.get("advance_seconds") is not None:
+            em.clock_offset += timedelta(seconds=float(body["advance_seconds"]))
+        return {"now": utc(em.now()), "offset_seconds": em.clock_offset.total_seconds()}

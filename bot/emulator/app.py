@@ -1,0 +1,44 @@
+"""The emulator's ASGI application: GitHub's REST subset under ``/api/v3``, codeload under
+``/codeload``, the manifest page under ``/settings``, the admin API under ``/_emulator``.
+"""
+
+from fastapi import FastAPI
+
+from bot.emulator import (
+    admin,
+    admin_observe,
+    api_apps,
+    api_checks,
+    api_git,
+    api_issues,
+    codeload,
+    web,
+)
+from bot.emulator.errors import install_handlers
+from bot.emulator.journal import Journal, JournalMiddleware
+from bot.emulator.ratelimit import RateLimiter
+from bot.emulator.render import API_PREFIX
+from bot.emulator.state import Emulator, EmulatorConfig
+
+
+def create_app(config: EmulatorConfig) -> FastAPI:
+    """A fresh emulator with empty state; repositories go under ``config.data_dir``."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    emulator = Emulator(config)
+    limiter = RateLimiter(emulator.now)
+    journal = Journal()
+    app = FastAPI(
+        title="Farcaster GitHub emulator", docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.emulator = emulator
+    app.state.limiter = limiter
+    app.state.journal = journal
+    for router in (api_apps.router, api_git.router, api_issues.router, api_checks.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(codeload.router)
+    app.include_router(web.router)
+    app.include_router(admin.router)
+    app.include_router(admin_observe.router)
+    install_handlers(app)
+    app.add_middleware(JournalMiddleware, journal=journal, limiter=limiter)
+    return app

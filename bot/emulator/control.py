@@ -1,0 +1,322 @@
+"""A client of the emulator's admin API for tests and the demo, and a process launcher.
+
+::
+
+    proc, base_url = start_emulator_process(tmp_path / "emulator")
+    gh = EmulatorControl(base_url)
+    app = gh.create_app(app_id=1, public_key_pem=public_pem, webhook_url=..., webhook_secret=...)
+    gh.create_installation(app_id=1, account="acme", installation_id=42)
+    gh.create_repo("acme", "widgets", files={"src/app.py": "def old(): ..."})
+    delivery = gh.comment("acme", "widgets", 1, "/farcaster rename old new", user="alice")
+    assert delivery["delivery"]["status"] == 202
+    assert gh.state()["repos"]["acme/widgets"]["pulls"]["total"] == 1
+
+Every method raises ``EmulatorError`` (with the emulator's message) on a non-2xx answer.
+"""
+
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+READY_PREFIX = "emulator listening on "
+
+
+class EmulatorError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        message = body.get("message") if isinstance(body, dict) else body
+        super().__init__(f"emulator answered {status}: {message}")
+        self.status = status
+        self.body = body
+
+
+class EmulatorControl:
+    """Admin calls against a running emulator at ``base_url`` (``http://127.0.0.1:PORT``)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url + "/_emulator", timeout=timeout)
+
+    @property
+    def api_url(self) -> str:
+        """What the bot's ``FARCASTER_GITHUB_API_URL`` should be."""
+        return self.base_url + "/api/v3"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        body = response.json() if response.content else None
+        if response.status_code >= 400:
+            raise EmulatorError(response.status_code, body)
+        return body
+
+    # -- setting the world up --------------------------------------------------------------
+
+    def create_app(self, **fields: Any) -> dict[str, Any]:
+        """Fields: app_id, name, slug, owner, public_key_pem (or private_key_pem, or neither
+        to get a generated ``private_key_pem`` back), webhook_url, webhook_secret,
+        permissions, events."""
+        result: dict[str, Any] = self._call("POST", "/apps", json=fields)
+        return result
+
+    def update_app(self, app_id: int, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/apps/{app_id}", json=fields)
+        return result
+
+    def create_installation(
+        self, app_id: int, account: str, installation_id: int | None = None
+    ) -> dict[str, Any]:
+        body = {"app_id": app_id, "account": account, "installation_id": installation_id}
+        result: dict[str, Any] = self._call("POST", "/installations", json=body)
+        return result
+
+    def create_repo(
+        self,
+        owner: str,
+        name: str,
+        *,
+        files: dict[str, Any] | None = None,
+        folder: Path | str | None = None,
+        default_branch: str = "main",
+        private: bool = False,
+        owner_type: str = "Organization",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A repository with one commit of ``files`` (path -> text) or ``folder``'s files.
+        Answers ``{"repository", "head", "git_dir"}``."""
+        body = {
+            "owner": owner,
+            "name": name,
+            "files": files,
+            "folder": str(folder) if folder is not None else None,
+            "default_branch": default_branch,
+            "private": private,
+            "owner_type": owner_type,
+            **extra,
+        }
+        result: dict[str, Any] = self._call("POST", "/repos", json=body)
+        return result
+
+    def push(
+        self,
+        owner: str,
+        repo: str,
+        branch: str,
+        files: dict[str, Any],
+        *,
+        message: str | None = None,
+        user: str | None = None,
+        from_ref: str | None = None,
+    ) -> str:
+        """A human's commit on ``branch`` (``None`` as content deletes); returns its SHA."""
+        body = {
+            "branch": branch,
+            "files": files,
+            "message": message,
+            "user": user,
+            "from": from_ref,
+        }
+        return str(self._call("POST", f"/repos/{owner}/{repo}/commits", json=body)["sha"])
+
+    def files(self, owner: str, repo: str, ref: str | None = None) -> dict[str, Any]:
+        """``{path: text}`` at ``ref`` (default branch if None)."""
+        params = {"ref": ref} if ref else None
+        result: dict[str, Any] = self._call("GET", f"/repos/{owner}/{repo}/files", params=params)[
+            "files"
+        ]
+        return result
+
+    def set_permission(self, owner: str, repo: str, user: str, permission: str) -> None:
+        self._call(
+            "PUT", f"/repos/{owner}/{repo}/collaborators/{user}", json={"permission": permission}
+        )
+
+    def register_manifest(self, manifest: dict[str, Any], owner: str | None = None) -> str:
+        return str(
+            self._call("POST", "/app-manifests", json={"manifest": manifest, "owner": owner})[
+                "code"
+            ]
+        )
+
+    # -- acting as humans ------------------------------------------------------------------
+
+    def create_issue(
+        self, owner: str, repo: str, title: str, body: str = "", user: str | None = None
+    ) -> dict[str, Any]:
+        payload = {"title": title, "body": body, "user": user}
+        result: dict[str, Any] = self._call("POST", f"/repos/{owner}/{repo}/issues", json=payload)
+        return result
+
+    def create_pull(
+        self,
+        owner: str,
+        repo: str,
+        head: str,
+        title: str,
+        *,
+        base: str | None = None,
+        body: str = "",
+        user: str | None = None,
+    ) -> dict[str, Any]:
+        payload = {"head": head, "base": base, "title": title, "body": body, "user": user}
+        result: dict[str, Any] = self._call("POST", f"/repos/{owner}/{repo}/pulls", json=payload)
+        return result
+
+    def comment(
+        self,
+        owner: str,
+        repo: str,
+        number: int,
+        body: str,
+        *,
+        user: str,
+        author_association: str | None = None,
+        deliver: bool = True,
+    ) -> dict[str, Any]:
+        """Post as ``user`` and deliver ``issue_comment.created``: ``{"comment", "delivery":
+        {"id", "status", "results": [...]}}``."""
+        payload = {
+            "body": body,
+            "user": user,
+            "author_association": author_association,
+            "deliver": deliver,
+        }
+        result: dict[str, Any] = self._call(
+            "POST", f"/repos/{owner}/{repo}/issues/{number}/comments", json=payload
+        )
+        return result
+
+    def close_pull(
+        self, owner: str, repo: str, number: int, *, user: str | None = None, merge: bool = False
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/repos/{owner}/{repo}/pulls/{number}/close",
+            json={"user": user, "merge": merge},
+        )
+        return result
+
+    def rerequest_check_run(
+        self, owner: str, repo: str, check_run_id: int, *, user: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST",
+            f"/repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest",
+            json={"user": user},
+        )
+        return result
+
+    def redeliver(self, delivery_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/deliveries/{delivery_id}/redeliver")
+        return result
+
+    # -- observing and bending ---------------------------------------------------------------
+
+    def deliveries(self, event: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", "/deliveries", params={"event": event} if event else None
+        )
+        return result
+
+    def delivery(self, delivery_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", f"/deliveries/{delivery_id}")
+        return result
+
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        """Filters: method, path (prefix), contains, status, since (sequence), limit."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        result: list[dict[str, Any]] = self._call("GET", "/journal", params=params)["entries"]
+        return result
+
+    def journal_position(self) -> int:
+        """The last sequence number: pass it as ``since`` to see only what follows."""
+        return int(self._call("GET", "/journal", params={"limit": 0})["last_seq"])
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/state")
+        return result
+
+    def repo_state(self, owner: str, repo: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.state()["repos"][f"{owner}/{repo}"]
+        return result
+
+    def rate_limit(self, count: int = 1, *, retry_after: int = 60, kind: str = "secondary") -> None:
+        self._call(
+            "POST", "/rate-limit", json={"kind": kind, "count": count, "retry_after": retry_after}
+        )
+
+    def set_clock(
+        self, *, offset_seconds: float | None = None, advance_seconds: float | None = None
+    ) -> dict[str, Any]:
+        body = {"offset_seconds": offset_seconds, "advance_seconds": advance_seconds}
+        result: dict[str, Any] = self._call("POST", "/clock", json=body)
+        return result
+
+    def sign_commits(self, enabled: bool = True) -> None:
+        """Make the App's commits signed (a fresh SHA per call), as GitHub may."""
+        self._call("POST", "/settings", json={"sign_commits": enabled})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "EmulatorControl":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def start_emulator_process(
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    token_lifetime: int | None = None,
+    argv: list[str] | None = None,
+    timeout: float = 20.0,
+) -> tuple["subprocess.Popen[bytes]", str]:
+    """Spawn ``farcaster emulator --port 0`` and return it with its base URL.
+
+    ``argv`` replaces the command (default ``python -m bot.cli emulator``); the options are
+    appended. stderr goes to ``data_dir/emulator.log``. The caller ends the process
+    (``proc.terminate(); proc.wait()``).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = list(argv or [sys.executable, "-m", "bot.cli", "emulator"])
+    command += ["--host", host, "--port", "0", "--data-dir", str(data_dir)]
+    if token_lifetime is not None:
+        command += ["--token-lifetime", str(token_lifetime)]
+    with open(data_dir / "emulator.log", "ab") as log:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(f"the emulator did not start within {timeout} s: {command}")
+            chunk = os.read(proc.stdout.fileno(), 1024)
+            if not chunk:
+                proc.wait()
+                log_text = (data_dir / "emulator.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the emulator exited ({proc.returncode}): {log_text}")
+            line += chunk
+    text = line.decode().strip()
+    if not text.startswith(READY_PREFIX):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"unexpected first line from the emulator: {text!r}")
+    return proc, text.removeprefix(READY_PREFIX)

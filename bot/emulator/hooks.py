@@ -1,0 +1,202 @@
+"""Webhook deliveries: GitHub-shaped payloads, signed and POSTed synchronously.
+
+An event goes to every App installed on the repository's owner that has a webhook URL. The
+payload is the event's object plus ``repository``, ``sender``, ``installation`` (``id``,
+``node_id``) and, for an organisation's repository, ``organization`` — the keys of the
+octokit examples in tests/samples/webhooks. Headers: ``X-GitHub-Event``,
+``X-GitHub-Delivery`` (a uuid, shared by every App receiving the same event),
+``X-GitHub-Hook-ID``, ``X-GitHub-Hook-Installation-Target-Type/ID``, ``User-Agent:
+GitHub-Hookshot/emulator``, ``Content-Type: application/json`` and, when the App has a
+secret, ``X-Hub-Signature-256`` (HMAC-SHA256 of the exact body) and the legacy SHA-1
+``X-Hub-Signature``.
+
+Building happens under the emulator lock; sending never does, because the receiver may
+call the emulator back before it answers. A redelivery sends the stored bytes again with
+the same delivery id, as GitHub does.
+"""
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from bot.emulator import render
+from bot.emulator.render import Urls
+from bot.emulator.state import (
+    App,
+    Attempt,
+    CheckRun,
+    Comment,
+    Delivery,
+    Emulator,
+    Installation,
+    Issue,
+    Repo,
+    node_id,
+)
+
+USER_AGENT = "GitHub-Hookshot/emulator"
+
+
+def envelope(
+    em: Emulator, urls: Urls, repo: Repo, installation: Installation, sender: str
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"repository": render.repository(em, urls, repo)}
+    if em.user(repo.owner).type == "Organization":
+        body["organization"] = render.organization(em, urls, repo.owner)
+    body["sender"] = render.user(em, urls, sender)
+    body["installation"] = {
+        "id": installation.id,
+        "node_id": node_id("IntegrationInstallation", installation.id),
+    }
+    return body
+
+
+Payload = Callable[[Installation], dict[str, Any]]
+
+
+def issue_comment(
+    em: Emulator, urls: Urls, repo: Repo, issue: Issue, comment: Comment, action: str
+) -> Payload:
+    def build(installation: Installation) -> dict[str, Any]:
+        return {
+            "action": action,
+            "issue": render.issue(em, urls, repo, issue),
+            "comment": render.comment(em, urls, repo, comment),
+            **envelope(em, urls, repo, installation, comment.user),
+        }
+
+    return build
+
+
+def pull_request(
+    em: Emulator, urls: Urls, repo: Repo, issue: Issue, action: str, sender: str
+) -> Payload:
+    def build(installation: Installation) -> dict[str, Any]:
+        return {
+            "action": action,
+            "number": issue.number,
+            "pull_request": render.pull(em, urls, repo, issue),
+            **envelope(em, urls, repo, installation, sender),
+        }
+
+    return build
+
+
+def check_run(
+    em: Emulator, urls: Urls, repo: Repo, run: CheckRun, action: str, sender: str
+) -> Payload:
+    def build(installation: Installation) -> dict[str, Any]:
+        return {
+            "action": action,
+            "check_run": render.check_run(em, urls, repo, run, full_suite=True),
+            **envelope(em, urls, repo, installation, sender),
+        }
+
+    return build
+
+
+def prepare(
+    em: Emulator,
+    repo: Repo,
+    event: str,
+    payload: Payload,
+    *,
+    only_app: int | None = None,
+) -> list[Delivery]:
+    """One stored delivery per receiving App, all under one delivery id (under the lock)."""
+    guid = str(uuid.uuid4())
+    deliveries = []
+    for installation in em.installations_on(repo.owner):
+        app = em.apps[installation.app_id]
+        if not app.webhook_url or (only_app is not None and app.id != only_app):
+            continue
+        data = payload(installation)
+        body = json.dumps(data, separators=(",", ":")).encode()
+        deliveries.append(Delivery(guid, event, data.get("action"), app.id, app.webhook_url, body))
+    if deliveries:
+        em.deliveries[guid] = deliveries
+    return deliveries
+
+
+def headers(delivery: Delivery, app: App) -> dict[str, str]:
+    result = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-GitHub-Event": delivery.event,
+        "X-GitHub-Delivery": delivery.guid,
+        "X-GitHub-Hook-ID": str(app.id),
+        "X-GitHub-Hook-Installation-Target-Type": "integration",
+        "X-GitHub-Hook-Installation-Target-ID": str(app.id),
+    }
+    if app.webhook_secret:
+        key = app.webhook_secret.encode()
+        result["X-Hub-Signature"] = "sha1=" + hmac.new(key, delivery.body, hashlib.sha1).hexdigest()
+        result["X-Hub-Signature-256"] = (
+            "sha256=" + hmac.new(key, delivery.body, hashlib.sha256).hexdigest()
+        )
+    return result
+
+
+def send(em: Emulator, delivery: Delivery, *, redelivery: bool = False) -> Attempt:
+    """POST one delivery (call WITHOUT the lock held) and record the attempt."""
+    with em.lock:
+        app = em.apps[delivery.app_id]
+        request_headers = headers(delivery, app)
+        url = app.webhook_url or delivery.url
+        timeout = em.config.webhook_timeout_seconds
+    status: int | None = None
+    error: str | None = None
+    try:
+        response = httpx.post(url, content=delivery.body, headers=request_headers, timeout=timeout)
+        status = response.status_code
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    with em.lock:
+        attempt = Attempt(em.now(), status, error, redelivery)
+        delivery.attempts.append(attempt)
+    return attempt
+
+
+def summary(deliveries: list[Delivery]) -> dict[str, Any]:
+    """What an admin route answers after delivering: the id and what each receiver said."""
+    results = [
+        {
+            "app_id": d.app_id,
+            "url": d.url,
+            "status": d.attempts[-1].status if d.attempts else None,
+            "error": d.attempts[-1].error if d.attempts else None,
+        }
+        for d in deliveries
+    ]
+    first = deliveries[0] if deliveries else None
+    return {
+        "id": first.guid if first else None,
+        "event": first.event if first else None,
+        "action": first.action if first else None,
+        "status": results[0]["status"] if results else None,
+        "results": results,
+    }
+
+
+def describe(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.guid,
+        "event": delivery.event,
+        "action": delivery.action,
+        "app_id": delivery.app_id,
+        "url": delivery.url,
+        "attempts": [
+            {
+                "at": a.at.isoformat(),
+                "status": a.status,
+                "error": a.error,
+                "redelivery": a.redelivery,
+            }
+            for a in delivery.attempts
+        ],
+    }
