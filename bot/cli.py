@@ -5,7 +5,9 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from bot.commands import db
+from bot.commands import db, jobs
+from bot.commands.emulator import emulator
+from bot.commands.register import register
 from bot.errors import ConfigurationError
 
 app = typer.Typer(
@@ -15,6 +17,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(jobs.app, name="jobs")
+app.command(help="Run a local GitHub emulator (real git objects, App auth, signed webhooks).")(
+    emulator
+)
+app.command(help="Register the GitHub App from app.yml through GitHub's manifest flow.")(register)
 
 
 def main() -> None:
