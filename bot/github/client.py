@@ -267,6 +267,20 @@ class GitHubClient:
                 return False
             raise
 
+    def update_ref(
+        self, owner: str, repo: str, branch: str, sha: str, *, force: bool = False
+    ) -> dict[str, Any]:
+        """Move ``refs/heads/<branch>``; without ``force`` only a fast-forward is accepted."""
+        result: dict[str, Any] = self._json(
+            "PATCH",
+            "/repos/{}/{}/git/refs/heads/{}",
+            owner,
+            repo,
+            branch,
+            json={"sha": sha, "force": force},
+        )
+        return result
+
     def download_tarball(self, owner: str, repo: str, sha: str) -> bytes:
         """The repository at ``sha`` as a .tar.gz (GitHub answers with a 302 to codeload)."""
         return self._call("GET", "/repos/{}/{}/tarball/{}", owner, repo, sha).content

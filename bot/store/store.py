@@ -576,6 +576,44 @@ class Store:
             )
             return job
 
+    def reopen_for_apply(self, job_id: str, *, actor: str, now: float | None = None) -> Job:
+        """`farcaster jobs replay`: hand a finished job's stored proposal to the interpreter.
+
+        The effects ledger is kept, so the interpreter finds what it did before and converges
+        on the same branch, PR, check run and comment. A job that is waiting or leased is
+        returned unchanged; a job without a proposal is refused.
+        """
+        with self.db.transaction() as conn:
+            at = self.db.now(conn, now)
+            job = st.get_job(conn, job_id, for_update=True)
+            waiting = (JobState.RUNNING, JobState.APPLYING, JobState.QUEUED, JobState.PROPOSED)
+            if job.state in waiting:
+                return job
+            if st.latest_proposal(conn, job_id) is None:
+                raise StoreError(f"Job {job_id} has no stored proposal to replay.")
+            previous = job.state
+            job = st.update_job(
+                conn,
+                job_id,
+                {
+                    "state": JobState.PROPOSED.value,
+                    "run_after": at,
+                    "updated_at": at,
+                    "max_attempts": job.attempts + self.max_attempts,
+                    **_LEASE_CLEARED,
+                },
+            )
+            st.append_event(
+                conn,
+                job_id,
+                "replay_requested",
+                now=at,
+                attempt=job.attempts,
+                token=job.fencing_token,
+                data={"actor": actor, "from_state": previous.value},
+            )
+            return job
+
     def record_outcome(self, job_id: str, outcome: str, *, data: Mapping[str, Any]) -> Job:
         """A human merged or closed the job's PR."""
         with self.db.transaction() as conn:

@@ -1,0 +1,368 @@
+"""The interpreter: the only code that changes anything on GitHub.
+
+It turns a job's stored proposal into one branch, one commit, one pull request, one check
+run and one status comment, however often anything crashes or is retried.
+
+States. The worker loop claims a PROPOSED job into APPLYING (a lease and a fencing token)
+and calls :func:`apply_job`, which ends the attempt itself with one fenced store call::
+
+    APPLYING ─┬─ complete ─────────────────────────▶ DONE (the PR exists) | PLANNED (plan posted)
+              ├─ requeue(RUN, "drift", new base) ───▶ QUEUED: the agent runs on the new head
+              ├─ requeue(APPLY, "rate_limited") ────▶ PROPOSED, scheduled; attempt refunded
+              ├─ requeue(APPLY, "proposal_changed") ▶ PROPOSED with an empty ledger
+              └─ fail(non-retryable) ───────────────▶ TOMBSTONED, and a job_report outbox item
+
+Steps, each recorded in the effects ledger before the next one starts, and skipped when
+the ledger has it already: validate → drift → blobs → tree → commit → ref → pull_request
+→ check_run → comment → complete. A plan: validate → plan_check_run → comment → complete.
+
+Invariants.
+
+1. Nothing reaches GitHub before the diff validates against the files at its base SHA.
+2. Every create is either one GitHub itself refuses to duplicate (content-addressed git
+   objects, a ref name, one open PR per head) or is preceded by a lookup (PR by head in
+   every state, check run by ``external_id``, status comment by its marker).
+3. Before each write the lease is renewed with the fencing token; a holder whose token is
+   stale stops there. What remains is a single create call that outlasts a whole lease.
+4. A branch at a commit Farcaster did not make is never moved; a PR a human closed is
+   never reopened.
+5. The ledger belongs to one proposal's content; when the agent proposed something else,
+   the ledger is cleared and the job re-applied (the branch, being ours, is moved).
+
+Failures.
+
+- The diff is invalid, or the branch is someone else's: ``store.fail``, non-retryable; the
+  tombstone's report replaces the status comment (:mod:`proposals.job_report`).
+- The base branch changed a file the diff touches: requeued to RUN on the new head, with a
+  ``drift`` event naming the files. Changes elsewhere do not matter.
+- GitHub rate limit: requeued with GitHub's delay and the attempt refunded; never a sleep.
+- Any other GitHub error propagates; the worker loop fails the attempt (retrying it if the
+  error is retryable). LeaseLost and StaleFencingToken propagate too: nothing more is written.
+- A crash anywhere: the next claim replays, and the ledger and lookups make it converge.
+"""
+
+from dataclasses import asdict
+from typing import Any
+
+from bot import faults
+from bot.errors import ConfigurationError, LeaseLost, RateLimited, RefConflict, Refusal
+from bot.github.client import GitHubClient
+from bot.leases import LeaseGuard
+from bot.records import Failure, Job, JobState, Lease, Phase
+from bot.runtime import Runtime
+from proposals import drift, effects, policy, reports
+from proposals.base_tree import BaseTree, fetch_base
+from proposals.effects import Repo
+from proposals.ledger import Ledger, content_key
+from proposals.reports import CheckOutput, PullInfo
+from proposals.validation import FileChange, touched_paths, validate
+
+
+def apply_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
+    """The APPLY-phase handler (see the module docstring for what it promises)."""
+    store, job = runtime.store, lease.job
+    try:
+        _Interpretation(runtime, lease, guard).run()
+    except RateLimited as exc:
+        store.requeue(
+            job.id,
+            guard.token,
+            phase=Phase.APPLY,
+            reason="rate_limited",
+            delay=exc.retry_after,
+            refund_attempt=True,
+            data={"message": exc.message},
+        )
+    except (Refusal, RefConflict) as exc:
+        failure = Failure(exc.reason_code, exc.message, retryable=False)
+        store.fail(job.id, guard.token, failure)
+
+
+def start_check_run(runtime: Runtime, job: Job) -> None:
+    """Make sure the job's check run exists, ``in_progress``, on its base SHA.
+
+    The runner calls this at the start of the RUN phase with the job as claimed (its
+    ``fencing_token`` is the lease's). Idempotent: the run is found by ``external_id``.
+    """
+    if job.base_sha is None:
+        return
+    started = runtime.store.effects(job.id).get("check_run_started")
+    if started is not None and started.result.get("head_sha") == job.base_sha:
+        return
+
+    def renew() -> None:
+        if not runtime.store.heartbeat(job.id, job.fencing_token):
+            raise LeaseLost(f"Job {job.id}: lease lost before its check run was created.")
+
+    repo = Repo(client_for(runtime, job), job.owner, job.name, before_create=renew)
+    output = reports.check_in_progress(job, prefix=runtime.settings.command_prefix)
+    run_id = effects.find_or_create_check_run(repo, job.base_sha, job.id, output)
+    runtime.store.record_effect(
+        job.id,
+        job.fencing_token,
+        "check_run_started",
+        {"id": run_id, "head_sha": job.base_sha},
+        job_updates={"check_run_id": run_id},
+    )
+
+
+def client_for(runtime: Runtime, job: Job) -> GitHubClient:
+    if job.installation_id is None:
+        raise ConfigurationError(f"Job {job.id} has no GitHub App installation to act through.")
+    return runtime.github(job.installation_id)
+
+
+class _Interpretation:
+    """One attempt at one job: the steps, in order, each recorded before the next."""
+
+    def __init__(self, runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.job = lease.job
+        self.guard = guard
+        self.token = guard.token
+        self.prefix = runtime.settings.command_prefix
+        self.ledger = Ledger(self.store, self.job.id, self.token)
+
+    def _hold(self) -> None:
+        """Renew the lease before writing to GitHub; stop if another holder has the job."""
+        self.guard.check()
+        if not self.store.heartbeat(self.job.id, self.token):
+            self.guard.mark_lost("another worker holds the job now, or it left APPLYING")
+            self.guard.check()
+
+    def _step_done(self, point: str) -> None:
+        faults.fault_point(point)
+        self.guard.check()
+
+    # -- the whole attempt ------------------------------------------------------------------
+
+    def run(self) -> None:
+        job = self.job
+        proposal = self.store.latest_proposal(job.id)
+        if proposal is None:
+            raise Refusal(
+                f"Job {job.id} has no stored proposal to apply.", reason_code="no_proposal"
+            )
+        self.proposal = proposal
+        self.content = content_key(proposal)
+        self.repo = Repo(client_for(self.runtime, job), job.owner, job.name, self._hold)
+        if self.ledger.stale_for(self.content):
+            self._restart_with_empty_ledger()
+            return
+        touched = touched_paths(proposal.diff)
+        base = fetch_base(
+            self.repo.gh, job.owner, job.name, proposal.base_sha, [*touched, policy.CONFIG_PATH]
+        )
+        self.config = policy.repo_config(base.files)
+        files = {path: base.files[path] for path in touched if path in base.files}
+        limits = policy.limits_for(job, self.runtime.settings, self.config)
+        changes = validate(proposal.diff, files, limits)
+        policy.check_repo_allowed(changes, job, self.config)
+        self.guard.check()
+        if job.mode == "plan":
+            self._plan()
+            return
+        branch = self._check_drift(changes)
+        if branch is not None:
+            self._publish(base, changes, branch)
+
+    def _restart_with_empty_ledger(self) -> None:
+        previous = self.ledger.result("commit") or {}
+        self.store.requeue(
+            self.job.id,
+            self.token,
+            phase=Phase.APPLY,
+            reason="proposal_changed",
+            base_sha=self.proposal.base_sha,
+            refund_attempt=True,
+            data={"previous_commit": previous.get("sha"), "diff_sha256": self.proposal.diff_sha256},
+        )
+
+    def _check_drift(self, changes: list[FileChange]) -> str | None:
+        """The base branch of the PR, or None when the job went back to RUN."""
+        recorded = self.ledger.result("drift")
+        if recorded is not None:
+            return str(recorded["branch"])
+        job, base_sha = self.job, self.proposal.base_sha
+        branch = job.base_ref or str(self.repo.gh.get_repo(job.owner, job.name)["default_branch"])
+        touched = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
+        found = drift.check(
+            self.repo.gh, job.owner, job.name, base_sha=base_sha, branch=branch, touched=touched
+        )
+        if found.stale:
+            self._hold()
+            self._conclude_base_run("neutral", reports.check_drift(job, found.files))
+            self.store.requeue(
+                job.id,
+                self.token,
+                phase=Phase.RUN,
+                reason="drift",
+                base_sha=found.head,
+                data={"files": list(found.files), "cause": found.reason, "old_base": base_sha},
+            )
+            return None
+        self.ledger.once(
+            "drift",
+            lambda: {
+                "branch": branch,
+                "head": found.head,
+                "changed_elsewhere": found.changed_elsewhere,
+                "content": self.content,
+            },
+        )
+        return branch
+
+    # -- PR mode ----------------------------------------------------------------------------
+
+    def _publish(self, base: BaseTree, changes: list[FileChange], branch: str) -> None:
+        ref_sha = self._git_objects(base, changes)
+        pr = self._pull_request(branch)
+        self._check_runs(ref_sha, pr)
+        self._comment(reports.done_comment(self.job, pr, prefix=self.prefix))
+        self._step_done("after_comment")
+        self.store.complete(
+            self.job.id,
+            self.token,
+            data={"pr_number": pr.number, "pr_url": pr.url, "pr_state": pr.state},
+        )
+
+    def _git_objects(self, base: BaseTree, changes: list[FileChange]) -> str:
+        """Blobs, tree, commit and branch; returns the commit the branch points at."""
+        job, repo, key = self.job, self.repo, self.content
+        self._hold()
+        blobs = self.ledger.once(
+            "blobs", lambda: {"blobs": effects.create_blobs(repo, changes), "content": key}
+        )["blobs"]
+        self._step_done("after_blobs")
+        self._hold()
+        entries = effects.tree_entries(changes, blobs)
+        tree = self.ledger.once(
+            "tree",
+            lambda: {"sha": effects.create_tree(repo, base.sha, entries), "content": key},
+        )["sha"]
+        self._hold()
+        parent = self.proposal.base_sha
+        message = reports.commit_message(job, self.proposal, prefix=self.prefix)
+        settings = self.runtime.settings
+        author = effects.identity(settings.github_app_slug, settings.github_app_id, job.created_at)
+        commit = self.ledger.once(
+            "commit",
+            lambda: {
+                "sha": effects.create_commit(
+                    repo, message=message, tree=tree, parent=parent, author=author
+                ),
+                "tree": tree,
+                "parent": parent,
+                "content": key,
+            },
+        )["sha"]
+        self._step_done("after_commit")
+        self._hold()
+        ref = self.ledger.once(
+            "ref",
+            lambda: {
+                "branch": job.branch,
+                "sha": effects.claim_branch(
+                    repo, job.branch, commit, tree=tree, parent=parent, ours=self._our_commits()
+                ),
+            },
+        )
+        self._step_done("after_ref")
+        return str(ref["sha"])
+
+    def _our_commits(self) -> set[str]:
+        """Every commit this job ever recorded (the trail keeps them when a ledger is reset)."""
+        return {
+            str(e.data["sha"])
+            for e in self.store.events(self.job.id)
+            if e.kind == "effect" and e.data.get("step") in ("commit", "ref") and e.data.get("sha")
+        }
+
+    def _pull_request(self, branch: str) -> PullInfo:
+        job = self.job
+        self._hold()
+        recorded = self.ledger.once(
+            "pull_request",
+            lambda: asdict(
+                effects.find_or_open_pull(
+                    self.repo,
+                    branch=job.branch,
+                    base=branch,
+                    title=reports.pr_title(job, template=self.config.pull_request.title),
+                    body=reports.pr_body(job, self.proposal, prefix=self.prefix),
+                    draft=self.config.pull_request.draft,
+                )
+            ),
+            job_updates=lambda r: {"pr_number": r["number"], "pr_url": r["url"]},
+        )
+        self._step_done("after_pr")
+        return PullInfo(int(recorded["number"]), str(recorded["url"]), str(recorded["state"]))
+
+    def _check_runs(self, head_sha: str, pr: PullInfo) -> None:
+        """Conclude the job's check run on the PR's head (none for a PR a human closed)."""
+        self._hold()
+        if pr.state == "closed":
+            output = CheckOutput("Pull request closed", f"Pull request #{pr.number} was closed.")
+            self._conclude_base_run("neutral", output)
+        else:
+            output = reports.check_done(self.job, self.proposal, pr, prefix=self.prefix)
+            self.ledger.once(
+                "check_run",
+                lambda: self._conclude_new_run(head_sha, "success", output),
+                job_updates=lambda r: {"check_run_id": r["id"]},
+            )
+        self._step_done("after_check_run")
+
+    # -- plan mode --------------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        job, proposal = self.job, self.proposal
+        self._hold()
+        output = reports.check_plan(job, proposal, prefix=self.prefix)
+        recorded = self.ledger.once(
+            "plan_check_run",
+            lambda: self._conclude_new_run(proposal.base_sha, "neutral", output),
+            job_updates=lambda r: {"check_run_id": r["id"]},
+        )
+        self._step_done("after_check_run")
+        self._comment(reports.plan_comment(job, proposal, prefix=self.prefix))
+        self._step_done("after_comment")
+        self.store.complete(
+            job.id, self.token, state=JobState.PLANNED, data={"check_run_id": recorded["id"]}
+        )
+
+    # -- check runs and the status comment --------------------------------------------------
+
+    def _conclude_new_run(
+        self, head_sha: str, conclusion: str, output: CheckOutput
+    ) -> dict[str, Any]:
+        run_id = effects.find_or_create_check_run(self.repo, head_sha, self.job.id, output)
+        effects.conclude_check_run(self.repo, run_id, conclusion, output)
+        if head_sha != self.proposal.base_sha:
+            self._conclude_base_run(conclusion, output)
+        return {"id": run_id, "head_sha": head_sha, "conclusion": conclusion}
+
+    def _conclude_base_run(self, conclusion: str, output: CheckOutput) -> None:
+        """Conclude the run the runner started on the base SHA, if there is one."""
+        started = self.ledger.result("check_run_started") or {}
+        base_sha = self.proposal.base_sha
+        run_id = started.get("id") if started.get("head_sha") == base_sha else None
+        if run_id is None:
+            run_id = effects.find_check_run(self.repo, base_sha, self.job.id)
+        if run_id is not None:
+            effects.conclude_check_run(self.repo, int(run_id), conclusion, output)
+
+    def _comment(self, body: str) -> None:
+        """Edit the job's status comment in place (posting it if there is none)."""
+        job = self.job
+        if job.issue_number is None:
+            return
+        self._hold()
+        known = (self.ledger.result("comment") or {}).get("id") or job.comment_id
+        comment_id = effects.upsert_status_comment(
+            self.repo, job.issue_number, job.id, body, known=known
+        )
+        self.ledger.once(
+            "comment", lambda: {"id": comment_id}, job_updates=lambda r: {"comment_id": r["id"]}
+        )

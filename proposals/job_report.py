@@ -1,0 +1,68 @@
+"""The outbox handler for ``job_report``: tell the issue that a job stopped.
+
+The store queues one item in the same transaction that tombstones or cancels a job, so the
+report survives a crash right after the decision. Handling it:
+
+1. rewrites the job's status comment (found by its marker) as the tombstone or cancel
+   report, posting it only if the job never had one, and records the comment's id on the
+   tombstone;
+2. concludes the job's check runs ``failure`` (tombstone) or ``cancelled``, with the same
+   text; a job that never had a check run gets one on its base SHA, so the stop is visible.
+
+Idempotent: running it again edits the same comment and check runs to the same content.
+A job that moved on before the item ran (a maintainer retried it) is left alone; its new
+attempt owns the comment now.
+"""
+
+from bot.records import Job, JobState
+from bot.runtime import Runtime
+from bot.store.outbox import OutboxItem
+from proposals import effects, reports
+from proposals.effects import Repo
+from proposals.interpreter import client_for
+
+CHECK_RUN_STEPS = ("check_run_started", "plan_check_run", "check_run")
+
+
+def handle_job_report(runtime: Runtime, item: OutboxItem) -> None:
+    if item.job_id is None:
+        return
+    store = runtime.store
+    job = store.get(item.job_id)
+    prefix = runtime.settings.command_prefix
+    if job.state is JobState.TOMBSTONED:
+        tombstone = store.tombstone(job.id)
+        if tombstone is None:
+            return
+        body = reports.tombstone_report(job, tombstone, prefix=prefix)
+        conclusion, title = "failure", f"Stopped: {tombstone.reason_code}"
+    elif job.state is JobState.CANCELLED:
+        body = reports.cancel_report(job, store.events(job.id), prefix=prefix)
+        conclusion, title = "cancelled", "Cancelled"
+    else:
+        return
+    repo = Repo(client_for(runtime, job), job.owner, job.name)
+    if job.issue_number is not None:
+        comment_id = effects.upsert_status_comment(
+            repo, job.issue_number, job.id, body, known=job.comment_id
+        )
+        store.set_job_fields(job.id, {"comment_id": comment_id})
+        if job.state is JobState.TOMBSTONED:
+            store.set_tombstone_comment(job.id, comment_id)
+    output = reports.check_report(title, body)
+    for run_id in _check_runs(runtime, repo, job):
+        effects.conclude_check_run(repo, run_id, conclusion, output)
+
+
+def _check_runs(runtime: Runtime, repo: Repo, job: Job) -> list[int]:
+    """The job's check runs: those in its ledger, else one on its base SHA (found or made)."""
+    ledger = runtime.store.effects(job.id)
+    ids = {int(ledger[s].result["id"]) for s in CHECK_RUN_STEPS if s in ledger}
+    if job.check_run_id is not None:
+        ids.add(job.check_run_id)
+    if ids or job.base_sha is None:
+        return sorted(ids)
+    output = reports.check_in_progress(job, prefix=runtime.settings.command_prefix)
+    run_id = effects.find_or_create_check_run(repo, job.base_sha, job.id, output)
+    runtime.store.set_job_fields(job.id, {"check_run_id": run_id})
+    return [run_id]

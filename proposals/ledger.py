@@ -1,0 +1,63 @@
+"""The effects ledger of one job, as one interpreter attempt sees it.
+
+A step is done once: :meth:`Ledger.once` returns the recorded result when the ledger has
+the step, and otherwise does the step and records its result (a fenced write: a holder
+whose token is stale is refused and stops) before it returns. So a replay after a crash
+resumes at the first step that was not recorded.
+
+Steps that depend on the proposal's content (the drift decision and the git objects)
+record a ``content`` key: the base SHA and the diff's hash. A ledger written for other
+content (the agent ran again and proposed something else) is stale as a whole.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.records import ProposalRecord
+from bot.store import Store
+
+CONTENT_STEPS = ("drift", "blobs", "tree", "commit")
+
+Result = dict[str, Any]
+
+
+def content_key(proposal: ProposalRecord) -> str:
+    return f"{proposal.base_sha}:{proposal.diff_sha256}"
+
+
+class Ledger:
+    def __init__(self, store: Store, job_id: str, token: int) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._token = token
+        self._done: dict[str, Result] = {s: e.result for s, e in store.effects(job_id).items()}
+
+    def result(self, step: str) -> Result | None:
+        return self._done.get(step)
+
+    def stale_for(self, content: str) -> bool:
+        """True when a content step was recorded for another proposal."""
+        return any(
+            self._done[s].get("content") != content for s in CONTENT_STEPS if s in self._done
+        )
+
+    def once(
+        self,
+        step: str,
+        do: Callable[[], Mapping[str, Any]],
+        *,
+        job_updates: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    ) -> Result:
+        """The step's recorded result; when there is none, do the step and record it first."""
+        if step in self._done:
+            return self._done[step]
+        result = dict(do())
+        effect = self._store.record_effect(
+            self._job_id,
+            self._token,
+            step,
+            result,
+            job_updates=job_updates(result) if job_updates else None,
+        )
+        self._done[step] = effect.result
+        return effect.result

@@ -1,0 +1,1 @@
+"""Small stateful fakes of the services Farcaster talks to (tests only)."""
