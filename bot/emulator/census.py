@@ -44,11 +44,25 @@ def repo_counts(em: Emulator, repo: Repo) -> dict[str, Any]:
             "merged": sum(1 for p in pulls if p.pull and p.pull.merged),
             "by_head": dict(Counter(p.pull.head_ref for p in pulls if p.pull)),
         },
-        "comments": {"total": len(comments), "by_author": dict(Counter(c.user for c in comments))},
+        "comments": {
+            "total": len(comments),
+            "by_author": dict(Counter(c.user for c in comments)),
+            # issue number -> author -> count: "one status comment on this issue"
+            "by_issue": {
+                str(number): dict(Counter(em.comments[c].user for c in issue.comment_ids))
+                for number, issue in repo.issues.items()
+                if issue.comment_ids
+            },
+        },
         "check_runs": {
             "total": len(runs),
             "by_name": dict(Counter(r.name for r in runs)),
             "by_status": dict(Counter(r.status for r in runs)),
+            # job id -> the conclusions of its runs: "one check run for this job, a success"
+            "by_external_id": {
+                ext: [r.conclusion for r in runs if r.external_id == ext]
+                for ext in sorted({r.external_id for r in runs if r.external_id})
+            },
         },
         "reactions": {
             "total": len(reactions),
