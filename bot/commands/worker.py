@@ -1,0 +1,83 @@
+"""`farcaster worker`: one runner process (claims jobs, runs agents, stores proposals).
+
+SIGTERM or SIGINT stops it gracefully: it claims nothing more, lets running jobs finish
+for ``--grace-seconds``, then exits; a second signal exits at once. Leases it still held
+expire and another worker takes the jobs over.
+"""
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Annotated, Literal
+
+import typer
+
+from bot.logs import configure_logging
+from bot.records import Phase
+from bot.runner import run_budget_seconds, sweep_abandoned_scratch
+from bot.runtime import Runtime
+from bot.settings import get_settings
+from bot.worker_loop import WorkerLoop
+
+log = logging.getLogger("farcaster.worker")
+
+
+def install_stop_signals(stop: threading.Event, loop: WorkerLoop) -> None:
+    """The first SIGTERM/SIGINT asks for a graceful stop; the second one exits at once.
+
+    Handlers run in the main thread, which does nothing but wait (see :func:`run_until_done`),
+    so they never interrupt it halfway through a log write or while it holds a lock.
+    """
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting now")
+            os._exit(128 + signum)
+        log.info("%s: finishing running jobs, claiming no more", signal.Signals(signum).name)
+        stop.set()
+        loop.wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 1,
+    worker_id: Annotated[
+        str | None, typer.Option(help="Name in leases and events (default: host:pid:random).")
+    ] = None,
+    log_format: Annotated[
+        Literal["json", "console"], typer.Option(help="Log lines as json or console.")
+    ] = "console",
+    grace_seconds: Annotated[
+        float, typer.Option(min=0, help="How long running jobs may finish on shutdown.")
+    ] = 30.0,
+) -> None:
+    """Run jobs: snapshot, agent, diff, proposal; apply proposals; drain the outbox."""
+    from bot.workers import build_worker_loop
+
+    configure_logging(log_format)
+    settings = get_settings()
+    runtime = Runtime.from_settings(settings)
+    try:
+        for path in sweep_abandoned_scratch(settings):
+            log.info("removed the scratch folder of a dead runner: %s", path)
+        loop = build_worker_loop(runtime, worker_id=worker_id, concurrency=concurrency)
+        # A run attempt may last as long as the slowest configured agent and its verify.
+        loop.budgets[Phase.RUN] = run_budget_seconds(settings)
+        loop.grace_seconds = grace_seconds
+        stop = threading.Event()
+        install_stop_signals(stop, loop)
+        run_until_done(loop, stop)
+    finally:
+        runtime.close()
+
+
+def run_until_done(loop: WorkerLoop, stop: threading.Event) -> None:
+    """Run the loop in a thread and keep the main thread free for signal handlers."""
+    thread = threading.Thread(target=loop.run_forever, args=(stop,), name="worker-loop")
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)

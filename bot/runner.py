@@ -1,0 +1,171 @@
+"""The run handler: a leased job becomes a stored proposal.
+
+::
+
+    claimed ──▶ snapshot (tarball at the base SHA, unpacked safely, committed in scratch)
+            ──▶ agent (changes the working tree; no credentials, bounded time and log)
+            ──▶ diff (git, against the recorded base commit, whatever the agent did to git)
+            ──▶ store_proposal (fenced; the proposal and the phase change in one transaction)
+
+``guard.check()`` runs between steps, so a lost lease or a spent time budget stops the
+attempt before it writes. An empty diff is a non-retryable ``empty_diff``. The scratch
+directory is removed whatever happens; one left by a process that died (``kill -9``, a
+fault point) is swept when the next worker on that host starts. Fault points
+``after_claim``, ``after_snapshot``, ``after_agent`` and ``after_proposal`` let crash tests
+kill the runner between any two steps.
+"""
+
+import os
+import re
+import socket
+import tempfile
+from pathlib import Path
+
+from bot.agents.base import DEFAULT_MAX_LOG_BYTES, AgentLimits, AgentRequest
+from bot.agents.registry import load_registry, longest_timeout
+from bot.checkout import diff_against_base, give_agent_a_repository, remove_tree, take_snapshot
+from bot.errors import AgentFailed, Refusal
+from bot.faults import fault_point
+from bot.github.client import GitHubClient
+from bot.leases import LeaseGuard
+from bot.records import Job, Lease, NewProposal
+from bot.redaction import Redactor
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+# Downloading, unpacking, committing and diffing, on top of the agent's own time.
+SNAPSHOT_MARGIN_SECONDS = 120.0
+_SCRATCH_PREFIX = "farcaster-"
+_SCRATCH_NAME = re.compile(r"farcaster-(?P<host>[^~]+)~(?P<pid>\d+)~")
+
+
+def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
+    """Turn the leased job into a proposal, or raise the error that ends this attempt."""
+    fault_point("after_claim")
+    job = lease.job
+    settings = runtime.settings
+    agent = load_registry(settings).get(job.agent)
+    client = runtime.github(_installation(job))
+    base_sha = _base_sha(runtime, job, client)
+    redactor = Redactor(settings.secret_values())
+    root = _scratch_dir(settings, job, lease.token)
+    try:
+        guard.check()
+        snapshot = take_snapshot(client, job.owner, job.name, base_sha, root)
+        if agent.wants_git:
+            give_agent_a_repository(snapshot)
+        fault_point("after_snapshot")
+        guard.check()
+        request = AgentRequest(
+            checkout=snapshot.work,
+            command=job.command,
+            limits=AgentLimits(settings.agent_timeout_seconds, DEFAULT_MAX_LOG_BYTES),
+            stop=guard.lost,
+            home=snapshot.home,
+            redactor=redactor,
+        )
+        result = agent.run(request)
+        guard.check()
+        fault_point("after_agent")
+        diff = _diff_text(diff_against_base(snapshot), settings.max_diff_bytes)
+    finally:
+        remove_tree(root)
+    guard.check()
+    verify = dict(result.verify) if result.verify is not None else None
+    if verify is not None and isinstance(verify.get("log"), str):
+        verify["log"] = redactor.redact(verify["log"])
+    runtime.store.store_proposal(
+        job.id,
+        guard.token,
+        NewProposal(
+            base_sha=base_sha,
+            diff=diff,
+            agent=agent.name,
+            agent_version=agent.version,
+            agent_log=redactor.clean(result.log, DEFAULT_MAX_LOG_BYTES),
+            verify=verify,
+        ),
+    )
+    fault_point("after_proposal")
+
+
+def run_budget_seconds(settings: Settings) -> float:
+    """The time budget of one run attempt: the longest agent plus the snapshot's margin."""
+    return longest_timeout(settings) + SNAPSHOT_MARGIN_SECONDS
+
+
+def _installation(job: Job) -> int:
+    if job.installation_id is None:
+        raise Refusal(
+            f"Job {job.id} has no GitHub App installation to read {job.repo} with.",
+            reason_code="no_installation",
+        )
+    return job.installation_id
+
+
+def _base_sha(runtime: Runtime, job: Job, client: GitHubClient) -> str:
+    """The recorded base commit; a job recorded without one runs on its branch's head."""
+    if job.base_sha:
+        return job.base_sha
+    branch = job.base_ref or str(client.get_repo(job.owner, job.name)["default_branch"])
+    sha = client.branch_head(job.owner, job.name, branch)
+    runtime.store.note(job.id, "base_resolved", {"base_ref": branch, "base_sha": sha})
+    return sha
+
+
+def _diff_text(diff: bytes, max_bytes: int) -> str:
+    if not diff.strip():
+        raise AgentFailed("The agent changed nothing.", reason_code="empty_diff")
+    if len(diff) > max_bytes:
+        raise AgentFailed(
+            f"The agent's change is a {len(diff)}-byte diff, over the limit of {max_bytes} "
+            "bytes (FARCASTER_MAX_DIFF_BYTES).",
+            reason_code="diff_too_large",
+        )
+    try:
+        return diff.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AgentFailed(
+            f"The agent's change holds text that is not UTF-8 (at byte {exc.start} of the diff).",
+            reason_code="diff_not_utf8",
+        ) from None
+
+
+def _scratch_dir(settings: Settings, job: Job, token: int) -> Path:
+    """A fresh folder for this attempt, named so that :func:`sweep_abandoned_scratch` can
+    tell whether the process that made it is still alive."""
+    parent = settings.scratch_dir
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname().replace("~", "-") or "host"
+    prefix = f"{_SCRATCH_PREFIX}{host}~{os.getpid()}~{job.id}-t{token}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def sweep_abandoned_scratch(settings: Settings) -> list[Path]:
+    """Remove scratch folders left on this host by runner processes that no longer live."""
+    parent = settings.scratch_dir or Path(tempfile.gettempdir())
+    if not parent.is_dir():
+        return []
+    host = socket.gethostname().replace("~", "-") or "host"
+    removed = []
+    for entry in parent.iterdir():
+        found = _SCRATCH_NAME.match(entry.name)
+        if found is None or found["host"] != host or not entry.is_dir():
+            continue
+        if not _alive(int(found["pid"])):
+            remove_tree(entry)
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,268 @@
+"""The worker loop: claim jobs, run their handlers in threads, end every attempt cleanly.
+
+The rules:
+
+- **Claims.** Each round claims as many jobs as there are free slots (``concurrency`` minus
+  the running handlers) with one ``store.claim`` per phase; phases take turns being first,
+  so a long run queue cannot starve the apply queue.
+- **Running.** Each job runs in its own thread under a :class:`~bot.leases.LeaseGuard`
+  (with the phase's time budget) and :func:`~bot.leases.heartbeating` at a third of the
+  lease. The handler ends the attempt itself with a fenced store call.
+- **Failures.** A :class:`~bot.errors.FarcasterError` from the handler becomes
+  ``store.fail`` with its reason code, message, retryability and, for
+  :class:`~bot.errors.RateLimited`, ``retry_after``. Any other exception becomes a
+  retryable ``internal_error`` with a one-line message (the traceback goes to the process
+  log, never to events). ``LeaseLost`` and ``StaleFencingToken`` mean another holder owns
+  the job: nothing more is written. One exception: when the attempt spent its time budget
+  while the lease was still ours, the loop fails it (fenced, retryable,
+  ``time_budget_exceeded``) instead of leaving it to expire, so the trail says why.
+  Every message is redacted.
+- **Housekeeping.** ``store.reap_expired()`` every ``reap_interval`` seconds; each side
+  task (e.g. the outbox drainer, returning how many items it handled) once per loop.
+- **Idle.** With nothing to do the loop sleeps, doubling from 50 ms up to ``idle_max``
+  (about a second); a finished job or new work wakes it early.
+- **Shutdown.** When ``stop`` is set the loop claims nothing more and lets running handlers
+  finish for ``grace_seconds``; then it marks their guards lost (their agents are killed,
+  their handlers stop at the next check) and returns. A lease it held simply expires; no
+  store write is ever half done, because each is one transaction.
+"""
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from bot.errors import FarcasterError, LeaseLost, RateLimited, StaleFencingToken
+from bot.leases import LeaseGuard, heartbeating
+from bot.records import Failure, Lease, Phase
+from bot.redaction import Redactor, one_line
+from bot.runtime import Runtime
+
+Handler = Callable[[Runtime, Lease, LeaseGuard], None]
+SideTask = Callable[[], int]
+
+log = logging.getLogger("farcaster.worker")
+
+IDLE_MIN_SECONDS = 0.05
+# After the grace period, how long stopped handlers get to unwind before the loop returns.
+UNWIND_SECONDS = 5.0
+
+
+def failure_from_error(exc: BaseException, redactor: Redactor) -> Failure:
+    """The store's record of an attempt that ended with ``exc`` (pure)."""
+    if isinstance(exc, FarcasterError):
+        return Failure(
+            reason_code=exc.reason_code,
+            message=redactor.redact(exc.message),
+            retryable=exc.retryable,
+            retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
+        )
+    text = one_line(str(exc)) or "(no message)"
+    return Failure(
+        reason_code="internal_error",
+        message=redactor.redact(f"Unexpected {type(exc).__name__}: {text}"),
+        retryable=True,
+    )
+
+
+class WorkerLoop:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        worker_id: str,
+        concurrency: int = 1,
+        handlers: Mapping[Phase, Handler],
+        side_tasks: Sequence[SideTask] = (),
+        budget_seconds: Mapping[Phase, float] | None = None,
+        grace_seconds: float = 30.0,
+        reap_interval: float = 5.0,
+        idle_max: float = 1.0,
+        heartbeat_interval: float | None = None,
+        clock: Callable[[], float | None] = lambda: None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.runtime = runtime
+        self.worker_id = worker_id
+        self.concurrency = concurrency
+        self.handlers = dict(handlers)
+        self.side_tasks = list(side_tasks)
+        default_budget = 2 * runtime.settings.agent_timeout_seconds + 60
+        self.budgets = {p: (budget_seconds or {}).get(p, default_budget) for p in self.handlers}
+        self.grace_seconds = grace_seconds
+        self.reap_interval = reap_interval
+        self.idle_max = idle_max
+        self.heartbeat_interval = heartbeat_interval
+        # The `now` of claims and reaps: None is the database clock; tests pass a later time
+        # to act as if leases had expired, instead of sleeping.
+        self.clock = clock
+        self.redactor = Redactor(runtime.settings.secret_values())
+        self._phases = itertools.cycle(list(self.handlers))
+        self._lock = threading.Lock()
+        self._running: dict[threading.Thread, LeaseGuard] = {}
+        self._wake = threading.Event()
+        self.draining = threading.Event()  # set once shutdown began: nothing more is claimed
+        self._last_reap = float("-inf")
+
+    # -- public ---------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One claim round with every slot free; waits for those jobs. The jobs claimed."""
+        threads = [self._start(lease) for lease in self._claim_round()]
+        for thread in threads:
+            thread.join()
+        return len(threads)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set, then shut down gracefully (see the module docstring)."""
+        log.info("worker %s started (concurrency %d)", self.worker_id, self.concurrency)
+        idle = IDLE_MIN_SECONDS
+        while not stop.is_set():
+            self._wake.clear()
+            self._reap_if_due()
+            did = self.run_side_tasks()
+            started = [self._start(lease) for lease in self._claim_round()]
+            if started or did:
+                idle = IDLE_MIN_SECONDS
+                continue
+            self._wake.wait(idle)
+            idle = min(idle * 2, self.idle_max)
+        self._shut_down()
+
+    def run_side_tasks(self) -> int:
+        """Each side task once; how many items they handled in all. A failing one is logged."""
+        done = 0
+        for task in self.side_tasks:
+            try:
+                done += task()
+            except Exception:
+                log.exception("side task %s failed", getattr(task, "__name__", task))
+        return done
+
+    def wake(self) -> None:
+        """Cut the idle wait short (the CLI calls this when it sets ``stop``)."""
+        self._wake.set()
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    # -- claiming and running -------------------------------------------------------------
+
+    def _claim_round(self) -> list[Lease]:
+        free = self.concurrency - self.running
+        leases: list[Lease] = []
+        first = next(self._phases, None)
+        if first is None:
+            return leases
+        order = [first, *(p for p in self.handlers if p is not first)]
+        for phase in order:
+            if free <= 0:
+                break
+            try:
+                claimed = self.runtime.store.claim(
+                    self.worker_id, phase, limit=free, now=self.clock()
+                )
+            except Exception:
+                log.exception("claiming %s jobs failed; trying again shortly", phase.value)
+                break
+            leases += claimed
+            free -= len(claimed)
+        return leases
+
+    def _start(self, lease: Lease) -> threading.Thread:
+        phase = Phase.RUN if lease.job.state is Phase.RUN.leased_state else Phase.APPLY
+        guard = LeaseGuard(lease, budget_seconds=self.budgets.get(phase))
+        thread = threading.Thread(
+            target=self._execute, args=(phase, lease, guard), name=f"job-{lease.job_id}"
+        )
+        with self._lock:
+            self._running[thread] = guard
+        thread.start()
+        return thread
+
+    def _execute(self, phase: Phase, lease: Lease, guard: LeaseGuard) -> None:
+        try:
+            self._handle(phase, lease, guard)
+        finally:
+            with self._lock:
+                self._running.pop(threading.current_thread(), None)
+            self._wake.set()
+
+    def _handle(self, phase: Phase, lease: Lease, guard: LeaseGuard) -> None:
+        job_id = lease.job_id
+        handler = self.handlers[phase]
+        log.info("job %s: %s attempt %d started", job_id, phase.value, lease.job.attempts)
+        try:
+            with heartbeating(self.runtime.store, guard, interval=self.heartbeat_interval):
+                handler(self.runtime, lease, guard)
+        except (LeaseLost, StaleFencingToken) as exc:
+            if _budget_spent(guard):
+                message = f"The attempt ran past its time budget of {self.budgets[phase]:g} s."
+                self._fail(lease, Failure("time_budget_exceeded", message, retryable=True))
+            else:
+                log.warning("job %s: stopped without writing: %s", job_id, exc)
+            return
+        except Exception as exc:
+            if guard.lost.is_set() and not _budget_spent(guard):
+                # The error is a consequence of the stop (a killed agent, a shutdown).
+                log.warning("job %s: stopped without writing: %s", job_id, one_line(str(exc)))
+                return
+            failure = failure_from_error(exc, self.redactor)
+            if isinstance(exc, FarcasterError):
+                log.info("job %s: attempt failed: %s", job_id, failure.message)
+            else:
+                log.exception("job %s: handler crashed", job_id)
+            self._fail(lease, failure)
+            return
+        log.info("job %s: %s attempt %d finished", job_id, phase.value, lease.job.attempts)
+
+    def _fail(self, lease: Lease, failure: Failure) -> None:
+        try:
+            self.runtime.store.fail(lease.job_id, lease.token, failure)
+        except StaleFencingToken:
+            log.warning("job %s: another worker owns it now; failure not recorded", lease.job_id)
+        except Exception:
+            log.exception(
+                "job %s: recording the failure failed; the lease will expire", lease.job_id
+            )
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    def _reap_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < self.reap_interval:
+            return
+        self._last_reap = now
+        try:
+            reaped = self.runtime.store.reap_expired(now=self.clock())
+        except Exception:
+            log.exception("reaping expired leases failed")
+            return
+        if reaped:
+            log.info("tombstoned after their last lease expired: %s", ", ".join(reaped))
+
+    def _shut_down(self) -> None:
+        self.draining.set()
+        with self._lock:
+            threads = dict(self._running)
+        if threads:
+            log.info("stopping: waiting up to %g s for %d job(s)", self.grace_seconds, len(threads))
+        deadline = time.monotonic() + self.grace_seconds
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            left = dict(self._running)
+        for guard in left.values():
+            guard.mark_lost("the worker is shutting down")
+        unwind = time.monotonic() + UNWIND_SECONDS
+        for thread in left:
+            thread.join(max(0.0, unwind - time.monotonic()))
+        log.info("worker %s stopped", self.worker_id)
+
+
+def _budget_spent(guard: LeaseGuard) -> bool:
+    return guard.deadline is not None and time.monotonic() > guard.deadline

@@ -1,0 +1,39 @@
+"""A runner process for crash tests: GitHub mocked in-process, one claim round, then exit.
+
+    python -m tests.e2e.runner_child ARCHIVE SHA
+
+Settings come from the FARCASTER_* environment (database, scratch dir, App key), and
+FARCASTER_FAULT picks the step at which the process dies (bot/faults.py). Prints the
+number of jobs it claimed when it survives.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import respx
+
+from bot.records import Phase
+from bot.runner import run_job
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.worker_loop import WorkerLoop
+from tests.runner_support import github_factory, mock_github
+
+
+def main(archive: Path, sha: str) -> int:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    with respx.mock(assert_all_called=False) as router:
+        mock_github(router, archive.read_bytes(), sha)
+        runtime = Runtime.from_settings(settings, github=github_factory(settings))
+        try:
+            loop = WorkerLoop(
+                runtime, worker_id=f"child-{os.getpid()}", handlers={Phase.RUN: run_job}
+            )
+            return loop.run_once()
+        finally:
+            runtime.close()
+
+
+if __name__ == "__main__":
+    print(main(Path(sys.argv[1]), sys.argv[2]))

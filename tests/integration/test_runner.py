@@ -1,0 +1,293 @@
+"""The runner against a mocked GitHub, on both engines: a queued job becomes a proposal."""
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import respx
+
+from bot.records import JobState, Phase
+from bot.redaction import REDACTED
+from bot.runner import run_job
+from bot.runtime import Runtime
+from bot.worker_loop import WorkerLoop
+from tests.runner_support import (
+    API,
+    INSTALLATION_TOKEN,
+    OWNER,
+    REPO,
+    github_factory,
+    job_spec,
+    mock_github,
+    sample_repository,
+    tarball,
+    unreachable,
+)
+
+PY = sys.executable
+# Command agents are small scripts; each edits README.md so that it proposes something.
+SCRIPTS = {
+    "envdump.py": (
+        "import json, os\n"
+        "open('env.json', 'w').write(json.dumps(dict(os.environ)))\n"
+        "open('README.md', 'a').write('edited by the agent\\n')\n"
+    ),
+    "echo.py": (
+        "import sys\n"
+        "print('instruction:', sys.argv[1])\n"
+        "open('README.md', 'a').write('edited by the agent\\n')\n"
+    ),
+    "sleeper.py": "import time\nprint('thinking', flush=True)\ntime.sleep(600)\n",
+    "verify.py": "print('all good')\n",
+}
+
+
+def agents_file(folder):
+    for name, code in SCRIPTS.items():
+        (folder / name).write_text(code)
+    path = folder / "agents.toml"
+    path.write_text(
+        f"""
+[agents.envdump]
+argv = ["{PY}", "{folder}/envdump.py"]
+env = ["MY_API_KEY"]
+
+[agents.echo]
+argv = ["{PY}", "{folder}/echo.py", "{{instruction}}"]
+verify = ["{PY}", "{folder}/verify.py"]
+
+[agents.sleeper]
+argv = ["{PY}", "{folder}/sleeper.py"]
+timeout = 0.5
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def origin(tmp_path):
+    return sample_repository(tmp_path / "origin")
+
+
+@pytest.fixture
+def runtime(settings, tmp_path):
+    (tmp_path / "agents").mkdir()
+    agents = agents_file(tmp_path / "agents")
+    configured = settings.model_copy(
+        update={"scratch_dir": tmp_path / "scratch", "agents_file": agents}
+    )
+    rt = Runtime.from_settings(configured, github=github_factory(configured))
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def github(origin):
+    repository, sha = origin
+    with respx.mock(assert_all_called=False) as router:
+        yield router, mock_github(router, tarball(repository, sha), sha)
+
+
+def run_one(runtime, command, sha, **spec):
+    runtime.store.enqueue(job_spec(command, sha=sha, **spec))
+    loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
+    assert loop.run_once() == 1
+    return runtime.store.get(spec.get("job_id", "job1"))
+
+
+def kinds(runtime, job_id="job1"):
+    return [e.kind for e in runtime.store.events(job_id)]
+
+
+def failure_of(runtime, job_id="job1"):
+    return next(e.data for e in runtime.store.events(job_id) if e.kind == "attempt_failed")
+
+
+def scratch_is_empty(runtime):
+    return list(runtime.settings.scratch_dir.iterdir()) == []
+
+
+RENAME = {"name": "rename", "old": "net_price", "new": "price_before_tax", "paths": []}
+
+
+def test_a_queued_rename_becomes_a_proposal_renaming_the_symbol_and_its_call_sites(
+    runtime, origin, github
+):
+    _, routes = github
+    repository, sha = origin
+    job = run_one(runtime, RENAME, sha)
+    assert job.state is JobState.PROPOSED
+    proposal = runtime.store.latest_proposal("job1")
+    assert proposal.base_sha == sha
+    assert (proposal.agent, proposal.attempt) == ("rename", 1)
+    diff = proposal.diff
+    assert "-def net_price(gross):\n+def price_before_tax(gross):" in diff
+    assert "+from inventory.pricing import Basket, price_before_tax" in diff
+    assert "+    by_total = inventory.pricing.price_before_tax(basket.total())" in diff
+    assert "receipt.py" not in diff  # its local `net_price` is a different name
+    assert proposal.files_changed == 4
+    assert kinds(runtime) == ["created", "claimed", "proposal_stored"]
+    assert routes["tarball"].call_count == 1
+    assert routes["codeload"].call_count == 1
+    assert scratch_is_empty(runtime)
+    # The proposal applies to the real base commit (the unit tests run the package's tests).
+    check = ["git", "apply", "--check", "-"]
+    subprocess.run(check, cwd=repository, input=diff.encode(), check=True)
+
+
+def test_an_unknown_symbol_ends_as_a_tombstone_with_a_clear_event(runtime, origin, github):
+    _, sha = origin
+    job = run_one(runtime, {**RENAME, "old": "net_prize"}, sha)
+    assert job.state is JobState.TOMBSTONED
+    failure = failure_of(runtime)
+    assert failure["reason_code"] == "unknown_symbol"
+    assert failure["retryable"] is False
+    assert "inventory/pricing.py:6 (inventory.pricing.net_price)" in failure["message"]
+    assert runtime.store.tombstone("job1").reason_code == "unknown_symbol"
+    assert runtime.store.latest_proposal("job1") is None
+    assert scratch_is_empty(runtime)
+
+
+def test_a_change_that_changes_nothing_is_refused_as_an_empty_diff(runtime, origin, github):
+    _, sha = origin
+    command = {"name": "replace", "pattern": "zebra", "replacement": "horse", "regex": False}
+    job = run_one(runtime, command, sha)
+    assert job.state is JobState.TOMBSTONED
+    failure = failure_of(runtime)
+    assert (failure["reason_code"], failure["message"]) == (
+        "empty_diff",
+        "The agent changed nothing.",
+    )
+
+
+def test_an_unreachable_github_is_retried_later(runtime, origin, github):
+    _, routes = github
+    _, sha = origin
+    routes["tarball"].mock(side_effect=unreachable)
+    job = run_one(runtime, RENAME, sha)
+    assert job.state is JobState.QUEUED
+    failure = failure_of(runtime)
+    assert failure["reason_code"] == "github_unavailable"
+    assert failure["retryable"] is True
+    assert failure["retry_in"] > 0
+    assert scratch_is_empty(runtime)
+
+
+def test_a_github_rate_limit_requeues_the_job_after_the_wait_github_asked_for(
+    runtime, origin, github
+):
+    _, routes = github
+    _, sha = origin
+    routes["tarball"].respond(
+        429,
+        json={"message": "You have exceeded a secondary rate limit."},
+        headers={"Retry-After": "90"},
+    )
+    job = run_one(runtime, RENAME, sha)
+    assert job.state is JobState.QUEUED
+    failure = failure_of(runtime)
+    assert (failure["reason_code"], failure["retry_in"]) == ("rate_limited", 90.0)
+
+
+def test_a_tarball_with_a_link_out_of_the_repository_is_refused(runtime, origin, github):
+    _, routes = github
+    _, sha = origin
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w:gz") as tar:
+        link = tarfile.TarInfo(f"{OWNER}-{REPO}-{sha[:7]}/escape")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+        tar.addfile(link)
+    routes["codeload"].respond(200, content=evil.getvalue())
+    job = run_one(runtime, RENAME, sha)
+    assert job.state is JobState.TOMBSTONED
+    failure = failure_of(runtime)
+    assert failure["reason_code"] == "unsafe_snapshot"
+    assert "points outside the repository" in failure["message"]
+
+
+def test_no_secret_reaches_a_command_agent(runtime, origin, github, monkeypatch, db_url):
+    _, sha = origin
+    settings = runtime.settings
+    secrets = [
+        settings.webhook_secret.get_secret_value(),
+        settings.github_private_key.get_secret_value(),
+        db_url,
+        INSTALLATION_TOKEN,
+    ]
+    monkeypatch.setenv("FARCASTER_WEBHOOK_SECRET", secrets[0])
+    monkeypatch.setenv("FARCASTER_GITHUB_PRIVATE_KEY", secrets[1])
+    monkeypatch.setenv("FARCASTER_DATABASE_URL", db_url)
+    monkeypatch.setenv("GITHUB_TOKEN", INSTALLATION_TOKEN)
+    monkeypatch.setenv("MY_API_KEY", "model-key")
+    command = {"name": "run", "agent": "envdump", "instruction": "dump"}
+    job = run_one(runtime, command, sha, agent="envdump")
+    assert job.state is JobState.PROPOSED
+    proposal = runtime.store.latest_proposal("job1")
+    # The diff is stored as the agent wrote it (never redacted), so it shows what it saw.
+    added = next(line[1:] for line in proposal.diff.splitlines() if line.startswith("+{"))
+    seen = json.loads(added)
+    assert set(seen) == {"PATH", "HOME", "LANG", "MY_API_KEY"}
+    for secret in secrets:
+        assert secret not in proposal.diff
+        assert secret not in proposal.agent_log
+    assert "ghs_" not in proposal.diff
+
+
+def test_the_agent_log_is_redacted_and_the_verify_outcome_stored(runtime, origin, github):
+    _, sha = origin
+    secret = runtime.settings.webhook_secret.get_secret_value()
+    command = {"name": "run", "agent": "echo", "instruction": f"say {secret}"}
+    job = run_one(runtime, command, sha, agent="echo")
+    assert job.state is JobState.PROPOSED
+    proposal = runtime.store.latest_proposal("job1")
+    assert proposal.agent_log.strip() == f"instruction: say {REDACTED}"
+    assert proposal.verify["outcome"] == "passed"
+    stored = next(e for e in runtime.store.events("job1") if e.kind == "proposal_stored")
+    assert stored.data["verify"] == "passed"
+    assert "+edited by the agent" in proposal.diff
+
+
+def test_a_command_agent_past_its_timeout_is_killed_and_the_job_retried(runtime, origin, github):
+    _, sha = origin
+    command = {"name": "run", "agent": "sleeper", "instruction": "think hard"}
+    job = run_one(runtime, command, sha, agent="sleeper")
+    assert job.state is JobState.QUEUED
+    failure = failure_of(runtime)
+    assert failure["reason_code"] == "agent_timeout"
+    assert failure["retryable"] is True
+    assert "ran past its 0.5 s timeout" in failure["message"]
+    assert "Last output: thinking" in failure["message"]
+    assert scratch_is_empty(runtime)
+
+
+def test_an_unknown_agent_is_refused(runtime, origin, github):
+    _, sha = origin
+    job = run_one(runtime, {"name": "run", "agent": "gpt", "instruction": "x"}, sha, agent="gpt")
+    assert job.state is JobState.TOMBSTONED
+    assert failure_of(runtime)["reason_code"] == "unknown_agent"
+
+
+def test_a_job_recorded_without_a_base_runs_on_its_branch_head(runtime, origin, github):
+    router, _ = github
+    _, sha = origin
+    router.get(f"{API}/repos/{OWNER}/{REPO}/git/ref/heads/main").respond(
+        200, json={"ref": "refs/heads/main", "object": {"sha": sha, "type": "commit"}}
+    )
+    spec = job_spec(RENAME, sha=sha)
+    runtime.store.enqueue(spec.__class__(**{**spec.__dict__, "base_sha": None}))
+    WorkerLoop(runtime, worker_id="r", handlers={Phase.RUN: run_job}).run_once()
+    assert runtime.store.latest_proposal("job1").base_sha == sha
+    resolved = next(e for e in runtime.store.events("job1") if e.kind == "base_resolved")
+    assert resolved.data == {"base_ref": "main", "base_sha": sha}
+
+
+def test_the_tarball_is_downloaded_with_the_installation_token(runtime, origin, github):
+    _, routes = github
+    _, sha = origin
+    run_one(runtime, RENAME, sha)
+    request = routes["tarball"].calls.last.request
+    assert request.headers["authorization"] == f"token {INSTALLATION_TOKEN}"
+    assert routes["token"].call_count == 1
