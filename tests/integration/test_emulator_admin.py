@@ -289,7 +289,9 @@ def test_journal_and_state_count_the_apps_effects(world: World, repo: str) -> No
         "farcaster/job": {"sha": commit["sha"], "commits_not_on_default": 1}
     }
     assert state["refs"] == 2 and state["pulls"]["by_head"] == {"farcaster/job": 1}
-    assert state["comments"] == {"total": 2, "by_author": {"farcaster[bot]": 1, "alice": 1}}
+    assert state["comments"]["total"] == 2
+    assert state["comments"]["by_author"] == {"farcaster[bot]": 1, "alice": 1}
+    assert list(state["comments"]["by_issue"].values()) == [{"alice": 1, "farcaster[bot]": 1}]
 
 
 def test_secondary_rate_limit_makes_the_client_raise_rate_limited(world: World, repo: str) -> None:
