@@ -19,15 +19,19 @@ import os
 import re
 import socket
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from bot.agents.base import DEFAULT_MAX_LOG_BYTES, AgentLimits, AgentRequest
+from bot.agents.base import DEFAULT_MAX_LOG_BYTES, Agent, AgentLimits, AgentRequest, AgentResult
 from bot.agents.registry import load_registry, longest_timeout
 from bot.checkout import diff_against_base, give_agent_a_repository, remove_tree, take_snapshot
-from bot.errors import AgentFailed, Refusal
+from bot.errors import AgentFailed, LeaseLost, Refusal
 from bot.faults import fault_point
 from bot.github.client import GitHubClient
 from bot.leases import LeaseGuard
+from bot.metrics import observe_agent_duration
 from bot.records import Job, Lease, NewProposal
 from bot.redaction import Redactor
 from bot.runtime import Runtime
@@ -64,29 +68,61 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
             home=snapshot.home,
             redactor=redactor,
         )
-        result = agent.run(request)
-        guard.check()
-        fault_point("after_agent")
-        diff = _diff_text(diff_against_base(snapshot), settings.max_diff_bytes)
+        with _timed(agent.name) as outcome:
+            result = agent.run(request)
+            guard.check()
+            fault_point("after_agent")
+            diff = _diff_text(diff_against_base(snapshot), settings.max_diff_bytes)
+            outcome.append("proposed")
     finally:
         remove_tree(root)
     guard.check()
+    proposal = _proposal(agent, base_sha, diff, result, redactor)
+    runtime.store.store_proposal(job.id, guard.token, proposal)
+    fault_point("after_proposal")
+
+
+def _proposal(
+    agent: Agent, base_sha: str, diff: str, result: AgentResult, redactor: Redactor
+) -> NewProposal:
+    """What is stored: the diff as git computed it, and the agent's words redacted again."""
     verify = dict(result.verify) if result.verify is not None else None
     if verify is not None and isinstance(verify.get("log"), str):
         verify["log"] = redactor.redact(verify["log"])
-    runtime.store.store_proposal(
-        job.id,
-        guard.token,
-        NewProposal(
-            base_sha=base_sha,
-            diff=diff,
-            agent=agent.name,
-            agent_version=agent.version,
-            agent_log=redactor.clean(result.log, DEFAULT_MAX_LOG_BYTES),
-            verify=verify,
-        ),
+    return NewProposal(
+        base_sha=base_sha,
+        diff=diff,
+        agent=agent.name,
+        agent_version=agent.version,
+        agent_log=redactor.clean(result.log, DEFAULT_MAX_LOG_BYTES),
+        verify=verify,
     )
-    fault_point("after_proposal")
+
+
+# How each way an agent run can end shows in farcaster_agent_duration_seconds{outcome}.
+_OUTCOMES = {"agent_timeout": "timeout", "empty_diff": "no_change"}
+
+
+@contextmanager
+def _timed(agent: str) -> Iterator[list[str]]:
+    """Time the block for the agent metrics; the block appends its outcome on success."""
+    started = time.monotonic()
+    outcome: list[str] = []
+    try:
+        yield outcome
+    except LeaseLost:
+        outcome.append("stopped")
+        raise
+    except AgentFailed as exc:
+        outcome.append(_OUTCOMES.get(exc.reason_code, "failed"))
+        raise
+    except Exception:
+        outcome.append("error")
+        raise
+    finally:
+        observe_agent_duration(
+            agent, time.monotonic() - started, outcome[-1] if outcome else "error"
+        )
 
 
 def run_budget_seconds(settings: Settings) -> float:

@@ -123,6 +123,8 @@ class WorkerLoop:
             self._wake.clear()
             self._reap_if_due()
             did = self.run_side_tasks()
+            if stop.is_set():
+                break
             started = [self._start(lease) for lease in self._claim_round()]
             if started or did:
                 idle = IDLE_MIN_SECONDS
@@ -176,8 +178,13 @@ class WorkerLoop:
     def _start(self, lease: Lease) -> threading.Thread:
         phase = Phase.RUN if lease.job.state is Phase.RUN.leased_state else Phase.APPLY
         guard = LeaseGuard(lease, budget_seconds=self.budgets.get(phase))
+        # A daemon: after the grace period and the unwind, a handler stuck in a call that
+        # cannot be interrupted must not keep the process alive (its lease just expires).
         thread = threading.Thread(
-            target=self._execute, args=(phase, lease, guard), name=f"job-{lease.job_id}"
+            target=self._execute,
+            args=(phase, lease, guard),
+            name=f"job-{lease.job_id}",
+            daemon=True,
         )
         with self._lock:
             self._running[thread] = guard

@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 
 import typer
 
+from bot.agents.registry import load_registry
 from bot.logs import configure_logging
+from bot.metrics import build_registry, serve_metrics
 from bot.records import Phase
 from bot.runner import run_budget_seconds, sweep_abandoned_scratch
 from bot.runtime import Runtime
@@ -54,6 +56,9 @@ def worker(
     grace_seconds: Annotated[
         float, typer.Option(min=0, help="How long running jobs may finish on shutdown.")
     ] = 30.0,
+    metrics_port: Annotated[
+        int | None, typer.Option(min=0, help="Serve Prometheus /metrics on this port.")
+    ] = None,
 ) -> None:
     """Run jobs: snapshot, agent, diff, proposal; apply proposals; drain the outbox."""
     from bot.workers import build_worker_loop
@@ -62,6 +67,10 @@ def worker(
     settings = get_settings()
     runtime = Runtime.from_settings(settings)
     try:
+        load_registry(settings)  # a broken agents file stops the worker now, not every job
+        if metrics_port is not None:
+            server = serve_metrics(metrics_port, build_registry(runtime.store))
+            log.info("metrics on port %d", server.server_port)
         for path in sweep_abandoned_scratch(settings):
             log.info("removed the scratch folder of a dead runner: %s", path)
         loop = build_worker_loop(runtime, worker_id=worker_id, concurrency=concurrency)

@@ -8,7 +8,9 @@ import tarfile
 
 import pytest
 import respx
+from prometheus_client import CollectorRegistry
 
+from bot.metrics import install_agent_metrics
 from bot.records import JobState, Phase
 from bot.redaction import REDACTED
 from bot.runner import run_job
@@ -136,6 +138,24 @@ def test_a_queued_rename_becomes_a_proposal_renaming_the_symbol_and_its_call_sit
     # The proposal applies to the real base commit (the unit tests run the package's tests).
     check = ["git", "apply", "--check", "-"]
     subprocess.run(check, cwd=repository, input=diff.encode(), check=True)
+
+
+def test_agent_runs_are_timed_by_outcome_for_the_metrics(runtime, origin, github):
+    _, sha = origin
+    registry = CollectorRegistry()
+    install_agent_metrics(registry)
+    run_one(runtime, RENAME, sha)
+    run_one(runtime, {**RENAME, "new": "also_new"}, sha, job_id="job2")
+    run_one(
+        runtime,
+        {"name": "run", "agent": "sleeper", "instruction": "x"},
+        sha,
+        job_id="job3",
+        agent="sleeper",
+    )
+    count = "farcaster_agent_duration_seconds_count"
+    assert registry.get_sample_value(count, {"agent": "rename", "outcome": "proposed"}) == 2
+    assert registry.get_sample_value(count, {"agent": "sleeper", "outcome": "timeout"}) == 1
 
 
 def test_an_unknown_symbol_ends_as_a_tombstone_with_a_clear_event(runtime, origin, github):

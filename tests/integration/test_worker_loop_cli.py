@@ -1,4 +1,5 @@
-"""`farcaster worker` as a real process: it starts, logs as asked, and stops on SIGTERM."""
+"""`farcaster worker` as a real process: it starts, logs as asked, serves metrics, and stops
+on SIGTERM."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +49,10 @@ def test_the_worker_stops_gracefully_on_sigterm(db_url, tmp_path, rsa_private_ke
         "FARCASTER_SCRATCH_DIR": str(scratch),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, "--log-format", "json", "--worker-id", "cli-test"],
+        [
+            *(sys.executable, "-c", LAUNCH, "--log-format", "json"),
+            *("--worker-id", "cli-test", "--metrics-port", "0"),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -56,6 +61,13 @@ def test_the_worker_stops_gracefully_on_sigterm(db_url, tmp_path, rsa_private_ke
     )
     try:
         started = read_until(proc, "worker cli-test started")
+        port = next(
+            int(json.loads(line)["message"].rsplit(" ", 1)[1])
+            for line in started
+            if "metrics on port" in line
+        )
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "farcaster_agent_duration_seconds" in metrics
         proc.send_signal(signal.SIGTERM)
         stopped = read_until(proc, "worker cli-test stopped")
         assert proc.wait(timeout=30) == 0
