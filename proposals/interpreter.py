@@ -13,8 +13,9 @@ and calls :func:`apply_job`, which ends the attempt itself with one fenced store
               └─ fail(non-retryable) ───────────────▶ TOMBSTONED, and a job_report outbox item
 
 Steps, each recorded in the effects ledger before the next one starts, and skipped when
-the ledger has it already: validate → drift → blobs → tree → commit → ref → pull_request
-→ check_run → comment → complete. A plan: validate → plan_check_run → comment → complete.
+the ledger has it already: validate → drift check (every attempt until the branch exists)
+→ blobs → tree → commit → ref → pull_request → check_run → comment → complete. A plan:
+validate → plan_check_run → comment → complete(PLANNED); it opens nothing.
 
 Invariants.
 
@@ -180,12 +181,16 @@ class _Interpretation:
         )
 
     def _check_drift(self, changes: list[FileChange]) -> str | None:
-        """The base branch of the PR, or None when the job went back to RUN."""
-        recorded = self.ledger.result("drift")
-        if recorded is not None:
-            return str(recorded["branch"])
+        """The base branch of the PR, or None when the job went back to RUN.
+
+        Checked on every attempt until the branch exists: a proposal that waited (a rate
+        limit, a backoff) is checked against the base branch as it is now. Once the branch
+        is recorded, the commit is public and the decision made.
+        """
         job, base_sha = self.job, self.proposal.base_sha
         branch = job.base_ref or str(self.repo.gh.get_repo(job.owner, job.name)["default_branch"])
+        if self.ledger.result("ref") is not None:
+            return branch
         touched = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
         found = drift.check(
             self.repo.gh, job.owner, job.name, base_sha=base_sha, branch=branch, touched=touched
@@ -202,14 +207,15 @@ class _Interpretation:
                 data={"files": list(found.files), "cause": found.reason, "old_base": base_sha},
             )
             return None
-        self.ledger.once(
-            "drift",
-            lambda: {
-                "branch": branch,
+        self.store.note(
+            job.id,
+            "drift_checked",
+            {
                 "head": found.head,
+                "cause": found.reason,
                 "changed_elsewhere": found.changed_elsewhere,
-                "content": self.content,
             },
+            token=self.token,
         )
         return branch
 

@@ -5,9 +5,9 @@ the step, and otherwise does the step and records its result (a fenced write: a 
 whose token is stale is refused and stops) before it returns. So a replay after a crash
 resumes at the first step that was not recorded.
 
-Steps that depend on the proposal's content (the drift decision and the git objects)
-record a ``content`` key: the base SHA and the diff's hash. A ledger written for other
-content (the agent ran again and proposed something else) is stale as a whole.
+Steps that depend on the proposal's content (the git objects) record a ``content`` key:
+the base SHA and the diff's hash. A ledger written for other content (the agent ran again
+and proposed something else) is stale as a whole.
 """
 
 from collections.abc import Callable, Mapping
@@ -16,7 +16,7 @@ from typing import Any
 from bot.records import ProposalRecord
 from bot.store import Store
 
-CONTENT_STEPS = ("drift", "blobs", "tree", "commit")
+CONTENT_STEPS = ("blobs", "tree", "commit")
 
 Result = dict[str, Any]
 

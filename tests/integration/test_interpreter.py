@@ -106,7 +106,8 @@ def test_drift_elsewhere_applies_the_proposal_on_its_recorded_base(world: World)
     assert job.state is JobState.DONE
     head = world.fake.refs[job.branch]
     assert world.fake.commits[head]["parents"] == [world.base_sha]
-    assert world.store.effects(job.id)["drift"].result["changed_elsewhere"] == 1
+    (checked,) = [e for e in world.store.events(job.id) if e.kind == "drift_checked"]
+    assert checked.data["changed_elsewhere"] == 1 and checked.data["cause"] == "untouched"
 
 
 def test_a_rate_limit_schedules_the_apply_again_with_the_attempt_refunded(world: World) -> None:
@@ -134,7 +135,7 @@ def test_a_server_error_propagates_for_the_worker_loop_to_retry(world: World) ->
     lease = world.claim()
     with pytest.raises(GitHubUnavailable):
         apply_job(world.runtime, lease, LeaseGuard(lease))
-    assert world.effect_steps() == ["blobs", "drift", "tree"]
+    assert world.effect_steps() == ["blobs", "tree"]
 
 
 def test_replaying_a_done_job_converges_on_the_same_objects(world: World) -> None:
@@ -285,3 +286,47 @@ def test_renames_deletions_and_new_files_land_in_the_tree_exactly(world: World) 
 
     assert job.state is JobState.DONE
     assert world.fake.files_at(world.fake.refs[job.branch]) == applied(BASE_FILES, edits)
+
+
+def test_a_proposal_that_waited_is_checked_for_drift_again_before_its_branch_exists(
+    world: World,
+) -> None:
+    world.proposed()
+    world.fake.rate_limit_next("POST", r"/git/refs$", retry_after=60)
+    assert world.apply().state is JobState.PROPOSED  # blobs, tree and commit are recorded
+    head = world.fake.push("main", {"app/main.py": b"print('changed meanwhile')\n"})
+
+    job = world.apply(now=world.later())
+
+    assert job.state is JobState.QUEUED and job.base_sha == head
+    assert job.branch not in world.fake.refs and not world.fake.pulls
+
+
+def test_a_branch_made_for_a_proposal_that_went_stale_is_moved_to_the_new_one(
+    world: World,
+) -> None:
+    """The branch was created, then the process died before recording it, and meanwhile the
+    base moved under a touched file: the job re-runs, and its own branch is moved."""
+    world.proposed()
+    world.fake.crash_after("POST", r"/git/refs$", Crash)
+    with pytest.raises(Crash):
+        world.apply()
+    old_commit = world.fake.refs[world.job().branch]
+    moved = {"app/util.py": b"def old_name(x):\n    return 2 * x\n"}
+    head = world.fake.push("main", moved)
+    assert world.apply(now=world.later()).state is JobState.QUEUED
+
+    new_base = applied(BASE_FILES, moved)
+    edits = {
+        "app/util.py": b"def new_name(x):\n    return 2 * x\n",
+        **{"app/main.py": RENAMED["app/main.py"]},
+    }
+    world.propose(git_diff(new_base, edits), now=world.later(120))
+    job = world.apply(now=world.later(180))
+
+    assert job.state is JobState.DONE
+    branch_head = world.fake.refs[job.branch]
+    assert branch_head != old_commit
+    assert world.fake.commits[branch_head]["parents"] == [head]
+    assert world.fake.files_at(branch_head) == applied(new_base, edits)
+    assert world.fake.created["pull"] == 1 and world.fake.created["ref_update"] == 1
