@@ -49,8 +49,10 @@ from bot import faults
 from bot.errors import ConfigurationError, LeaseLost, RateLimited, RefConflict, Refusal
 from bot.github.client import GitHubClient
 from bot.leases import LeaseGuard
-from bot.records import Failure, Job, JobState, Lease, Phase
+from bot.records import Job, JobState, Lease, Phase
+from bot.redaction import Redactor
 from bot.runtime import Runtime
+from bot.worker_loop import failure_from_error
 from proposals import drift, effects, policy, reports
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
@@ -75,8 +77,10 @@ def apply_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
             data={"message": exc.message},
         )
     except (Refusal, RefConflict) as exc:
-        failure = Failure(exc.reason_code, exc.message, retryable=False)
-        store.fail(job.id, guard.token, failure)
+        # A decision, not an accident: the tombstone and its report say why, redacted as the
+        # worker loop would redact any other failure.
+        redactor = Redactor(runtime.settings.secret_values())
+        store.fail(job.id, guard.token, failure_from_error(exc, redactor))
 
 
 def start_check_run(runtime: Runtime, job: Job) -> None:

@@ -125,3 +125,21 @@ def test_a_report_for_a_job_that_was_retried_meanwhile_is_skipped(world: World) 
     handle_job_report(world.runtime, report_items(world)[0])
 
     assert world.fake.calls == []
+
+
+def test_a_secret_quoted_in_a_refusal_never_reaches_the_tombstone_or_the_report(
+    world: World, settings: Settings
+) -> None:
+    assert settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    world.enqueue()
+    world.propose(git_diff(BASE_FILES, {f".github/workflows/{secret}.yml": b"on: push\n"}))
+    world.apply()
+
+    handle_job_report(world.runtime, report_items(world)[0])
+
+    tombstone = world.store.tombstone(world.job_id)
+    assert tombstone is not None and tombstone.reason_code == "workflow_not_allowed"
+    (comment,) = world.fake.comments_on(ISSUE)
+    assert secret not in tombstone.summary and secret not in comment["body"]
+    assert ".github/workflows/" in comment["body"]
