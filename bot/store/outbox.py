@@ -104,11 +104,22 @@ class Outbox:
                 .values(state="done", lease_owner=None, lease_expires_at=None, last_error=None)
             )
 
-    def failed(self, item: OutboxItem, error: str, *, retry_after: float | None = None) -> str:
-        """Back off and try again later, or park the item as dead; returns the new state."""
+    def failed(
+        self,
+        item: OutboxItem,
+        error: str,
+        *,
+        retry_after: float | None = None,
+        dead: bool = False,
+    ) -> str:
+        """Back off and try again later, or park the item as dead; returns the new state.
+
+        ``dead=True`` parks it at once: waiting would not help (no handler for its kind,
+        GitHub refused the call for good).
+        """
         with self.db.transaction() as conn:
             at = self.db.now(conn)
-            dead = item.attempts >= MAX_OUTBOX_ATTEMPTS
+            dead = dead or item.attempts >= MAX_OUTBOX_ATTEMPTS
             delay = (
                 retry_after
                 if retry_after is not None

@@ -1,0 +1,62 @@
+"""Draining the outbox: claim items, run the handler of their kind, mark them done or failed.
+
+Rules:
+
+- A handler must be idempotent: an item may run again after a crash between the GitHub
+  call and ``done()`` (its lease expires and another drainer claims it).
+- ``RateLimited``: failed with GitHub's ``retry_after`` (waiting is the cure).
+- A retryable error (GitHub unavailable, a 5xx, a store hiccup): failed with backoff; the
+  outbox parks the item as ``dead`` after its last attempt.
+- A non-retryable error (GitHub refused with a 4xx, a missing configuration) and an item
+  of a kind no handler knows: parked as ``dead`` at once; waiting would not change them.
+- Any other exception is a bug in a handler: it is logged with its traceback and the item
+  is failed with backoff, and draining goes on with the next item.
+
+Composition lives with the caller: ``drain_outbox(runtime, owner, {**FEEDBACK_HANDLERS,
+...})``. This module knows no kinds itself.
+"""
+
+import logging
+from collections.abc import Callable, Mapping
+
+from bot.errors import FarcasterError, RateLimited
+from bot.runtime import Runtime
+from bot.store.outbox import OutboxItem
+
+OutboxHandler = Callable[[Runtime, OutboxItem], None]
+Handler = OutboxHandler
+
+log = logging.getLogger(__name__)
+
+
+def drain_outbox(
+    runtime: Runtime, owner: str, handlers: Mapping[str, Handler], *, limit: int = 10
+) -> int:
+    """Claim up to ``limit`` due items and run each; returns how many were claimed."""
+    items = runtime.outbox.claim(owner, limit=limit)
+    for item in items:
+        run_item(runtime, item, handlers)
+    return len(items)
+
+
+def run_item(runtime: Runtime, item: OutboxItem, handlers: Mapping[str, Handler]) -> str:
+    """Run one claimed item; returns its new state (``done``, ``pending`` or ``dead``)."""
+    outbox = runtime.outbox
+    handler = handlers.get(item.kind)
+    if handler is None:
+        log.error("outbox item %s has kind %r, which no handler knows", item.key, item.kind)
+        return outbox.failed(item, f"no handler for outbox kind {item.kind!r}", dead=True)
+    try:
+        handler(runtime, item)
+    except RateLimited as exc:
+        log.info("outbox item %s rate limited; retry in %.0f s", item.key, exc.retry_after)
+        return outbox.failed(item, f"{exc.reason_code}: {exc.message}", retry_after=exc.retry_after)
+    except FarcasterError as exc:
+        state = outbox.failed(item, f"{exc.reason_code}: {exc.message}", dead=not exc.retryable)
+        log.warning("outbox item %s failed (%s): %s -> %s", item.key, exc.reason_code, exc, state)
+        return state
+    except Exception as exc:
+        log.exception("outbox item %s: handler %s crashed", item.key, item.kind)
+        return outbox.failed(item, f"handler crashed: {type(exc).__name__}: {exc}")
+    outbox.done(item)
+    return "done"
