@@ -1,0 +1,244 @@
+"""The delivery inbox: every verified webhook delivery, recorded once, with what it caused.
+
+Rule: a delivery row is written in the same transaction as everything the delivery decided
+(the job and its first event, the outbox items that carry feedback to GitHub), and the
+HTTP answer is sent only after that transaction commits. So a crash before the commit
+leaves nothing behind and GitHub's redelivery starts afresh; a crash after it means the
+redelivery finds the row and creates nothing new.
+
+Idempotency has two keys:
+
+- ``delivery_id`` (``X-GitHub-Delivery``), unique: ``INSERT ... ON CONFLICT DO NOTHING``;
+  the same delivery sent twice, even at the same instant, records one row.
+- the job's idempotency key (``comment:<node_id>``), unique on the jobs table: another
+  delivery about the same comment records its own row, with outcome ``job_exists`` and
+  the existing job's id, and queues no second feedback.
+
+All SQL about deliveries is here; the job and outbox writes are composed from
+:mod:`bot.store.statements`, :meth:`Store.enqueue_in` and :meth:`Outbox.put_in`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from bot.errors import StoreError
+from bot.records import NewJob
+from bot.store.database import Database
+from bot.store.outbox import Outbox
+from bot.store.store import Store
+from bot.store.tables import DELIVERIES, OUTBOX
+
+JOB_CREATED = "job_created"
+JOB_EXISTS = "job_exists"
+
+# Two transactions racing to create the same job can, on PostgreSQL, collide on the jobs
+# primary key rather than on the idempotency key that ON CONFLICT arbitrates; the loser
+# simply runs again and then finds the job.
+_ATTEMPTS_ON_RACE = 3
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """What intake decided about one verified delivery."""
+
+    delivery_id: str
+    event: str
+    action: str | None
+    payload_sha256: str
+    outcome: str
+    reason: str | None = None
+    installation_id: int | None = None
+    repo: str | None = None
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    delivery_id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repo: str | None
+    payload_sha256: str
+    received_at: float
+    outcome: str
+    reason: str | None
+    job_id: str | None
+
+
+@dataclass(frozen=True)
+class OutboxPut:
+    """An outbox item to queue with the delivery (see :meth:`Outbox.put_in`)."""
+
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The delivery as stored. ``new`` is False when an earlier copy was recorded first."""
+
+    delivery: DeliveryRecord
+    new: bool
+    outbox_keys: tuple[str, ...] = field(default=())
+
+
+class _AlreadyRecorded(Exception):
+    """Raised inside the transaction to roll it back: this delivery id is taken."""
+
+
+def _record_from_row(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        delivery_id=row["delivery_id"],
+        event=row["event"],
+        action=row["action"],
+        installation_id=row["installation_id"],
+        repo=row["repo"],
+        payload_sha256=row["payload_sha256"],
+        received_at=row["received_at"],
+        outcome=row["outcome"],
+        reason=row["reason"],
+        job_id=row["job_id"],
+    )
+
+
+# -- statements ---------------------------------------------------------------------------
+
+
+def insert_delivery_if_new(conn: Connection, delivery: NewDelivery, *, now: float) -> bool:
+    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING; True when this call wrote the row."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(DELIVERIES)
+        .values(
+            delivery_id=delivery.delivery_id,
+            event=delivery.event,
+            action=delivery.action,
+            installation_id=delivery.installation_id,
+            repo=delivery.repo,
+            payload_sha256=delivery.payload_sha256,
+            received_at=now,
+            outcome=delivery.outcome,
+            reason=delivery.reason,
+            job_id=delivery.job_id,
+        )
+        .on_conflict_do_nothing(index_elements=["delivery_id"])
+        .returning(DELIVERIES.c.delivery_id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def delivery_by_id(conn: Connection, delivery_id: str) -> DeliveryRecord | None:
+    row = (
+        conn.execute(select(DELIVERIES).where(DELIVERIES.c.delivery_id == delivery_id))
+        .mappings()
+        .first()
+    )
+    return _record_from_row(row) if row else None
+
+
+def outbox_key_exists(conn: Connection, key: str) -> bool:
+    return conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first() is not None
+
+
+# -- the inbox ----------------------------------------------------------------------------
+
+
+class Deliveries:
+    """Records deliveries and what they decided, one transaction each."""
+
+    def __init__(self, db: Database, store: Store, outbox: Outbox) -> None:
+        self.db = db
+        self.store = store
+        self.outbox = outbox
+
+    def find(self, delivery_id: str) -> DeliveryRecord | None:
+        with self.db.engine.connect() as conn:
+            return delivery_by_id(conn, delivery_id)
+
+    def any_outbox_key(self, keys: Sequence[str]) -> bool:
+        """True when feedback with one of these keys was already queued (a comment answered)."""
+        with self.db.engine.connect() as conn:
+            return any(outbox_key_exists(conn, key) for key in keys)
+
+    def record(
+        self,
+        delivery: NewDelivery,
+        *,
+        job: NewJob | None = None,
+        feedback: Sequence[OutboxPut] = (),
+    ) -> Recorded:
+        """Write the delivery, the job it creates (if any) and its feedback, all or nothing.
+
+        With ``job``: when the job already exists (an earlier delivery about the same
+        comment), the delivery is recorded as ``job_exists`` with that job's id and
+        ``feedback`` is not queued again.
+        """
+        for attempt in range(_ATTEMPTS_ON_RACE):
+            try:
+                return self._record_once(delivery, job=job, feedback=feedback)
+            except _AlreadyRecorded:
+                earlier = self.find(delivery.delivery_id)
+                if earlier is None:  # pragma: no cover - the row we collided with vanished
+                    raise StoreError(
+                        f"Delivery {delivery.delivery_id} collided and then disappeared."
+                    ) from None
+                return Recorded(earlier, new=False)
+            except IntegrityError as exc:
+                if attempt == _ATTEMPTS_ON_RACE - 1:
+                    raise StoreError(
+                        f"Delivery {delivery.delivery_id} could not be recorded: "
+                        f"{type(exc.orig).__name__}"
+                    ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record_once(
+        self, delivery: NewDelivery, *, job: NewJob | None, feedback: Sequence[OutboxPut]
+    ) -> Recorded:
+        with self.db.transaction() as conn:
+            if delivery_by_id(conn, delivery.delivery_id) is not None:
+                raise _AlreadyRecorded
+            at = self.db.now(conn)
+            queue_feedback = True
+            if job is not None:
+                enqueued = self.store.enqueue_in(conn, job, now=at)
+                delivery = replace(delivery, job_id=enqueued.job.id)
+                if not enqueued.created:
+                    queue_feedback = False
+                    delivery = replace(
+                        delivery,
+                        outcome=JOB_EXISTS,
+                        reason="an earlier delivery about the same comment created the job",
+                    )
+            # On PostgreSQL a concurrent copy of this delivery makes this statement wait
+            # for the other transaction and then do nothing: one of them wins.
+            if not insert_delivery_if_new(conn, delivery, now=at):
+                raise _AlreadyRecorded
+            keys: list[str] = []
+            if queue_feedback:
+                for item in feedback:
+                    if self.outbox.put_in(
+                        conn, key=item.key, kind=item.kind, job_id=item.job_id, payload=item.payload
+                    ):
+                        keys.append(item.key)
+            record = delivery_by_id(conn, delivery.delivery_id)
+            assert record is not None
+            return Recorded(record, new=True, outbox_keys=tuple(keys))
+
+    # -- reads for operators and tests ----------------------------------------------------
+
+    def recent(self, *, limit: int = 100) -> list[DeliveryRecord]:
+        stmt = select(DELIVERIES).order_by(DELIVERIES.c.id.desc()).limit(limit)
+        with self.db.engine.connect() as conn:
+            return [_record_from_row(r) for r in conn.execute(stmt).mappings()]
+
+    def count(self) -> int:
+        with self.db.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(DELIVERIES)).scalar_one())

@@ -1,0 +1,78 @@
+"""Concurrent copies of a delivery: exactly one job, on SQLite and PostgreSQL.
+
+200 copies are sent from 20 threads released together by a barrier, through the real app
+(TestClient runs it on one event loop; the inbox work runs in its thread pool, so the
+database sees truly concurrent transactions).
+"""
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bot.settings import Settings
+from tests.integration.test_intake_support import (
+    Intake,
+    comment_payload,
+    headers_for,
+    running_intake,
+)
+
+
+@pytest.fixture
+def intake(settings: Settings) -> Iterator[Intake]:
+    with running_intake(settings) as running:
+        yield running
+
+
+COPIES = 200
+THREADS = 20
+
+
+def send_concurrently(intake, requests: list[tuple[bytes, dict[str, str]]]) -> list:
+    barrier = threading.Barrier(THREADS)
+    per_thread = [requests[n::THREADS] for n in range(THREADS)]
+
+    def worker(batch):
+        barrier.wait()
+        return [
+            intake.client.post("/api/github/webhooks", content=body, headers=headers)
+            for body, headers in batch
+        ]
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(worker, per_thread))
+    return [response for batch in results for response in batch]
+
+
+def test_two_hundred_copies_of_one_delivery_make_exactly_one_job(intake):
+    body = json.dumps(comment_payload("/farcaster rename a b")).encode()
+    headers = headers_for(body, "issue_comment", delivery_id="the-one-delivery")
+
+    responses = send_concurrently(intake, [(body, headers)] * COPIES)
+
+    assert Counter(r.status_code for r in responses) == {202: COPIES}
+    job_ids = {r.json()["job_id"] for r in responses}
+    assert len(job_ids) == 1 and None not in job_ids
+    assert sum(not r.json()["duplicate"] for r in responses) == 1
+    counts = intake.counts()
+    assert counts == {"deliveries": 1, "jobs": 1, "job_events": 1, "outbox": 1}
+    (job_id,) = job_ids
+    assert intake.runtime.store.get(job_id).state.value == "queued"
+
+
+def test_two_hundred_deliveries_about_one_comment_make_exactly_one_job(intake):
+    body = json.dumps(comment_payload("/farcaster rename a b")).encode()
+    requests = [(body, headers_for(body, "issue_comment", f"d-{n}")) for n in range(COPIES)]
+
+    responses = send_concurrently(intake, requests)
+
+    assert Counter(r.status_code for r in responses) == {202: COPIES}
+    assert len({r.json()["job_id"] for r in responses}) == 1
+    outcomes = Counter(d["outcome"] for d in intake.deliveries())
+    assert outcomes == {"job_created": 1, "job_exists": COPIES - 1}
+    counts = intake.counts()
+    assert (counts["jobs"], counts["job_events"], counts["outbox"]) == (1, 1, 1)

@@ -1,0 +1,52 @@
+"""``issue_comment``: a new comment on an issue or pull request may be a command.
+
+Rules, in order:
+
+- Only ``created`` comments count; an edited or deleted comment is ignored (editing a
+  comment must not run it a second time, or run what someone else wrote).
+- Comments by bots, ours included, are ignored.
+- A comment longer than GitHub allows (65,536 characters) did not come from GitHub: 400.
+- No command line: ignored. ``help``, an unknown command or bad arguments: the help text,
+  to anyone. Everything else acts on jobs and is handled in ``handlers/jobs.py``.
+"""
+
+from webhooks.commands import HelpCommand, InvalidCommand, parse_comment
+from webhooks.context import Context
+from webhooks.handlers.jobs import CommentRequest, act_on_command, replied
+from webhooks.payloads import MAX_COMMENT_CHARS, IssueCommentEvent, PayloadError, read_payload
+from webhooks.replies import help_reply
+from webhooks.routing import Decision, Delivery, Router, ignored
+
+router = Router()
+
+
+@router.register("issue_comment", action="created")
+def comment_created(ctx: Context, delivery: Delivery) -> Decision:
+    """A new comment: parse its first command line and answer it."""
+    event = read_payload(IssueCommentEvent, delivery.payload)
+    if event.comment.user.is_bot or event.sender.is_bot:
+        return ignored("the comment was written by a bot")
+    body = event.comment.body or ""
+    if len(body) > MAX_COMMENT_CHARS:
+        raise PayloadError(
+            f"the comment has {len(body)} characters; GitHub allows at most {MAX_COMMENT_CHARS}"
+        )
+    prefix = ctx.settings.command_prefix
+    command = parse_comment(body, prefix=prefix, app_slug=ctx.settings.github_app_slug)
+    if command is None:
+        return ignored("the comment holds no command")
+    if event.installation is None:
+        return ignored("the delivery names no App installation, so nothing can be done")
+    request = CommentRequest(event=event, installation_id=event.installation.id)
+    if isinstance(command, HelpCommand):
+        return replied(request, help_reply(prefix), reason="help")
+    if isinstance(command, InvalidCommand):
+        reply = help_reply(prefix, line=command.line, error=command.error)
+        return replied(request, reply, reason=f"not understood: {command.error}")
+    return act_on_command(ctx, request, command)
+
+
+@router.register("issue_comment")
+def comment_changed(ctx: Context, delivery: Delivery) -> Decision:
+    """Edited, deleted, pinned ... comments are never commands."""
+    return ignored(f"a comment was {delivery.action or 'changed'}; only new comments are commands")

@@ -1,0 +1,244 @@
+"""Commands that start or change jobs, asked for in a comment.
+
+Rules:
+
+- A comment causes at most one thing. If a job exists for it (idempotency key
+  ``comment:<node_id>``), or feedback about it was queued, a later delivery about the same
+  comment changes nothing and answers with the existing job.
+- Only commenters with write, maintain or admin permission (GitHub's collaborator
+  permission, cached briefly) act on jobs; others get a polite refusal.
+- A new job records its base at intake: ``--base BRANCH``, else the pull request's base
+  branch for a comment on a PR, else the repository's default branch; and that branch's
+  head SHA. It is created with an ``eyes`` reaction in the intake transaction.
+- ``retry``/``cancel``/``apply`` act through the store (idempotent there) and get an
+  ``eyes`` reaction; when they change nothing the reply says why. ``status`` replies.
+  JOB must belong to this repository.
+"""
+
+from dataclasses import dataclass
+
+from bot.errors import GitHubRefused, JobNotFound
+from bot.github.client import GitHubClient
+from bot.records import Job, NewJob
+from bot.store.deliveries import OutboxPut
+from webhooks.commands import (
+    ApplyCommand,
+    CancelCommand,
+    Command,
+    JobCommandBase,
+    PlanCommand,
+    RetryCommand,
+    StatusCommand,
+)
+from webhooks.context import Context
+from webhooks.feedback import outbox_keys_of, reaction_item, reply_item
+from webhooks.keys import comment_key, job_id_for_comment
+from webhooks.payloads import IssueCommentEvent, PayloadError
+from webhooks.permissions import can_change_jobs
+from webhooks.replies import base_branch_missing, refusal, status_reply, unchanged
+from webhooks.routing import (
+    JOB_ACTION,
+    JOB_CREATED,
+    JOB_EXISTS,
+    REFUSED,
+    REPLIED,
+    Decision,
+    ignored,
+)
+
+
+@dataclass(frozen=True)
+class CommentRequest:
+    event: IssueCommentEvent
+    installation_id: int
+
+    @property
+    def key(self) -> str:
+        return comment_key(self.event.comment.node_id)
+
+    @property
+    def repo(self) -> str:
+        return self.event.repository.full_name
+
+    @property
+    def user(self) -> str:
+        return self.event.comment.user.login
+
+    @property
+    def number(self) -> int:
+        return self.event.issue.number
+
+
+def replied(
+    request: CommentRequest,
+    body: str,
+    *,
+    reason: str,
+    outcome: str = REPLIED,
+    job_id: str | None = None,
+) -> Decision:
+    item = reply_item(
+        key=request.key,
+        repo=request.repo,
+        installation_id=request.installation_id,
+        issue_number=request.number,
+        body=body,
+        job_id=job_id,
+    )
+    return Decision(outcome, reason, job_id=job_id, feedback=(item,))
+
+
+def eyes(request: CommentRequest, job_id: str) -> OutboxPut:
+    """The ``eyes`` reaction that says "seen, working on it"."""
+    return reaction_item(
+        key=request.key,
+        repo=request.repo,
+        installation_id=request.installation_id,
+        comment_id=request.event.comment.id,
+        job_id=job_id,
+    )
+
+
+def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> Decision:
+    """Everything but help and unparseable commands: check history, permission, then act."""
+    earlier = _job_of_comment(ctx, request)
+    if earlier is None and ctx.deliveries.any_outbox_key(outbox_keys_of(request.key)):
+        # The answer may have been committed, with its job, between the two reads.
+        earlier = _job_of_comment(ctx, request)
+        if earlier is None:
+            return ignored("an earlier delivery about the same comment was answered")
+    if earlier is not None:
+        return Decision(
+            JOB_EXISTS, "an earlier delivery about the same comment created it", job_id=earlier.id
+        )
+    github = ctx.github(request.installation_id)
+    permission = ctx.permission(github, request.repo, request.user)
+    if not can_change_jobs(permission):
+        return replied(
+            request,
+            refusal(request.user, permission),
+            reason=f"{request.user} has {permission!r} permission, not write",
+            outcome=REFUSED,
+        )
+    if isinstance(command, PlanCommand):
+        return start_job(ctx, github, request, command.command, mode="plan")
+    if isinstance(command, JobCommandBase):
+        return start_job(ctx, github, request, command, mode="pr")
+    if isinstance(command, StatusCommand):
+        return status(ctx, request, command)
+    if isinstance(command, RetryCommand | CancelCommand | ApplyCommand):
+        return change_job(ctx, request, command)
+    raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
+
+
+def _job_of_comment(ctx: Context, request: CommentRequest) -> Job | None:
+    try:
+        job = ctx.store.get(job_id_for_comment(request.event.comment.node_id))
+    except JobNotFound:
+        return None
+    return job if job.idempotency_key == request.key else None
+
+
+def start_job(
+    ctx: Context,
+    github: GitHubClient,
+    request: CommentRequest,
+    command: JobCommandBase,
+    *,
+    mode: str,
+) -> Decision:
+    """A new queued job at the head of its base branch, with an ``eyes`` reaction."""
+    repository = request.event.repository
+    base_ref = command.base or _default_base(github, request)
+    try:
+        base_sha = github.branch_head(repository.owner, repository.name, base_ref)
+    except GitHubRefused as exc:
+        if exc.status == 404:
+            return replied(
+                request, base_branch_missing(base_ref), reason=f"no base branch {base_ref!r}"
+            )
+        raise
+    job_id = job_id_for_comment(request.event.comment.node_id)
+    job = NewJob(
+        id=job_id,
+        idempotency_key=request.key,
+        repo=request.repo,
+        agent=command.job_agent(),
+        command=command.contract(),
+        installation_id=request.installation_id,
+        issue_number=request.number,
+        is_pull_request=request.event.issue.is_pull_request,
+        requester=request.user,
+        mode=mode,
+        base_ref=base_ref,
+        base_sha=base_sha,
+    )
+    reason = f"{mode} job {command.contract()['name']} on {base_ref}@{base_sha[:12]}"
+    return Decision(
+        JOB_CREATED,
+        reason,
+        job=job,
+        job_id=job_id,
+        feedback=(eyes(request, job_id),),
+    )
+
+
+def _default_base(github: GitHubClient, request: CommentRequest) -> str:
+    repository = request.event.repository
+    if request.event.issue.is_pull_request:
+        pull = github.get_pull(repository.owner, repository.name, request.number)
+        return str(pull["base"]["ref"])
+    if not repository.default_branch:
+        raise PayloadError("payload field repository.default_branch: field required")
+    return repository.default_branch
+
+
+def find_job(ctx: Context, prefix: str, repo: str) -> tuple[Job | None, str]:
+    """The job ``prefix`` names in ``repo``, or None and why not."""
+    try:
+        job = ctx.store.find(prefix)
+    except JobNotFound as exc:
+        return None, exc.message
+    if job.repo.lower() != repo.lower():
+        return None, f"There is no job `{prefix}` in this repository."
+    return job, ""
+
+
+def change_job(
+    ctx: Context, request: CommentRequest, command: RetryCommand | CancelCommand | ApplyCommand
+) -> Decision:
+    job, why = find_job(ctx, command.job, request.repo)
+    if job is None:
+        return replied(request, why, reason=f"no job {command.job!r}")
+    actor = request.user
+    if isinstance(command, RetryCommand):
+        after = ctx.store.retry(job.id, actor=actor, recompute=True)
+    elif isinstance(command, CancelCommand):
+        after = ctx.store.cancel(job.id, actor=actor, reason=f"cancelled by @{actor}")
+    else:
+        after = ctx.store.apply_plan(job.id, actor=actor)
+    if (after.state, after.updated_at) == (job.state, job.updated_at):
+        return replied(
+            request,
+            unchanged(after, command.name),
+            reason=f"{command.name} changed nothing ({after.state.value})",
+            job_id=job.id,
+        )
+    reason = f"{command.name} by {actor}: {job.state.value} -> {after.state.value}"
+    return Decision(JOB_ACTION, reason, job_id=job.id, feedback=(eyes(request, job.id),))
+
+
+def status(ctx: Context, request: CommentRequest, command: StatusCommand) -> Decision:
+    if command.job is not None:
+        job, why = find_job(ctx, command.job, request.repo)
+        if job is None:
+            return replied(request, why, reason=f"no job {command.job!r}")
+        return replied(
+            request, status_reply([job], job=command.job), reason="status", job_id=job.id
+        )
+    jobs = [
+        j
+        for j in ctx.store.list_jobs(repo=request.repo, limit=500)
+        if j.issue_number == request.number
+    ]
+    return replied(request, status_reply(jobs), reason="status")

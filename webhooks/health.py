@@ -1,0 +1,48 @@
+"""Probes: ``/healthz`` (the process answers), ``/readyz`` (the store can serve), ``/metrics``.
+
+``/readyz`` is ready when the database is reachable and at the newest migration; otherwise
+503 with a one-line reason (never the database URL: it may hold a password).
+"""
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.migrate import is_current
+from bot.runtime import Runtime
+from webhooks.metrics import IntakeMetrics
+
+log = logging.getLogger(__name__)
+
+
+def readiness(runtime: Runtime) -> tuple[bool, str]:
+    try:
+        current = is_current(runtime.db.engine, runtime.settings.database_url)
+    except Exception as exc:  # any driver error means: not ready
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return False, f"the database cannot be reached ({type(exc).__name__})"
+    if not current:
+        return False, "the database is not at the newest migration; run `farcaster db upgrade`"
+    return True, "the database is reachable and migrated"
+
+
+def health_routes(runtime: Runtime, metrics: IntakeMetrics) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz() -> JSONResponse:  # sync: FastAPI runs it in a worker thread
+        ready, reason = readiness(runtime)
+        body = {"status": "ready" if ready else "not ready", "reason": reason}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics")
+    def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
