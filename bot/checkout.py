@@ -104,7 +104,7 @@ def archive_prefix(names: Sequence[str]) -> str:
 def relative_member_path(name: str, prefix: str) -> PurePosixPath | None:
     """``name`` inside the checkout, or None for the top-level folder itself.
 
-    Refuses absolute names, ``..``, and anything named ``.git``.
+    Refuses absolute names, ``..``, and anything named ``.git`` (in any letter case).
     """
     if name.startswith("/") or "\0" in name:
         raise UnsafeSnapshot(f"The archive member {name!r} has an absolute path.")
@@ -114,7 +114,8 @@ def relative_member_path(name: str, prefix: str) -> PurePosixPath | None:
     if not path.parts or path.parts[0] != prefix:
         raise UnsafeSnapshot(f"The archive member {name!r} is outside the folder {prefix!r}.")
     inner = PurePosixPath(*path.parts[1:]) if len(path.parts) > 1 else None
-    if inner is not None and ".git" in inner.parts:
+    # Any letter case: on macOS or Windows `.GIT/hooks` is `.git/hooks` (as proposals/paths.py).
+    if inner is not None and any(part.lower() == ".git" for part in inner.parts):
         raise UnsafeSnapshot(f"The archive member {name!r} is inside a .git folder.")
     return inner
 

@@ -91,6 +91,7 @@ def test_member_paths_lose_the_prefix():
         (f"{P}/pkg/../../escape.py", "'..'"),
         (f"{P}/.git/config", ".git"),
         (f"{P}/sub/.git/hooks/post-checkout", ".git"),
+        (f"{P}/.GIT/config", ".git"),
         ("elsewhere/a.py", "outside the folder"),
     ],
 )
