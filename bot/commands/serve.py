@@ -1,0 +1,57 @@
+"""`farcaster serve`: the webhook server, optionally with runners in the same process.
+
+One process for the embedded setup (SQLite, ``--workers N``); any number of stateless
+replicas behind a load balancer on PostgreSQL (``--workers 0``, runners elsewhere).
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+import typer
+
+from bot.runtime import Runtime
+from bot.settings import get_settings
+
+# --log-format name -> bot.logs format
+LOG_FORMATS: dict[str, Literal["console", "json"]] = {"text": "console", "json": "json"}
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Runner threads in this process (0: run `farcaster worker` elsewhere).",
+        ),
+    ] = 0,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Log lines as 'text' or 'json'.")
+    ] = "text",
+) -> None:
+    """Serve the GitHub webhook endpoint, /healthz, /readyz and /metrics."""
+    import uvicorn
+
+    from bot.logs import configure_logging
+    from webhooks.app import create_app
+
+    if log_format not in LOG_FORMATS:
+        raise typer.BadParameter(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+    settings = get_settings()
+    configure_logging(LOG_FORMATS[log_format])
+    runtime = Runtime.from_settings(settings)
+    stop_workers: Callable[[], None] | None = None
+    try:
+        app = create_app(runtime)  # refuses to start without a webhook secret
+        if workers > 0:
+            from bot.workers import start_background_workers
+
+            stop_workers = start_background_workers(runtime, count=workers)
+        # log_config=None: uvicorn's records go through our handler (redacted, one format).
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=True)
+    finally:
+        if stop_workers is not None:
+            stop_workers()
+        runtime.close()
