@@ -1,29 +1,29 @@
 """Everything Farcaster writes for people to read, rendered from records (pure).
 
 The pull request's title and body, the commit message, the one status comment of a job in
-each of its states, the tombstone and cancel reports (that same comment, rewritten) and the
-check run's output. Every body starts with the job's hidden marker, which is how the
-comment is found again. Untrusted text (commands, messages, file names) passes through
-:mod:`proposals.markdown`; events hold one-line messages, and long fields are truncated, so
-a report never carries a traceback or more than a bounded amount of agent output.
+each of its states, the tombstone and cancel reports (that same comment, rewritten; the
+event trail's table comes from :mod:`proposals.trail`) and the check run's output. Every
+body starts with the job's hidden marker, which is how the comment is found again.
+Untrusted text (commands, messages, file names) passes through :mod:`proposals.markdown`;
+events hold one-line messages, and long fields are truncated, so a report never carries a
+traceback or more than a bounded amount of agent output.
 """
 
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from bot.records import Event, Job, JobState, ProposalRecord, Tombstone
 from bot.repo_config import render_title
 from proposals.markdown import code_block, code_span, plain, table_cell, truncate
+from proposals.trail import trail_table, utc
 
 DEFAULT_PREFIX = "/farcaster"
 # GitHub refuses comment bodies over 65,536 characters and check-run summaries over 65,535.
 COMMENT_LIMIT = 65_000
 CHECK_SUMMARY_LIMIT = 65_000
 PLAN_DIFF_LIMIT = 50_000
-TRAIL_ROWS = 40
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,6 @@ class CheckOutput:
 def marker(job_id: str) -> str:
     """The hidden line that identifies a job's status comment and pull request."""
     return f"<!-- farcaster:job={job_id} -->"
-
-
-def utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def short(sha: str | None) -> str:
@@ -256,94 +252,6 @@ def plan_comment(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PR
 
 
 # -- reports: tombstone and cancel ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrailRow:
-    time: str
-    attempt: int
-    step: str
-    outcome: str
-    message: str
-
-
-_QUIET_KEYS = {"step", "phase", "message", "reason_code", "content", "diff_sha256"}
-
-
-def _summarise(data: Mapping[str, Any]) -> str:
-    """A few scalar facts of an event, ``key=value``; nested values and times are left out."""
-    parts = []
-    for key, value in data.items():
-        if key in _QUIET_KEYS or key.endswith("_at") or value is None:
-            continue
-        if isinstance(value, dict | list):
-            continue
-        if isinstance(value, str) and len(value) == 40 and key.endswith("sha"):
-            value = value[:12]
-        parts.append(f"{key}={value}")
-    return ", ".join(parts)
-
-
-def _by(data: Mapping[str, Any]) -> str:
-    return f"by {data.get('actor') or data.get('owner') or 'someone'}"
-
-
-# What the common events say, in a few words; other events list their scalar facts.
-_MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "created": lambda d: f"{d.get('agent')} job on {d.get('repo')}",
-    "claimed": _by,
-    "lease_expired": lambda d: f"{d.get('owner') or 'the holder'} stopped answering",
-    "proposal_stored": lambda d: (
-        f"{d.get('files')} files, +{d.get('additions')} -{d.get('deletions')}; "
-        f"verify {d.get('verify') or 'not run'}"
-    ),
-    "drift": lambda d: "changed on the base branch: " + ", ".join(map(str, d.get("files") or [])),
-    "rate_limited": lambda d: f"GitHub rate limit; retry in {float(d.get('delay') or 0):.0f} s",
-    "fenced_write_rejected": lambda d: "a stale holder's write was refused",
-    "retried": _by,
-    "replay_requested": _by,
-    "apply_requested": _by,
-    "cancelled": _by,
-}
-
-
-def trail_row(entry: Mapping[str, Any]) -> TrailRow:
-    """One event of a trail as a table row: when, which attempt, which step, what happened."""
-    kind = str(entry.get("kind", "?"))
-    data: Mapping[str, Any] = entry.get("data") or {}
-    step = str(data.get("step") or data.get("phase") or "—")
-    outcome = kind
-    if kind == "attempt_failed":
-        retry = "will retry" if data.get("retry_in") is not None else "final"
-        outcome = f"failed: {data.get('reason_code', 'error')} ({retry})"
-    elif kind == "tombstoned":
-        outcome = f"tombstoned: {data.get('reason_code', 'error')}"
-    if data.get("message"):
-        message = str(data["message"])
-    elif kind in _MESSAGES:
-        message = _MESSAGES[kind](data)
-    else:
-        message = _summarise(data)
-    return TrailRow(
-        utc(float(entry.get("at", 0.0))), int(entry.get("attempt", 0)), step, outcome, message
-    )
-
-
-def trail_table(trail: Sequence[Mapping[str, Any]], *, job_id: str) -> list[str]:
-    rows = [trail_row(e) for e in trail]
-    lines = ["| time (UTC) | attempt | step | outcome | message |", "|---|---|---|---|---|"]
-    if len(rows) > TRAIL_ROWS:
-        hidden = len(rows) - TRAIL_ROWS
-        lines.append(
-            f"| … | | | | {hidden} earlier events; `farcaster jobs events {job_id}` lists all |"
-        )
-        rows = rows[-TRAIL_ROWS:]
-    for r in rows:
-        lines.append(
-            f"| {r.time} | {r.attempt} | {table_cell(r.step, 40)} | {table_cell(r.outcome, 60)} "
-            f"| {table_cell(r.message, 160)} |"
-        )
-    return lines
 
 
 def tombstone_report(

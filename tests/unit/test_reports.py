@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from bot.records import Event, Job, JobState, ProposalRecord, Tombstone
-from proposals import reports
+from proposals import reports, trail
 from proposals.markdown import code_block, code_span, table_cell
 from proposals.reports import PullInfo
 
@@ -212,13 +212,13 @@ def test_a_long_plan_is_cut_at_a_line_with_a_note() -> None:
 
 
 def test_the_tombstone_report_says_what_who_where_why_and_how_to_retry() -> None:
-    trail = [
+    events = [
         event("created", repo="octo/demo", agent="rename"),
         event("claimed", phase="apply", owner="w1"),
         event("attempt_failed", reason_code="context_mismatch", message="Hunk 1 | did not match"),
         event("tombstoned", reason_code="context_mismatch", message="Hunk 1 | did not match"),
     ]
-    tomb = Tombstone("0a1b2c3d4e5f", "context_mismatch", "Hunk 1 did not match.", trail, None, NOW)
+    tomb = Tombstone("0a1b2c3d4e5f", "context_mismatch", "Hunk 1 did not match.", events, None, NOW)
     body = reports.tombstone_report(make_job(state=JobState.TOMBSTONED), tomb)
     assert "**Why it stopped:** Hunk 1 did not match. (`context_mismatch`)" in body
     assert "`/farcaster rename old_name new_name`, requested by @alice" in body
@@ -239,21 +239,21 @@ def test_a_traceback_in_an_event_becomes_one_short_cell() -> None:
 
 
 def test_a_long_trail_shows_its_last_rows_and_says_how_many_were_left_out() -> None:
-    trail = [event("claimed", phase="run", owner=f"w{i}") for i in range(100)]
-    tomb = Tombstone("j", "lease_expired", "It stopped answering.", trail, None, NOW)
+    events = [event("claimed", phase="run", owner=f"w{i}") for i in range(100)]
+    tomb = Tombstone("j", "lease_expired", "It stopped answering.", events, None, NOW)
     body = reports.tombstone_report(make_job(), tomb)
-    assert len(table_rows(body)) == reports.TRAIL_ROWS
+    assert len(table_rows(body)) == trail.TRAIL_ROWS
     assert "60 earlier events; `farcaster jobs events 0a1b2c3d4e5f` lists all" in body
     assert "by w99" in body and "by w59 " not in body
 
 
 def test_trail_rows_say_what_common_events_mean() -> None:
-    assert reports.trail_row(event("drift", files=["a.py", "b.py"])).message == (
+    assert trail.trail_row(event("drift", files=["a.py", "b.py"])).message == (
         "changed on the base branch: a.py, b.py"
     )
-    effect = reports.trail_row(event("effect", step="commit", sha="c" * 40, content="k"))
+    effect = trail.trail_row(event("effect", step="commit", sha="c" * 40, content="k"))
     assert (effect.step, effect.outcome, effect.message) == ("commit", "effect", "sha=cccccccccccc")
-    assert reports.trail_row(event("rate_limited", delay=120.0)).message.endswith("in 120 s")
+    assert trail.trail_row(event("rate_limited", delay=120.0)).message.endswith("in 120 s")
 
 
 def test_the_cancel_report_names_who_cancelled_and_why() -> None:
