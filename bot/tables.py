@@ -90,7 +90,8 @@ class JobEventRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job_id: str = Field(max_length=40, index=True)
     at: float = Field(sa_type=Float)
-    kind: str = Field(max_length=60)
+    # Indexed: /metrics counts events by kind (lease expiries, fenced refusals) at scrape time.
+    kind: str = Field(max_length=60, index=True)
     attempt: int = Field(default=0)
     fencing_token: int = Field(default=0, sa_type=BigInteger)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
