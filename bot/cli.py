@@ -6,8 +6,11 @@ import typer
 from pydantic import ValidationError
 
 from bot.commands import db, jobs
+from bot.commands.demo import demo
 from bot.commands.emulator import emulator
 from bot.commands.register import register
+from bot.commands.serve import serve
+from bot.commands.worker import worker
 from bot.errors import ConfigurationError
 
 app = typer.Typer(
@@ -16,12 +19,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command()(serve)
+app.command()(worker)
 app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
 app.command(help="Run a local GitHub emulator (real git objects, App auth, signed webhooks).")(
     emulator
 )
-app.command(help="Register the GitHub App from app.yml through GitHub's manifest flow.")(register)
+app.command()(register)
+app.command()(demo)
 
 
 def main() -> None:

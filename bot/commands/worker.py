@@ -17,8 +17,7 @@ import typer
 from bot.agents.registry import load_registry
 from bot.logs import configure_logging
 from bot.metrics import build_registry, serve_metrics
-from bot.records import Phase
-from bot.runner import run_budget_seconds, sweep_abandoned_scratch
+from bot.runner import sweep_abandoned_scratch
 from bot.runtime import Runtime
 from bot.settings import get_settings
 from bot.worker_loop import WorkerLoop
@@ -73,10 +72,9 @@ def worker(
             log.info("metrics on port %d", server.server_port)
         for path in sweep_abandoned_scratch(settings):
             log.info("removed the scratch folder of a dead runner: %s", path)
-        loop = build_worker_loop(runtime, worker_id=worker_id, concurrency=concurrency)
-        # A run attempt may last as long as the slowest configured agent and its verify.
-        loop.budgets[Phase.RUN] = run_budget_seconds(settings)
-        loop.grace_seconds = grace_seconds
+        loop = build_worker_loop(
+            runtime, worker_id=worker_id, concurrency=concurrency, grace_seconds=grace_seconds
+        )
         stop = threading.Event()
         install_stop_signals(stop, loop)
         run_until_done(loop, stop)

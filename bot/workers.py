@@ -1,0 +1,82 @@
+"""Composition of a worker: which handler serves which phase, which outbox kinds exist.
+
+This is the one place where ``bot`` meets ``webhooks`` and ``proposals`` (like bot/cli.py):
+the foundation below never imports them.
+"""
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+
+from bot.outbox_worker import OutboxHandler, drain_outbox
+from bot.records import Phase
+from bot.runtime import Runtime
+from bot.worker_loop import Handler, WorkerLoop
+
+
+def build_handlers(runtime: Runtime) -> dict[Phase, Handler]:
+    """RUN: snapshot, agent, proposal (bot/runner.py). APPLY: the interpreter (proposals/)."""
+    from bot.runner import run_job
+    from proposals.interpreter import apply_job
+
+    return {Phase.APPLY: apply_job, Phase.RUN: run_job}
+
+
+def outbox_handlers() -> dict[str, OutboxHandler]:
+    from proposals.job_report import handle_job_report
+    from webhooks.feedback import FEEDBACK_HANDLERS
+
+    return {**FEEDBACK_HANDLERS, "job_report": handle_job_report}
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def build_worker_loop(
+    runtime: Runtime,
+    *,
+    worker_id: str | None = None,
+    concurrency: int = 1,
+    handlers: Mapping[Phase, Handler] | None = None,
+    grace_seconds: float = 30.0,
+) -> WorkerLoop:
+    from bot.runner import run_budget_seconds
+
+    owner = worker_id or default_worker_id()
+    kinds = outbox_handlers()
+    return WorkerLoop(
+        runtime,
+        worker_id=owner,
+        concurrency=concurrency,
+        handlers=handlers or build_handlers(runtime),
+        side_tasks=[lambda: drain_outbox(runtime, owner, kinds)],
+        # A run attempt may last as long as the slowest configured agent and its verify.
+        budget_seconds={Phase.RUN: run_budget_seconds(runtime.settings)},
+        grace_seconds=grace_seconds,
+    )
+
+
+def start_background_workers(runtime: Runtime, count: int) -> Callable[[], None]:
+    """Run ``count`` worker loops in threads of this process (``farcaster serve --workers``).
+
+    Returns a function that asks them to stop and waits for them.
+    """
+    stop = threading.Event()
+    threads = []
+    for n in range(count):
+        loop = build_worker_loop(runtime, worker_id=f"{default_worker_id()}-{n}")
+        thread = threading.Thread(
+            target=loop.run_forever, args=(stop,), name=f"farcaster-worker-{n}", daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+
+    def stop_all() -> None:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    return stop_all
