@@ -62,6 +62,7 @@ class Sandbox:
     server: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     store: Store = field(init=False)
+    _client: GitHubClient | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.store = Store(Database.from_url(self.database_url), lease_seconds=self.lease_seconds)
@@ -260,17 +261,26 @@ class Sandbox:
         return self.gh.repo_state(self.owner, self.repo)
 
     def github_client(self) -> GitHubClient:
-        """The bot's own client, authenticated as the App's installation."""
-        from bot.github.client import GitHubClient
-        from bot.settings import Settings
+        """The bot's own client, authenticated as the App's installation.
 
-        settings = Settings(
-            github_api_url=self.gh.api_url,
-            github_app_id=APP_ID,
-            github_private_key_path=self.key_path,
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        return GitHubClient.for_installation(settings, INSTALLATION_ID)
+        Its token cache is this sandbox's own: githubkit's default cache is process-wide and
+        would hand a token of an earlier emulator to this one.
+        """
+        if self._client is None:
+            from githubkit.cache import MemCacheStrategy
+
+            from bot.settings import Settings
+
+            settings = Settings(
+                github_api_url=self.gh.api_url,
+                github_app_id=APP_ID,
+                github_private_key_path=self.key_path,
+                _env_file=None,  # type: ignore[call-arg]
+            )
+            self._client = GitHubClient.for_installation(
+                settings, INSTALLATION_ID, cache=MemCacheStrategy()
+            )
+        return self._client
 
 
 @contextmanager

@@ -1,0 +1,95 @@
+"""Crash at every fault point, then start fresh processes: still exactly one of each effect.
+
+A worker started with ``FARCASTER_FAULT=<point>`` dies there like ``kill -9`` (exit 137).
+A fresh worker reclaims the job when the lease runs out and finishes it. GitHub's side is
+then counted from the emulator: one PR, one branch with one commit, one check run, one
+status comment, and the PR's tree equals the tree of an uninterrupted run of the same
+command on the same base.
+"""
+
+import random
+import signal
+import time
+
+import pytest
+
+from bot.faults import ALL_POINTS, FAULT_EXIT_STATUS
+from bot.records import JobState
+from bot.sandbox import Sandbox, wait_until
+from tests.e2e.conftest import ONE_OF_EACH, branch_tree, effects_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+COMMAND = "/farcaster rename net_price price_without_tax"
+
+
+def run_job_through(box: Sandbox, fault: str | None) -> str:
+    """One command handled by a worker that dies at ``fault``, then by a fresh worker."""
+    before = {j.id for j in box.jobs()}
+    number = box.open_issue(f"crash at {fault}")
+    if fault:
+        doomed = box.start_worker(f"doomed-{fault}", fault=fault)
+    box.comment(number, COMMAND)
+    (job,) = [j for j in box.jobs() if j.id not in before]
+    if fault:
+        doomed.wait(timeout=60)
+        assert doomed.returncode == FAULT_EXIT_STATUS, box.log(f"doomed-{fault}")
+    box.start_worker(f"fresh-{fault}")
+    job = box.wait_for_state(job.id, JobState.DONE, JobState.TOMBSTONED, timeout=60)
+    assert job.state is JobState.DONE, job.last_error
+    box.wait_for_outbox()
+    box.stop_worker(f"fresh-{fault}")  # the next doomed worker must be the one that claims
+    return job.id
+
+
+def test_every_fault_point_still_yields_one_of_each_effect(box: Sandbox) -> None:
+    box.start_server(workers=0)
+    reference = box.store.get(run_job_through(box, None))
+    expected_tree = branch_tree(box, reference)
+    results = {}
+    for point in ALL_POINTS:
+        job = box.store.get(run_job_through(box, point))
+        results[point] = (effects_of(box, job), branch_tree(box, job) == expected_tree)
+        events = box.store.events(job.id)
+        owners = {e.data["owner"] for e in events if e.kind == "claimed"}
+        assert owners == {f"doomed-{point}", f"fresh-{point}"}, (point, owners)
+        # A worker that died holding the lease leaves it to expire; one that died right
+        # after storing its proposal held no lease any more.
+        expired = any(e.kind == "lease_expired" for e in events)
+        assert expired is (point != "after_proposal"), point
+    assert results == {point: (ONE_OF_EACH, True) for point in ALL_POINTS}
+
+
+def test_sigkill_at_random_moments_over_twenty_runs(box: Sandbox) -> None:
+    box.start_server(workers=0)
+    rng = random.Random(20261130)
+    numbers = [box.open_issue(f"run {n}") for n in range(20)]
+    for number in numbers:
+        box.comment(number, COMMAND)
+    jobs = box.jobs()
+    assert len(jobs) == 20
+    kills = 0
+    generation = 0
+
+    def all_done() -> bool:
+        return all(box.store.get(j.id).state.is_final for j in jobs)
+
+    workers = [box.start_worker(f"w{generation}-{i}", concurrency=2) for i in range(2)]
+    deadline = time.monotonic() + 240
+    while not all_done() and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.3, 1.5))  # a random moment, not a synchronisation
+        victim = rng.choice(workers)
+        if victim.poll() is None and kills < 12:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            kills += 1
+            generation += 1
+            workers[workers.index(victim)] = box.start_worker(f"w{generation}", concurrency=2)
+    wait_until(all_done, timeout=120, what="all twenty jobs to finish")
+    box.wait_for_outbox()
+    assert kills >= 5
+    expected_tree = branch_tree(box, box.store.get(jobs[0].id))
+    for job in jobs:
+        job = box.store.get(job.id)
+        assert job.state is JobState.DONE, (job.id, job.last_error)
+        assert effects_of(box, job) == ONE_OF_EACH, job.id
+        assert branch_tree(box, job) == expected_tree
