@@ -45,6 +45,7 @@ _AGENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _BRANCH = re.compile(r"^(?!-)(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/+-]{1,255}(?<![/.])$")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _BLANK = re.compile(r"^\s*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class _Command(BaseModel):
@@ -239,6 +240,11 @@ def parse_command(text: str) -> Command:
         )
     if not text:
         return HelpCommand()
+    if _CONTROL.search(text):
+        # NUL and friends: never meant, and PostgreSQL text cannot even hold NUL.
+        return InvalidCommand(
+            line=_CONTROL.sub("?", text), error="the command holds control characters"
+        )
     try:
         return _parse(text)
     except _BadArguments as exc:

@@ -19,6 +19,7 @@ work runs in a worker thread; the event loop only reads the body.
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 
@@ -30,6 +31,8 @@ from webhooks.inbox import Answer, Inbox, error_answer
 from webhooks.metrics import IntakeMetrics
 from webhooks.routing import Delivery
 from webhooks.signature import is_valid_signature
+
+log = logging.getLogger(__name__)
 
 PATH = "/api/github/webhooks"
 MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -105,7 +108,18 @@ def webhook_routes(
     async def receive(request: Request) -> Response:
         started = clock()
         event, answer = await _receive(request, process)
-        metrics.observe(event, answer.outcome, clock() - started)
+        seconds = clock() - started
+        metrics.observe(event, answer.outcome, seconds)
+        delivery_id = request.headers.get("x-github-delivery", "")[:MAX_HEADER_CHARS]
+        log.info(
+            "delivery %r (%s): %d %s in %.1f ms",
+            delivery_id,
+            event,
+            answer.status,
+            answer.outcome,
+            seconds * 1000,
+            extra={"delivery_id": delivery_id, "job_id": answer.body.get("job_id")},
+        )
         return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     return router

@@ -8,7 +8,7 @@ lacks a field marked required here is not one GitHub sends; intake answers it wi
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,7 +31,7 @@ class Account(_Lenient):
 
 
 class Repository(_Lenient):
-    full_name: str
+    full_name: str = Field(pattern=r"^[^/\s]+/[^/\s]+$")
     default_branch: str | None = None
 
     @property

@@ -18,6 +18,8 @@ All SQL about deliveries is here; the job and outbox writes are composed from
 :mod:`bot.store.statements`, :meth:`Store.enqueue_in` and :meth:`Outbox.put_in`.
 """
 
+import contextlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -112,8 +114,10 @@ def _record_from_row(row: Any) -> DeliveryRecord:
 # -- statements ---------------------------------------------------------------------------
 
 
-def insert_delivery_if_new(conn: Connection, delivery: NewDelivery, *, now: float) -> bool:
-    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING; True when this call wrote the row."""
+def insert_delivery_if_new(
+    conn: Connection, delivery: NewDelivery, *, now: float
+) -> DeliveryRecord | None:
+    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING; the row when this call wrote it."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
         dialect.insert(DELIVERIES)
@@ -130,9 +134,10 @@ def insert_delivery_if_new(conn: Connection, delivery: NewDelivery, *, now: floa
             job_id=delivery.job_id,
         )
         .on_conflict_do_nothing(index_elements=["delivery_id"])
-        .returning(DELIVERIES.c.delivery_id)
+        .returning(*DELIVERIES.c)
     )
-    return conn.execute(stmt).first() is not None
+    row = conn.execute(stmt).mappings().first()
+    return _record_from_row(row) if row else None
 
 
 def delivery_by_id(conn: Connection, delivery_id: str) -> DeliveryRecord | None:
@@ -144,8 +149,9 @@ def delivery_by_id(conn: Connection, delivery_id: str) -> DeliveryRecord | None:
     return _record_from_row(row) if row else None
 
 
-def outbox_key_exists(conn: Connection, key: str) -> bool:
-    return conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first() is not None
+def any_outbox_key_exists(conn: Connection, keys: Sequence[str]) -> bool:
+    stmt = select(OUTBOX.c.id).where(OUTBOX.c.key.in_(list(keys))).limit(1)
+    return conn.execute(stmt).first() is not None
 
 
 # -- the inbox ----------------------------------------------------------------------------
@@ -158,6 +164,10 @@ class Deliveries:
         self.db = db
         self.store = store
         self.outbox = outbox
+        # SQLite has one writer at a time. Threads of this process queue on a lock instead
+        # of on SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and
+        # turns a burst of deliveries into second-long tails.
+        self._write_lock = threading.Lock() if db.sqlite else contextlib.nullcontext()
 
     def find(self, delivery_id: str) -> DeliveryRecord | None:
         with self.db.engine.connect() as conn:
@@ -166,7 +176,7 @@ class Deliveries:
     def any_outbox_key(self, keys: Sequence[str]) -> bool:
         """True when feedback with one of these keys was already queued (a comment answered)."""
         with self.db.engine.connect() as conn:
-            return any(outbox_key_exists(conn, key) for key in keys)
+            return any_outbox_key_exists(conn, keys)
 
     def record(
         self,
@@ -183,7 +193,8 @@ class Deliveries:
         """
         for attempt in range(_ATTEMPTS_ON_RACE):
             try:
-                return self._record_once(delivery, job=job, feedback=feedback)
+                with self._write_lock:
+                    return self._record_once(delivery, job=job, feedback=feedback)
             except _AlreadyRecorded:
                 earlier = self.find(delivery.delivery_id)
                 if earlier is None:  # pragma: no cover - the row we collided with vanished
@@ -203,8 +214,6 @@ class Deliveries:
         self, delivery: NewDelivery, *, job: NewJob | None, feedback: Sequence[OutboxPut]
     ) -> Recorded:
         with self.db.transaction() as conn:
-            if delivery_by_id(conn, delivery.delivery_id) is not None:
-                raise _AlreadyRecorded
             at = self.db.now(conn)
             queue_feedback = True
             if job is not None:
@@ -217,9 +226,10 @@ class Deliveries:
                         outcome=JOB_EXISTS,
                         reason="an earlier delivery about the same comment created the job",
                     )
-            # On PostgreSQL a concurrent copy of this delivery makes this statement wait
-            # for the other transaction and then do nothing: one of them wins.
-            if not insert_delivery_if_new(conn, delivery, now=at):
+            # A copy of this delivery recorded first (on PostgreSQL, even one in flight: this
+            # statement waits for it) makes this one write nothing: roll back what we did.
+            record = insert_delivery_if_new(conn, delivery, now=at)
+            if record is None:
                 raise _AlreadyRecorded
             keys: list[str] = []
             if queue_feedback:
@@ -228,8 +238,6 @@ class Deliveries:
                         conn, key=item.key, kind=item.kind, job_id=item.job_id, payload=item.payload
                     ):
                         keys.append(item.key)
-            record = delivery_by_id(conn, delivery.delivery_id)
-            assert record is not None
             return Recorded(record, new=True, outbox_keys=tuple(keys))
 
     # -- reads for operators and tests ----------------------------------------------------

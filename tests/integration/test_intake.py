@@ -18,6 +18,7 @@ from tests.integration.test_intake_support import (
     REPO,
     Intake,
     comment_payload,
+    engine_independent,
     running_intake,
 )
 from webhooks.keys import job_id_for_comment
@@ -89,6 +90,7 @@ def test_a_readers_command_is_politely_refused_and_starts_nothing(intake):
     assert intake.github.head.call_count == 0
 
 
+@engine_independent
 def test_author_association_is_not_trusted(intake):
     # The payload says OWNER; GitHub's permission endpoint says the user is not a collaborator.
     intake.github.permissions["outsider"] = "none"
@@ -97,6 +99,7 @@ def test_author_association_is_not_trusted(intake):
     assert "'none'" in intake.outbox()[0]["payload"]["body"]
 
 
+@engine_independent
 def test_maintain_and_admin_may_start_jobs_triage_may_not(intake):
     intake.github.permissions.update(m="maintain", a="admin", t="triage")
     assert intake.comment("/farcaster rename a b", user="m").json()["outcome"] == "job_created"
@@ -139,6 +142,7 @@ def test_a_comment_on_a_pull_request_is_based_on_the_pull_requests_base_branch(i
     assert intake.github.pull.call_count == 1
 
 
+@engine_independent
 def test_base_option_overrides_the_default_branch_and_the_pull_requests_base(intake):
     intake.github.branches["release/1.x"] = "e" * 40
     response = intake.comment("/farcaster rename a b --base release/1.x", pull_request=True)
@@ -148,6 +152,7 @@ def test_base_option_overrides_the_default_branch_and_the_pull_requests_base(int
     assert intake.github.pull.call_count == 0
 
 
+@engine_independent
 def test_a_base_branch_that_does_not_exist_gets_a_reply_and_no_job(intake):
     response = intake.comment("/farcaster rename a b --base nope")
     assert response.status_code == 202
@@ -171,6 +176,7 @@ def test_plan_makes_a_plan_mode_job_of_the_inner_command(intake):
     }
 
 
+@engine_independent
 def test_run_makes_a_job_for_the_named_agent(intake):
     response = intake.comment("@farcaster run claude don't break the API")
     job = intake.runtime.store.get(response.json()["job_id"])
@@ -183,6 +189,7 @@ def test_run_makes_a_job_for_the_named_agent(intake):
     }
 
 
+@engine_independent
 def test_help_is_answered_with_the_help_text_without_asking_github(intake):
     response = intake.comment("/farcaster help", user="reader")
     assert response.json()["outcome"] == "replied"
@@ -192,6 +199,7 @@ def test_help_is_answered_with_the_help_text_without_asking_github(intake):
     assert intake.counts()["jobs"] == 0
 
 
+@engine_independent
 def test_an_unknown_command_gets_the_help_text_and_the_reason(intake):
     response = intake.comment("/farcaster frobnicate")
     assert response.json()["outcome"] == "replied"
@@ -200,6 +208,7 @@ def test_an_unknown_command_gets_the_help_text_and_the_reason(intake):
     assert "/farcaster rename OLD NEW" in body
 
 
+@engine_independent
 def test_bad_arguments_get_the_help_text(intake):
     intake.comment("/farcaster rename onlyone")
     assert "two names" in intake.outbox()[0]["payload"]["body"]
@@ -213,6 +222,7 @@ def test_a_reply_to_the_same_comment_is_queued_once(intake):
     assert len(intake.outbox()) == 1
 
 
+@engine_independent
 def test_comments_by_bots_are_ignored_ours_included(intake):
     for user, kind in [("farcaster[bot]", "Bot"), ("dependabot[bot]", "Bot"), ("ci", "Bot")]:
         response = intake.comment("/farcaster rename a b", user=user, user_type=kind)
@@ -223,6 +233,7 @@ def test_comments_by_bots_are_ignored_ours_included(intake):
     assert intake.github.reads == 0
 
 
+@engine_independent
 def test_an_edited_comment_is_never_a_command(intake):
     response = intake.post(comment_payload("/farcaster rename a b", action="edited"))
     assert response.status_code == 202
@@ -238,6 +249,7 @@ def test_a_comment_without_a_command_is_recorded_as_ignored(intake):
     assert intake.counts() == {"deliveries": 1, "jobs": 0, "job_events": 0, "outbox": 0}
 
 
+@engine_independent
 def test_ping_answers_200_and_is_recorded(intake):
     response = intake.post({"zen": "Keep it logically awesome.", "hook_id": 1}, event="ping")
     assert response.status_code == 200
@@ -274,6 +286,7 @@ def test_github_unreachable_answers_503_records_nothing_and_a_redelivery_succeed
     assert retried.json()["outcome"] == "job_created"
 
 
+@engine_independent
 def test_a_network_error_reaching_github_answers_503(intake):
     intake.github.permission.side_effect = httpx.ConnectError("connection refused")
     response = intake.comment("/farcaster rename a b")
@@ -281,6 +294,7 @@ def test_a_network_error_reaching_github_answers_503(intake):
     assert intake.counts()["deliveries"] == 0
 
 
+@engine_independent
 def test_a_github_rate_limit_answers_503_with_retry_after(intake):
     intake.github.failure = httpx.Response(
         403, headers={"retry-after": "30"}, json={"message": "secondary rate limit"}
@@ -291,6 +305,7 @@ def test_a_github_rate_limit_answers_503_with_retry_after(intake):
     assert intake.counts()["deliveries"] == 0
 
 
+@engine_independent
 def test_permission_answers_are_cached_briefly_per_repo_and_user(intake):
     intake.comment("/farcaster rename a b")
     intake.comment("/farcaster rename c d")
@@ -303,6 +318,7 @@ def test_permission_answers_are_cached_briefly_per_repo_and_user(intake):
     assert intake.github.permission.call_count == 3
 
 
+@engine_independent
 def test_a_lost_write_permission_is_noticed_once_the_cache_expires(intake):
     intake.comment("/farcaster rename a b")
     intake.github.permissions["writer"] = "read"
@@ -311,6 +327,7 @@ def test_a_lost_write_permission_is_noticed_once_the_cache_expires(intake):
     assert intake.comment("/farcaster rename e f").json()["outcome"] == "refused"
 
 
+@engine_independent
 def test_a_delivery_without_an_installation_is_ignored(intake):
     payload = comment_payload("/farcaster rename a b")
     del payload["installation"]

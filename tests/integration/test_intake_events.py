@@ -14,6 +14,7 @@ from tests.integration.test_intake_support import (
     INSTALLATION,
     REPO,
     Intake,
+    engine_independent,
     running_intake,
     runtime_for,
     sample,
@@ -78,6 +79,7 @@ def test_uninstalling_the_app_cancels_its_waiting_jobs_only(intake):
     assert store.get(running).state is JobState.RUNNING
 
 
+@engine_independent
 def test_uninstalling_another_installation_leaves_our_jobs_alone(intake):
     job_id = new_job(intake)
     intake.post(installation_event("deleted", installation_id=4242), event="installation")
@@ -114,6 +116,7 @@ def test_a_pull_request_closed_without_merging_is_closed_by_human(intake):
     assert intake.runtime.store.get(job_id).outcome == "closed_by_human"
 
 
+@engine_independent
 def test_other_branches_and_forks_are_ignored(intake):
     job_id = new_job(intake)
     response = intake.post(closed_pull(job_id, merged=True, ref="feature/x"), event="pull_request")
@@ -199,6 +202,7 @@ def test_the_jobs_gauge_is_computed_at_scrape_time(intake):
     assert samples[("farcaster_jobs", (("state", "cancelled"),))] == 1
 
 
+@engine_independent
 def test_two_apps_in_one_process_keep_their_own_metrics(intake, settings):
     other = runtime_for(settings)
     try:

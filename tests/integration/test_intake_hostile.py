@@ -201,3 +201,20 @@ def test_the_health_endpoint_answers_after_every_hostile_input(intake, body):
     post_raw(intake, b"{", headers_for(b"{", "issue_comment"))
     post_raw(intake, body, {"Content-Type": "application/json"})
     assert intake.client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_nul_byte_in_a_command_gets_the_help_text_and_stores_no_nul(intake):
+    response = intake.comment("/farcaster rename a\u0000 b")
+    assert response.status_code == 202
+    assert response.json()["outcome"] == "replied"
+    (reply,) = intake.outbox()
+    assert "control characters" in reply["payload"]["body"]
+    assert "\x00" not in reply["payload"]["body"]
+    assert intake.counts()["jobs"] == 0
+
+
+def test_a_repository_name_that_is_not_owner_slash_name_is_400(intake):
+    payload = comment_payload("/farcaster rename a b")
+    payload["repository"]["full_name"] = "no-slash"
+    assert_rejected(intake.post(payload), 400, "bad_payload")
+    assert intake.counts() == EMPTY

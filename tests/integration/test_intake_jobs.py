@@ -12,6 +12,7 @@ from tests.integration.test_intake_support import (
     REPO,
     Intake,
     comment_payload,
+    engine_independent,
     running_intake,
     sample,
 )
@@ -64,6 +65,7 @@ def test_retry_requeues_a_tombstoned_job_and_reacts(intake):
     assert len(intake.outbox("reaction")) == reactions + 1
 
 
+@engine_independent
 def test_a_job_id_prefix_is_enough(intake):
     job_id = new_job(intake)
     tombstone(intake, job_id)
@@ -114,6 +116,7 @@ def test_a_reader_cannot_cancel_a_job(intake):
     assert intake.runtime.store.get(job_id).state is JobState.QUEUED
 
 
+@engine_independent
 def test_an_unknown_job_gets_a_reply(intake):
     response = intake.comment("/farcaster cancel deadbeef")
     assert response.json()["outcome"] == "replied"
@@ -148,6 +151,7 @@ def test_status_without_a_job_lists_the_jobs_of_the_issue(intake):
     assert other_issue not in body
 
 
+@engine_independent
 def test_a_readers_status_request_is_refused(intake):
     intake.comment("/farcaster status", user="reader")
     assert "only people with write access" in last_reply(intake)
@@ -190,6 +194,7 @@ def test_rerunning_our_check_run_retries_the_job(intake):
     )
 
 
+@engine_independent
 def test_a_check_run_rerun_by_a_reader_is_refused(intake):
     job_id = new_job(intake)
     tombstone(intake, job_id)
@@ -197,6 +202,7 @@ def test_a_check_run_rerun_by_a_reader_is_refused(intake):
     assert intake.runtime.store.get(job_id).state is JobState.TOMBSTONED
 
 
+@engine_independent
 def test_check_runs_of_other_apps_or_without_a_job_are_ignored(intake):
     job_id = new_job(intake)
     assert rerequest(intake, job_id, app_id=999).json()["outcome"] == "ignored"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from githubkit.cache import MemCacheStrategy
 from sqlalchemy import func, select
@@ -42,6 +43,11 @@ SECRET = "It's a Secret to Everybody"
 MASTER_SHA = "a" * 40
 DEVELOP_SHA = "d" * 40
 RELEASE_SHA = "e" * 40
+
+
+# For tests of routing, parsing and replies, whose store writes are the same single row on
+# both engines; everything that creates, changes or deduplicates jobs runs on both.
+engine_independent = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -431,3 +431,10 @@ def test_any_text_after_the_prefix_parses_to_a_command_without_raising(text):
 def test_any_markdown_like_comment_is_handled_without_raising(parts):
     body = "".join(parts)
     parse(body)
+
+
+def test_control_characters_make_a_command_invalid_and_are_not_echoed():
+    command = parse("/farcaster rename a\x00 b\x1b[31m")
+    assert isinstance(command, InvalidCommand)
+    assert command.error == "the command holds control characters"
+    assert "\x00" not in command.line and "\x1b" not in command.line
