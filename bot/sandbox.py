@@ -134,7 +134,9 @@ class Sandbox:
             cwd=self.root,
         )
 
-    def start_server(self, *, workers: int = 0, fault: str | None = None) -> None:
+    def start_server(
+        self, *, workers: int = 0, fault: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.server = self._spawn(
             "server",
             [
@@ -146,7 +148,7 @@ class Sandbox:
                 "--workers",
                 str(workers),
             ],
-            self.env(fault=fault),
+            self.env(fault=fault, **(env or {})),
         )
         wait_until(self._server_ready, timeout=30, what="farcaster serve to answer /readyz")
 

@@ -1,0 +1,92 @@
+"""Jobs that cannot succeed: one report comment, a failed check run, nothing pushed."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.records import Job, JobState
+from bot.sandbox import BOT_LOGIN, Sandbox
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def bot_comments(box: Sandbox, number: int) -> list[str]:
+    comments = box.github_client().list_issue_comments("acme", "inventory", number)
+    return [c["body"] for c in comments if c["user"]["login"] == BOT_LOGIN]
+
+
+def run_to_tombstone(box: Sandbox, number: int, body: str) -> Job:
+    box.comment(number, body)
+    job = box.wait_for_state(box.only_job().id, JobState.TOMBSTONED, JobState.DONE, timeout=60)
+    assert job.state is JobState.TOMBSTONED
+    box.wait_for_outbox()
+    return job
+
+
+def test_an_unknown_symbol_tombstones_with_one_report_and_retry_runs_again(box: Sandbox) -> None:
+    box.start_server(workers=1)
+    number = box.open_issue()
+    job = run_to_tombstone(box, number, "/farcaster rename no_such_name other_name")
+    tombstone = box.store.tombstone(job.id)
+    assert tombstone is not None and tombstone.reason_code == "unknown_symbol"
+    (report,) = bot_comments(box, number)
+    assert "no_such_name" in report and f"/farcaster retry {job.id}" in report
+    assert box.state()["check_runs"]["by_external_id"][job.id] == ["failure"]
+    assert box.state()["farcaster_branches"] == {}
+
+    box.comment(number, f"/farcaster retry {job.id}")
+    box.wait_for_state(job.id, JobState.QUEUED, JobState.RUNNING, JobState.TOMBSTONED, timeout=30)
+    job = box.wait_for_state(job.id, JobState.TOMBSTONED, timeout=60)
+    box.wait_for_outbox()
+    kinds = [e.kind for e in box.store.events(job.id)]
+    assert kinds.count("retried") == 1 and kinds.count("tombstoned") == 2
+    assert len(bot_comments(box, number)) == 1  # the same report, rewritten
+    assert box.state()["check_runs"]["by_external_id"][job.id] == ["failure"]
+
+
+HOSTILE = {
+    "outside": "open('../../escaped.txt', 'w').write('x')",
+    "passwd": "import os; os.symlink('/etc/passwd', 'passwd')",
+    "gitconfig": "import os; os.makedirs('.git', exist_ok=True); "
+    "open('.git/config', 'a').write('[core]\\n\\tpager = evil\\n')",
+    "huge": "open('huge.bin', 'wb').write(b'a' * (50 * 1024 * 1024))",
+    "fails": "raise SystemExit(3)",
+}
+EXPECTED_REASON = {
+    "outside": "empty_diff",
+    "passwd": "symlink_outside_repo",
+    "gitconfig": "empty_diff",
+    "huge": "diff_too_large",
+    "fails": "agent_failed",
+}
+
+
+def agents_file(tmp: Path) -> Path:
+    lines = []
+    for name, code in HOSTILE.items():
+        lines += [
+            f"[agents.{name}]",
+            f"argv = [{sys.executable!r}, '-c', {code!r}]",
+            "timeout = 60",
+            "final_exit_codes = [3]",
+            "",
+        ]
+    path = tmp / "agents.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("agent", sorted(HOSTILE))
+def test_a_hostile_command_agent_is_tombstoned_with_the_precise_reason(
+    box: Sandbox, agent: str
+) -> None:
+    box.start_server(workers=1, env={"FARCASTER_AGENTS_FILE": str(agents_file(box.root))})
+    number = box.open_issue()
+    job = run_to_tombstone(box, number, f"/farcaster run {agent} do your worst")
+    tombstone = box.store.tombstone(job.id)
+    assert tombstone is not None and tombstone.reason_code == EXPECTED_REASON[agent], tombstone
+    assert box.state()["farcaster_branches"] == {}  # nothing pushed
+    assert box.state()["pulls"]["total"] == 0
+    (report,) = bot_comments(box, number)
+    assert tombstone.summary.split(".")[0] in report
