@@ -34,6 +34,7 @@ from bot.leases import LeaseGuard
 from bot.metrics import observe_agent_duration
 from bot.records import Job, Lease, NewProposal
 from bot.redaction import Redactor
+from bot.repo_config import CONFIG_PATH, RepoConfig, cap_repo_config, parse_repo_config
 from bot.runtime import Runtime
 from bot.settings import Settings
 
@@ -48,7 +49,8 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
     fault_point("after_claim")
     job = lease.job
     settings = runtime.settings
-    agent = load_registry(settings).get(job.agent)
+    registry = load_registry(settings)
+    agent = registry.get(job.agent)
     client = runtime.github(_installation(job))
     base_sha = _base_sha(runtime, job, client)
     redactor = Redactor(settings.secret_values())
@@ -56,6 +58,9 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
     try:
         guard.check()
         snapshot = take_snapshot(client, job.owner, job.name, base_sha, root)
+        config = repo_config_at(snapshot.work, set(registry.names()))
+        check_agent_enabled(config, job.agent)
+        check_requester_permission(config, job, client)
         if agent.wants_git:
             give_agent_a_repository(snapshot)
         fault_point("after_snapshot")
@@ -80,6 +85,46 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
     proposal = _proposal(agent, base_sha, diff, result, redactor)
     runtime.store.store_proposal(job.id, guard.token, proposal)
     fault_point("after_proposal")
+
+
+def repo_config_at(checkout: Path, server_agents: set[str]) -> RepoConfig:
+    """The repository's ``.github/farcaster.yml`` in the snapshot, capped by the server.
+
+    Read before the agent runs: a repository that turned a command agent off must not have
+    it run at all. (The interpreter re-reads the file from the git tree for its path rules;
+    a file hidden by ``export-ignore`` means the defaults here.)
+    """
+    path = checkout / CONFIG_PATH
+    if not path.is_file() or path.is_symlink():
+        return cap_repo_config(RepoConfig(), server_agents)
+    return cap_repo_config(parse_repo_config(path.read_text(errors="replace")), server_agents)
+
+
+def check_agent_enabled(config: RepoConfig, agent: str) -> None:
+    if config.agents is not None and agent not in config.agents:
+        enabled = ", ".join(config.agents) or "none"
+        raise AgentFailed(
+            f"{CONFIG_PATH} does not enable the {agent} agent in this repository "
+            f"(enabled: {enabled}).",
+            reason_code="agent_not_enabled",
+        )
+
+
+_PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
+
+
+def check_requester_permission(config: RepoConfig, job: Job, client: GitHubClient) -> None:
+    """Intake lets writers in; a repository may ask for more (``permission.minimum``)."""
+    minimum = config.permission.minimum
+    if minimum == "write" or job.requester is None:
+        return
+    held = client.collaborator_permission(job.owner, job.name, job.requester)
+    if _PERMISSION_RANK.get(held, 0) < _PERMISSION_RANK[minimum]:
+        raise AgentFailed(
+            f"@{job.requester} has {held} permission, and {CONFIG_PATH} asks for at least "
+            f"{minimum} to run Farcaster here.",
+            reason_code="permission_denied",
+        )
 
 
 def _proposal(

@@ -11,7 +11,7 @@ import respx
 from prometheus_client import CollectorRegistry
 
 from bot.metrics import install_agent_metrics
-from bot.records import JobState, Phase
+from bot.records import Job, JobState, Phase
 from bot.redaction import REDACTED
 from bot.runner import run_job
 from bot.runtime import Runtime
@@ -311,3 +311,70 @@ def test_the_tarball_is_downloaded_with_the_installation_token(runtime, origin, 
     request = routes["tarball"].calls.last.request
     assert request.headers["authorization"] == f"token {INSTALLATION_TOKEN}"
     assert routes["token"].call_count == 1
+
+
+def test_an_agent_the_repository_did_not_enable_never_runs(tmp_path) -> None:
+    from bot.errors import AgentFailed
+    from bot.runner import check_agent_enabled, repo_config_at
+
+    config = tmp_path / ".github" / "farcaster.yml"
+    config.parent.mkdir()
+    config.write_text("agents: [rename]\n")
+    capped = repo_config_at(tmp_path, {"rename", "replace"})
+    check_agent_enabled(capped, "rename")
+    with pytest.raises(AgentFailed) as refused:
+        check_agent_enabled(capped, "replace")
+    assert refused.value.reason_code == "agent_not_enabled"
+    assert "enabled: rename" in refused.value.message
+    # No file: every agent the server defines.
+    check_agent_enabled(repo_config_at(tmp_path / "elsewhere", {"rename", "replace"}), "replace")
+
+
+def test_a_repository_may_ask_for_more_than_write_permission(tmp_path) -> None:
+    from bot.errors import AgentFailed
+    from bot.repo_config import parse_repo_config
+    from bot.runner import check_requester_permission
+
+    class Permissions:
+        def __init__(self, held: str) -> None:
+            self.held = held
+
+        def collaborator_permission(self, owner: str, repo: str, user: str) -> str:
+            assert (owner, repo, user) == ("acme", "widgets", "alice")
+            return self.held
+
+    job = Job(
+        id="j",
+        idempotency_key="k",
+        repo="acme/widgets",
+        installation_id=1,
+        issue_number=1,
+        is_pull_request=False,
+        requester="alice",
+        command={},
+        agent="rename",
+        mode="pr",
+        base_ref="main",
+        base_sha="a" * 40,
+        state=JobState.RUNNING,
+        attempts=1,
+        max_attempts=3,
+        run_after=0.0,
+        lease_owner="w",
+        lease_expires_at=1.0,
+        fencing_token=1,
+        check_run_id=None,
+        comment_id=None,
+        pr_number=None,
+        pr_url=None,
+        outcome=None,
+        last_error=None,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+    config = parse_repo_config("permission:\n  minimum: maintain\n")
+    check_requester_permission(config, job, Permissions("admin"))  # type: ignore[arg-type]
+    with pytest.raises(AgentFailed) as refused:
+        check_requester_permission(config, job, Permissions("write"))  # type: ignore[arg-type]
+    assert refused.value.reason_code == "permission_denied"
+    assert "@alice has write permission" in refused.value.message
