@@ -142,6 +142,18 @@ class GitHubClient:
                 f"GitHub answered {status} to {method} {url}: {message}", status=status
             ) from None
         except RequestError as exc:
+            inner = getattr(exc, "exc", None)
+            if isinstance(inner, RequestFailed) and 400 <= inner.response.status_code < 500:
+                # The installation-token exchange failed inside githubkit's auth flow: the
+                # App id or key is wrong, or the App is not installed. Waiting will not help.
+                status = inner.response.status_code
+                raise GitHubRefused(
+                    f"GitHub refused the App's credentials ({status}: "
+                    f"{_message_of(inner.response.raw_response)}); check FARCASTER_GITHUB_APP_ID, "
+                    "the private key and that the App is installed.",
+                    status=status,
+                    reason_code="github_auth",
+                ) from None
             raise GitHubUnavailable(
                 f"GitHub could not be reached for {method} {url}: {exc}"
             ) from None

@@ -1,0 +1,44 @@
+"""The GitHub edge translates failures into errors that say whether waiting helps."""
+
+import httpx
+import pytest
+import respx
+from githubkit.cache import MemCacheStrategy
+
+from bot.errors import GitHubRefused, GitHubUnavailable
+from bot.github.client import GitHubClient
+from bot.settings import Settings
+
+API = "http://github.test/api/v3"
+
+
+@pytest.fixture
+def client(rsa_private_key_pem: str) -> GitHubClient:
+    settings = Settings(
+        github_api_url=API,
+        github_app_id=1,
+        github_private_key=rsa_private_key_pem,  # type: ignore[arg-type]
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    return GitHubClient.for_installation(settings, 42, cache=MemCacheStrategy())
+
+
+def test_refused_app_credentials_are_not_retried(client: GitHubClient) -> None:
+    with respx.mock(base_url=API) as github:
+        github.post("/app/installations/42/access_tokens").respond(
+            401, json={"message": "A JSON web token could not be decoded"}
+        )
+        with pytest.raises(GitHubRefused) as refused:
+            client.get_repo("acme", "widgets")
+    assert refused.value.reason_code == "github_auth" and not refused.value.retryable
+    assert "FARCASTER_GITHUB_APP_ID" in refused.value.message
+
+
+def test_an_unreachable_github_is_retryable(client: GitHubClient) -> None:
+    with respx.mock(base_url=API) as github:
+        github.post("/app/installations/42/access_tokens").mock(
+            side_effect=httpx.ConnectError("connection refused")
+        )
+        with pytest.raises(GitHubUnavailable) as unavailable:
+            client.get_repo("acme", "widgets")
+    assert unavailable.value.retryable
