@@ -28,8 +28,9 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from bot.errors import StoreError
-from bot.records import NewJob
+from bot.errors import JobNotFound, StoreError
+from bot.records import Job, NewJob
+from bot.store import statements as st
 from bot.store.database import Database
 from bot.store.outbox import Outbox
 from bot.store.store import Store
@@ -164,19 +165,29 @@ class Deliveries:
         self.db = db
         self.store = store
         self.outbox = outbox
-        # SQLite has one writer at a time. Threads of this process queue on a lock instead
-        # of on SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and
-        # turns a burst of deliveries into second-long tails.
+        # SQLite has one writer at a time, and bot/db.py begins every transaction, reads
+        # included, with BEGIN IMMEDIATE. Intake's threads queue on a lock instead of on
+        # SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and turns a
+        # burst of deliveries into second-long tails.
         self._write_lock = threading.Lock() if db.sqlite else contextlib.nullcontext()
 
     def find(self, delivery_id: str) -> DeliveryRecord | None:
-        with self.db.engine.connect() as conn:
+        with self._write_lock, self.db.engine.connect() as conn:
             return delivery_by_id(conn, delivery_id)
 
-    def any_outbox_key(self, keys: Sequence[str]) -> bool:
-        """True when feedback with one of these keys was already queued (a comment answered)."""
-        with self.db.engine.connect() as conn:
-            return any_outbox_key_exists(conn, keys)
+    def comment_history(self, job_id: str, outbox_keys: Sequence[str]) -> tuple[Job | None, bool]:
+        """The job a comment created, if any, and whether feedback about it was queued.
+
+        The outbox is read first: feedback and its job commit together, so once the
+        feedback is visible, the job read next is too (no answer is missed in between).
+        """
+        with self._write_lock, self.db.engine.connect() as conn:
+            answered = any_outbox_key_exists(conn, outbox_keys)
+            try:
+                job = st.get_job(conn, job_id)
+            except JobNotFound:
+                job = None
+            return job, answered
 
     def record(
         self,

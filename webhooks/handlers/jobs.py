@@ -101,16 +101,14 @@ def eyes(request: CommentRequest, job_id: str) -> OutboxPut:
 
 def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> Decision:
     """Everything but help and unparseable commands: check history, permission, then act."""
-    earlier = _job_of_comment(ctx, request)
-    if earlier is None and ctx.deliveries.any_outbox_key(outbox_keys_of(request.key)):
-        # The answer may have been committed, with its job, between the two reads.
-        earlier = _job_of_comment(ctx, request)
-        if earlier is None:
-            return ignored("an earlier delivery about the same comment was answered")
-    if earlier is not None:
+    job_id = job_id_for_comment(request.event.comment.node_id)
+    earlier, answered = ctx.deliveries.comment_history(job_id, outbox_keys_of(request.key))
+    if earlier is not None and earlier.idempotency_key == request.key:
         return Decision(
             JOB_EXISTS, "an earlier delivery about the same comment created it", job_id=earlier.id
         )
+    if answered:
+        return ignored("an earlier delivery about the same comment was answered")
     github = ctx.github(request.installation_id)
     permission = ctx.permission(github, request.repo, request.user)
     if not can_change_jobs(permission):
@@ -129,14 +127,6 @@ def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> D
     if isinstance(command, RetryCommand | CancelCommand | ApplyCommand):
         return change_job(ctx, request, command)
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
-
-
-def _job_of_comment(ctx: Context, request: CommentRequest) -> Job | None:
-    try:
-        job = ctx.store.get(job_id_for_comment(request.event.comment.node_id))
-    except JobNotFound:
-        return None
-    return job if job.idempotency_key == request.key else None
 
 
 def start_job(
