@@ -1,8 +1,10 @@
 """Engines for the two supported databases and the one place their clocks differ.
 
-SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction, so a write
-never fails on a lock upgrade (a deferred read->write upgrade returns SQLITE_BUSY at once,
-ignoring the busy timeout). PostgreSQL: psycopg 3.
+SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every write transaction (those
+opened by ``Database.transaction``, marked with :data:`WRITE_OPTION`), so a write never fails
+on a lock upgrade (a deferred read->write upgrade returns SQLITE_BUSY at once, ignoring the
+busy timeout). Reads begin DEFERRED: under WAL they neither wait for nor block the writer.
+PostgreSQL: psycopg 3.
 """
 
 from typing import Any
@@ -11,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option marking a connection whose transactions will write.
+WRITE_OPTION = "farcaster_write"
 
 
 def normalise_url(url: str) -> str:
@@ -43,7 +47,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        writes = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def is_sqlite(engine: Engine) -> bool:

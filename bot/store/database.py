@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
 
-from bot.db import clock_sql, is_sqlite, make_engine
+from bot.db import WRITE_OPTION, clock_sql, is_sqlite, make_engine
 
 
 class Database:
@@ -20,9 +20,15 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction; on SQLite it starts with BEGIN IMMEDIATE (see bot/db.py)."""
-        with self.engine.begin() as conn:
-            yield conn
+        """One write transaction; on SQLite it starts with BEGIN IMMEDIATE (see bot/db.py).
+
+        Reads outside it (``engine.connect()``) begin DEFERRED and so never wait for, or
+        block, a writer under WAL.
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
 
     def now(self, conn: Connection, now: float | None = None) -> float:
         """The database clock, unless the caller injects a time (tests do, to expire leases)."""

@@ -291,3 +291,17 @@ def test_outbox_items_are_claimed_once_and_retried_with_backoff(outbox) -> None:
     assert again.attempts == 2 and again.payload == {"c": 1}
     outbox.done(again)
     assert outbox.pending_count() == 0
+
+
+def test_reads_do_not_wait_for_a_writer(store: Store) -> None:
+    import threading
+
+    store.enqueue(new_job())
+    seen: list[str] = []
+    with store.db.transaction() as conn:  # a writer holds the database
+        updated = conn.exec_driver_sql("UPDATE jobs SET requester = 'x'")
+        assert updated.rowcount == 1
+        reader = threading.Thread(target=lambda: seen.append(store.get("job0001").state.value))
+        reader.start()
+        reader.join(timeout=10)
+        assert seen == ["queued"]  # answered while the write transaction was still open
