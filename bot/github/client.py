@@ -413,7 +413,11 @@ class GitHubClient:
         if result is None:
             return "none"
         # role_name distinguishes maintain/triage; permission folds them into write/read.
-        return str(result.get("role_name") or result.get("permission") or "none")
+        # A custom role's role_name is its own name: then its base permission decides.
+        role = str(result.get("role_name") or "")
+        if role in ("admin", "maintain", "write", "triage", "read"):
+            return role
+        return str(result.get("permission") or "none")
 
     def close(self) -> None:
         pass

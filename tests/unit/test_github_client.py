@@ -42,3 +42,22 @@ def test_an_unreachable_github_is_retryable(client: GitHubClient) -> None:
         with pytest.raises(GitHubUnavailable) as unavailable:
             client.get_repo("acme", "widgets")
     assert unavailable.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"permission": "write", "role_name": "maintain"}, "maintain"),
+        ({"permission": "write", "role_name": "release-managers"}, "write"),  # a custom role
+        ({"permission": "read", "role_name": "read"}, "read"),
+    ],
+)
+def test_collaborator_permission_reads_roles_and_custom_roles(
+    client: GitHubClient, body: dict[str, str], expected: str
+) -> None:
+    with respx.mock(base_url=API) as github:
+        github.post("/app/installations/42/access_tokens").respond(
+            201, json={"token": "ghs_test", "expires_at": "2099-01-01T00:00:00Z"}
+        )
+        github.get("/repos/acme/widgets/collaborators/alice/permission").respond(200, json=body)
+        assert client.collaborator_permission("acme", "widgets", "alice") == expected
