@@ -34,7 +34,7 @@ def create_app(
         or PermissionCache(runtime.settings.permission_cache_seconds, clock=clock),
         deliveries=Deliveries(runtime.db, runtime.store, runtime.outbox),
     )
-    metrics = IntakeMetrics(runtime.store.count_by_state, router.events)
+    metrics = IntakeMetrics(runtime.store, router.events)
     app = FastAPI(title="Farcaster", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(webhook_routes(Inbox(context, router), secret, metrics))
     app.include_router(health_routes(runtime, metrics))

@@ -13,7 +13,11 @@ from bot.runtime import Runtime
 from bot.settings import get_settings
 
 # --log-format name -> bot.logs format
-LOG_FORMATS: dict[str, Literal["console", "json"]] = {"text": "console", "json": "json"}
+LOG_FORMATS: dict[str, Literal["console", "json"]] = {
+    "console": "console",
+    "text": "console",  # an alias kept for the first scripts that used it
+    "json": "json",
+}
 
 
 def serve(
@@ -28,8 +32,8 @@ def serve(
         ),
     ] = 0,
     log_format: Annotated[
-        str, typer.Option("--log-format", help="Log lines as 'text' or 'json'.")
-    ] = "text",
+        str, typer.Option("--log-format", help="Log lines as 'json' or 'console'.")
+    ] = "console",
 ) -> None:
     """Serve the GitHub webhook endpoint, /healthz, /readyz and /metrics."""
     import uvicorn
