@@ -11,6 +11,7 @@ import random
 import signal
 import time
 
+import httpx
 import pytest
 
 from bot.faults import ALL_POINTS, FAULT_EXIT_STATUS
@@ -57,6 +58,23 @@ def test_every_fault_point_still_yields_one_of_each_effect(box: Sandbox) -> None
         expired = any(e.kind == "lease_expired" for e in events)
         assert expired is (point != "after_proposal"), point
     assert results == {point: (ONE_OF_EACH, True) for point in ALL_POINTS}
+
+    # What an operator's dashboard shows after all that, scraped from the running server.
+    metrics = httpx.get(f"http://127.0.0.1:{box.server_port}/metrics", timeout=10).text
+    series = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line and not line.startswith("#")
+    }
+    expired_points = len(ALL_POINTS) - 1  # all but after_proposal held a lease when they died
+    assert series["farcaster_lease_expiries_total"] == expired_points
+    assert series["farcaster_lease_reclaims_total"] == expired_points
+    assert series['farcaster_jobs{state="done"}'] == len(ALL_POINTS) + 1
+    assert series["farcaster_fenced_write_rejections_total"] == 0
+    assert (
+        series['farcaster_webhook_deliveries_total{event="issue_comment",outcome="job_created"}']
+        == len(ALL_POINTS) + 1
+    )
 
 
 def test_sigkill_at_random_moments_over_twenty_runs(box: Sandbox) -> None:
