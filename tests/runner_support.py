@@ -19,7 +19,8 @@ from bot.github.client import GitHubClient
 from bot.records import NewJob
 from bot.settings import Settings
 
-SAMPLE = Path(__file__).parent / "samples" / "sample_pkg"
+# The sample repository the demo uses too (shipped in the package for `farcaster demo`).
+SAMPLE = Path(__file__).parents[1] / "bot" / "demo" / "sample_repo"
 API = "http://github.test/api/v3"
 CODELOAD = "https://codeload.github.test"
 INSTALLATION = 42

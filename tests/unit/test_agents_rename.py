@@ -1,4 +1,4 @@
-"""The rename agent on real code: tests/samples/sample_pkg (see its README)."""
+"""The rename agent on real code: bot/demo/sample_repo (see its README)."""
 
 import shutil
 import subprocess

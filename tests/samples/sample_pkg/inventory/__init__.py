@@ -1,1 +1,0 @@
-"""A shop's inventory: prices, baskets and reports."""
