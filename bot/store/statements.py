@@ -7,8 +7,21 @@ them too, so that a delivery, its job and the job's first event commit together.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TupleType
 
 from bot.errors import JobNotFound
 from bot.records import (
@@ -135,6 +148,72 @@ def update_if_token(
     )
     row = conn.execute(stmt).mappings().first()
     return job_from_row(row) if row else None
+
+
+# PostgreSQL statements that read the database clock themselves, saving the round trip of
+# Database.now, unless the caller injects a time (``:now`` not NULL). statement_timestamp()
+# is one instant for the whole statement.
+PG_NOW = "COALESCE(CAST(:now AS double precision), EXTRACT(EPOCH FROM statement_timestamp()))"
+
+_LEASED_SQL = ", ".join(f"'{s.value}'" for s in LEASED_STATES)
+
+
+def _finish_sql(now: str) -> str:
+    return f"""
+    UPDATE jobs SET state = :state, updated_at = {now}, last_error = NULL,
+        lease_owner = NULL, lease_expires_at = NULL
+    WHERE (id, fencing_token) IN :pairs AND state IN ({_LEASED_SQL})
+    RETURNING id, attempts, fencing_token, updated_at
+    """
+
+
+_PAIRS = bindparam("pairs", expanding=True, type_=TupleType(String(), BigInteger()))
+_FINISH_SQLITE = text(_finish_sql(":now")).bindparams(_PAIRS)
+# PostgreSQL appends the events in the same statement (as pgqueuer logs its picks): one
+# round trip for the whole batch.
+_FINISH_POSTGRES = text(
+    f"""
+    WITH finished AS ({_finish_sql(PG_NOW)}),
+    logged AS (
+        INSERT INTO job_events (job_id, at, kind, attempt, fencing_token, data)
+        SELECT id, updated_at, :kind, attempts, fencing_token, CAST('{{}}' AS json)
+        FROM finished ORDER BY id
+    )
+    SELECT id, attempts FROM finished
+    """
+).bindparams(_PAIRS)
+
+
+def finish_if_tokens(
+    conn: Connection,
+    pairs: Sequence[tuple[str, int]],
+    *,
+    state: JobState,
+    now: float | None,
+    event: str,
+) -> dict[str, int]:
+    """Finish every leased job whose token is still current, each with an ``event``.
+
+    ``now=None`` (PostgreSQL only) lets the statement read the database clock.
+
+    Returns ``{job_id: attempts}`` of the jobs it finished; a pair missing from it was
+    refused (another holder claimed the job, or it left its leased state), as in
+    :func:`update_if_token`.
+    """
+    if not pairs:
+        return {}
+    params = {"pairs": list(pairs), "state": state.value, "now": now, "kind": event}
+    if conn.dialect.name == "postgresql":
+        return {job_id: attempts for job_id, attempts in conn.execute(_FINISH_POSTGRES, params)}
+    finished = conn.execute(_FINISH_SQLITE, params).all()
+    append_events(
+        conn,
+        [
+            {"job_id": j, "at": at, "kind": event, "attempt": a, "fencing_token": t, "data": {}}
+            for j, a, t, at in sorted(finished)
+        ],
+    )
+    return {job_id: attempts for job_id, attempts, _, _ in finished}
 
 
 def update_job(conn: Connection, job_id: str, values: Mapping[str, Any]) -> Job:
