@@ -77,16 +77,25 @@ def agents_file(tmp: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("agent", sorted(HOSTILE))
-def test_a_hostile_command_agent_is_tombstoned_with_the_precise_reason(
-    box: Sandbox, agent: str
-) -> None:
-    box.start_server(workers=1, env={"FARCASTER_AGENTS_FILE": str(agents_file(box.root))})
-    number = box.open_issue()
-    job = run_to_tombstone(box, number, f"/farcaster run {agent} do your worst")
-    tombstone = box.store.tombstone(job.id)
-    assert tombstone is not None and tombstone.reason_code == EXPECTED_REASON[agent], tombstone
+def test_hostile_command_agents_are_tombstoned_with_the_precise_reason(box: Sandbox) -> None:
+    box.start_server(workers=2, env={"FARCASTER_AGENTS_FILE": str(agents_file(box.root))})
+    issues = {}
+    for agent in sorted(HOSTILE):
+        issues[agent] = box.open_issue(f"{agent} agent")
+        box.comment(issues[agent], f"/farcaster run {agent} do your worst")
+    jobs = {job.agent: job for job in box.jobs()}
+    assert sorted(jobs) == sorted(HOSTILE)
+    for agent, job in jobs.items():
+        job = box.wait_for_state(job.id, JobState.TOMBSTONED, JobState.DONE, timeout=90)
+        assert job.state is JobState.TOMBSTONED, agent
+    box.wait_for_outbox()
+    reasons = {}
+    for agent, job in jobs.items():
+        tombstone = box.store.tombstone(job.id)
+        assert tombstone is not None
+        reasons[agent] = tombstone.reason_code
+        (report,) = bot_comments(box, issues[agent])
+        assert tombstone.summary.split(".")[0] in report
+    assert reasons == EXPECTED_REASON
     assert box.state()["farcaster_branches"] == {}  # nothing pushed
     assert box.state()["pulls"]["total"] == 0
-    (report,) = bot_comments(box, number)
-    assert tombstone.summary.split(".")[0] in report
