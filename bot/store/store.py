@@ -515,25 +515,42 @@ class Store:
 
     # -- operator and maintainer actions (not fenced: they do not hold leases) ------------
 
+    @staticmethod
+    def _move(
+        conn: Connection,
+        job: Job,
+        values: Mapping[str, Any],
+        *,
+        kind: str,
+        data: Mapping[str, Any],
+        at: float,
+    ) -> Job:
+        """Update an unleased job and append the event that says why, in ``conn``'s txn."""
+        moved = st.update_job(conn, job.id, {"updated_at": at, **values})
+        st.append_event(
+            conn,
+            job.id,
+            kind,
+            now=at,
+            attempt=moved.attempts,
+            token=moved.fencing_token,
+            data=data,
+        )
+        return moved
+
     def cancel(self, job_id: str, *, actor: str, reason: str = "", now: float | None = None) -> Job:
         with self.db.transaction() as conn:
             at = self.db.now(conn, now)
             job = st.get_job(conn, job_id, for_update=True)
             if job.state.is_final:
                 return job
-            job = st.update_job(
+            job = self._move(
                 conn,
-                job_id,
-                {"state": JobState.CANCELLED.value, "updated_at": at, **_LEASE_CLEARED},
-            )
-            st.append_event(
-                conn,
-                job_id,
-                "cancelled",
-                now=at,
-                attempt=job.attempts,
-                token=job.fencing_token,
+                job,
+                {"state": JobState.CANCELLED.value, **_LEASE_CLEARED},
+                kind="cancelled",
                 data={"actor": actor, "reason": reason},
+                at=at,
             )
             st.put_outbox_item(
                 conn,
@@ -561,28 +578,20 @@ class Store:
                 return job  # already on its way: a second retry changes nothing
             has_proposal = st.latest_proposal(conn, job_id) is not None
             phase = Phase.RUN if recompute or not has_proposal else Phase.APPLY
-            job = st.update_job(
+            return self._move(
                 conn,
-                job_id,
+                job,
                 {
                     "state": phase.ready_state.value,
                     "run_after": at,
-                    "updated_at": at,
                     "max_attempts": job.attempts + self.max_attempts,
                     "mode": "pr" if job.state is JobState.PLANNED else job.mode,
                     **_LEASE_CLEARED,
                 },
-            )
-            st.append_event(
-                conn,
-                job_id,
-                "retried",
-                now=at,
-                attempt=job.attempts,
-                token=job.fencing_token,
+                kind="retried",
                 data={"actor": actor, "phase": phase.value},
+                at=at,
             )
-            return job
 
     def apply_plan(self, job_id: str, *, actor: str, now: float | None = None) -> Job:
         """`/farcaster apply JOB`: publish a planned job's stored proposal as a PR."""
@@ -591,21 +600,14 @@ class Store:
             job = st.get_job(conn, job_id, for_update=True)
             if job.state is not JobState.PLANNED:
                 return job
-            job = st.update_job(
+            return self._move(
                 conn,
-                job_id,
-                {"state": JobState.PROPOSED.value, "mode": "pr", "run_after": at, "updated_at": at},
-            )
-            st.append_event(
-                conn,
-                job_id,
-                "apply_requested",
-                now=at,
-                attempt=job.attempts,
-                token=job.fencing_token,
+                job,
+                {"state": JobState.PROPOSED.value, "mode": "pr", "run_after": at},
+                kind="apply_requested",
                 data={"actor": actor},
+                at=at,
             )
-            return job
 
     def reopen_for_apply(self, job_id: str, *, actor: str, now: float | None = None) -> Job:
         """`farcaster jobs replay`: hand a finished job's stored proposal to the interpreter.
@@ -622,28 +624,19 @@ class Store:
                 return job
             if st.latest_proposal(conn, job_id) is None:
                 raise StoreError(f"Job {job_id} has no stored proposal to replay.")
-            previous = job.state
-            job = st.update_job(
+            return self._move(
                 conn,
-                job_id,
+                job,
                 {
                     "state": JobState.PROPOSED.value,
                     "run_after": at,
-                    "updated_at": at,
                     "max_attempts": job.attempts + self.max_attempts,
                     **_LEASE_CLEARED,
                 },
+                kind="replay_requested",
+                data={"actor": actor, "from_state": job.state.value},
+                at=at,
             )
-            st.append_event(
-                conn,
-                job_id,
-                "replay_requested",
-                now=at,
-                attempt=job.attempts,
-                token=job.fencing_token,
-                data={"actor": actor, "from_state": previous.value},
-            )
-            return job
 
     def record_outcome(self, job_id: str, outcome: str, *, data: Mapping[str, Any]) -> Job:
         """A human merged or closed the job's PR."""
