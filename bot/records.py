@@ -100,6 +100,14 @@ class Job:
         return f"farcaster/{self.id}"
 
 
+def display_state(job: Job, now: float) -> str:
+    """The job's state as people see it: a waiting job whose start is in the future is
+    ``scheduled`` (backoff after a failure, or a GitHub rate limit)."""
+    if job.state in (JobState.QUEUED, JobState.PROPOSED) and job.run_after > now:
+        return "scheduled"
+    return job.state.value
+
+
 @dataclass(frozen=True)
 class Lease:
     """A claim: the job as claimed, and the fencing token every write must carry."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.records import Event, Job, JobState, ProposalRecord, Tombstone
+from bot.records import Event, Job, ProposalRecord, Tombstone, display_state
 from bot.repo_config import render_title
 from proposals.markdown import code_block, code_span, plain, table_cell, truncate
 from proposals.trail import trail_table, utc
@@ -157,14 +157,6 @@ def commit_message(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_
 
 
 # -- the status comment --------------------------------------------------------------------
-
-
-def display_state(job: Job, now: float) -> str:
-    """The job's state as people see it: a waiting job whose start is in the future is
-    ``scheduled`` (backoff after a failure, or a GitHub rate limit)."""
-    if job.state in (JobState.QUEUED, JobState.PROPOSED) and job.run_after > now:
-        return "scheduled"
-    return job.state.value
 
 
 def _heading(job: Job, text: str, *, prefix: str) -> list[str]:

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.errors import ConfigurationError, FarcasterError, JobNotFound
-from bot.records import Event, Job, JobState
+from bot.records import Event, Job, JobState, display_state
 from bot.settings import get_settings
 from bot.store import Database, Store
 
@@ -125,12 +125,6 @@ def _console() -> Console:
 
 
 # -- formatting (pure) -------------------------------------------------------------------
-
-
-def display_state(job: Job, now: float) -> str:
-    """The state, or ``scheduled`` for a ready job waiting out a backoff or a rate limit."""
-    ready = job.state in (JobState.QUEUED, JobState.PROPOSED)
-    return "scheduled" if ready and job.run_after > now else job.state.value
 
 
 def age(seconds: float) -> str:
