@@ -46,7 +46,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot import faults
-from bot.errors import ConfigurationError, LeaseLost, RateLimited, RefConflict, Refusal
+from bot.errors import ConfigurationError, RateLimited, RefConflict, Refusal
 from bot.github.client import GitHubClient
 from bot.leases import LeaseGuard
 from bot.records import Job, JobState, Lease, Phase
@@ -81,34 +81,6 @@ def apply_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
         # worker loop would redact any other failure.
         redactor = Redactor(runtime.settings.secret_values())
         store.fail(job.id, guard.token, failure_from_error(exc, redactor))
-
-
-def start_check_run(runtime: Runtime, job: Job) -> None:
-    """Make sure the job's check run exists, ``in_progress``, on its base SHA.
-
-    The runner calls this at the start of the RUN phase with the job as claimed (its
-    ``fencing_token`` is the lease's). Idempotent: the run is found by ``external_id``.
-    """
-    if job.base_sha is None:
-        return
-    started = runtime.store.effects(job.id).get("check_run_started")
-    if started is not None and started.result.get("head_sha") == job.base_sha:
-        return
-
-    def renew() -> None:
-        if not runtime.store.heartbeat(job.id, job.fencing_token):
-            raise LeaseLost(f"Job {job.id}: lease lost before its check run was created.")
-
-    repo = Repo(client_for(runtime, job), job.owner, job.name, before_create=renew)
-    output = reports.check_in_progress(job, prefix=runtime.settings.command_prefix)
-    run_id = effects.find_or_create_check_run(repo, job.base_sha, job.id, output)
-    runtime.store.record_effect(
-        job.id,
-        job.fencing_token,
-        "check_run_started",
-        {"id": run_id, "head_sha": job.base_sha},
-        job_updates={"check_run_id": run_id},
-    )
 
 
 def client_for(runtime: Runtime, job: Job) -> GitHubClient:
@@ -201,7 +173,6 @@ class _Interpretation:
         )
         if found.stale:
             self._hold()
-            self._conclude_base_run("neutral", reports.check_drift(job, found.files))
             self.store.requeue(
                 job.id,
                 self.token,
@@ -312,10 +283,7 @@ class _Interpretation:
     def _check_runs(self, head_sha: str, pr: PullInfo) -> None:
         """Conclude the job's check run on the PR's head (none for a PR a human closed)."""
         self._hold()
-        if pr.state == "closed":
-            output = CheckOutput("Pull request closed", f"Pull request #{pr.number} was closed.")
-            self._conclude_base_run("neutral", output)
-        else:
+        if pr.state != "closed":
             output = reports.check_done(self.job, self.proposal, pr, prefix=self.prefix)
             self.ledger.once(
                 "check_run",
@@ -349,19 +317,7 @@ class _Interpretation:
     ) -> dict[str, Any]:
         run_id = effects.find_or_create_check_run(self.repo, head_sha, self.job.id, output)
         effects.conclude_check_run(self.repo, run_id, conclusion, output)
-        if head_sha != self.proposal.base_sha:
-            self._conclude_base_run(conclusion, output)
         return {"id": run_id, "head_sha": head_sha, "conclusion": conclusion}
-
-    def _conclude_base_run(self, conclusion: str, output: CheckOutput) -> None:
-        """Conclude the run the runner started on the base SHA, if there is one."""
-        started = self.ledger.result("check_run_started") or {}
-        base_sha = self.proposal.base_sha
-        run_id = started.get("id") if started.get("head_sha") == base_sha else None
-        if run_id is None:
-            run_id = effects.find_check_run(self.repo, base_sha, self.job.id)
-        if run_id is not None:
-            effects.conclude_check_run(self.repo, int(run_id), conclusion, output)
 
     def _comment(self, body: str) -> None:
         """Edit the job's status comment in place (posting it if there is none)."""

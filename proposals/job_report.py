@@ -21,7 +21,7 @@ from proposals import effects, reports
 from proposals.effects import Repo
 from proposals.interpreter import client_for
 
-CHECK_RUN_STEPS = ("check_run_started", "plan_check_run", "check_run")
+CHECK_RUN_STEPS = ("plan_check_run", "check_run")
 
 
 def handle_job_report(runtime: Runtime, item: OutboxItem) -> None:

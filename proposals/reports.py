@@ -322,15 +322,6 @@ def check_plan(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREF
     return CheckOutput(f"Plan: {_changes_line(proposal)}", truncate(summary, CHECK_SUMMARY_LIMIT))
 
 
-def check_drift(job: Job, files: Sequence[str]) -> CheckOutput:
-    shown = ", ".join(code_span(f) for f in list(files)[:20]) or "(history rewritten)"
-    return CheckOutput(
-        "Base moved; running again",
-        f"The base branch changed files this proposal touches ({shown}); job `{job.id}` "
-        "runs again on the new head.",
-    )
-
-
 def check_report(title: str, body: str) -> CheckOutput:
     """A report comment as check-run output: the same text, without the marker line."""
     return CheckOutput(title, truncate(_without_marker(body), CHECK_SUMMARY_LIMIT))

@@ -9,11 +9,11 @@ import pytest
 
 from bot.errors import GitHubUnavailable
 from bot.leases import LeaseGuard
-from bot.records import JobState, NewProposal, Phase
+from bot.records import JobState, Phase
 from bot.settings import Settings
 from bot.store import Store, statements
 from bot.store.outbox import Outbox
-from proposals.interpreter import apply_job, start_check_run
+from proposals.interpreter import apply_job
 from proposals.replay import replay
 from proposals.reports import display_state, marker
 from tests.fakes.github_fake import FakeGitHub
@@ -168,29 +168,6 @@ def test_a_human_commit_on_the_branch_is_never_overwritten(world: World) -> None
     assert [i["kind"] for i in world.outbox.items()] == ["job_report"]
 
 
-def test_start_check_run_makes_one_run_in_progress_then_the_apply_concludes_it(
-    world: World,
-) -> None:
-    world.enqueue()
-    (lease,) = world.store.claim("runner", Phase.RUN)
-    start_check_run(world.runtime, lease.job)
-    start_check_run(world.runtime, lease.job)
-    (run,) = world.fake.check_runs_named(world.job_id)
-    assert (run["head_sha"], run["status"]) == (world.base_sha, "in_progress")
-
-    diff = git_diff(BASE_FILES, RENAMED)
-    world.store.store_proposal(
-        lease.job_id, lease.token, NewProposal(world.base_sha, diff, "rename", "1.0")
-    )
-    job = world.apply()
-
-    runs = world.fake.check_runs_named(job.id)
-    assert sorted(r["head_sha"] for r in runs) == sorted(
-        [world.base_sha, world.fake.refs[job.branch]]
-    )
-    assert all(r["conclusion"] == "success" for r in runs)
-
-
 def test_a_truncated_tree_listing_is_walked_one_directory_at_a_time(world: World) -> None:
     world.fake.truncate_trees = True
     world.proposed()
@@ -265,7 +242,8 @@ def test_a_plan_posts_the_diff_and_opens_nothing_until_applied(world: World) -> 
     (comment,) = world.fake.comments_on(ISSUE)
     assert f"#{job.pr_number}" in comment["body"]
     runs = {r["head_sha"]: r["conclusion"] for r in world.fake.check_runs_named(job.id)}
-    assert runs == {world.base_sha: "success", world.fake.refs[job.branch]: "success"}
+    # The plan's run stays the plan's (neutral, on the base); the PR gets its own.
+    assert runs == {world.base_sha: "neutral", world.fake.refs[job.branch]: "success"}
     assert world.store.proposals(job.id)[0].id == world.store.latest_proposal(job.id).id
 
 
