@@ -24,7 +24,8 @@ from rich.table import Table
 from bot.records import Job, JobState
 from bot.sandbox import Sandbox
 
-console = Console()
+# Wide enough for the trail even when the output is a pipe (rich assumes 80 columns then).
+console = Console(width=max(110, shutil.get_terminal_size((110, 24)).columns))
 
 
 class DemoFailed(Exception):
@@ -37,21 +38,22 @@ def check(condition: bool, reason: str) -> None:
 
 
 def trail_table(box: Sandbox, job: Job) -> Table:
+    from proposals.trail import trail_row
+
     table = Table(title=f"Event trail of job {job.id}", title_justify="left")
-    for column in ("time", "attempt", "token", "event", "details"):
+    for column in ("time", "attempt", "token", "step", "event", "what happened"):
         table.add_column(column)
     start = None
     for event in box.store.events(job.id):
         start = start if start is not None else event.at
-        details = ", ".join(
-            f"{k}={v}" for k, v in event.data.items() if v not in (None, "", [], {})
-        )
+        row = trail_row({"kind": event.kind, "data": event.data})
         table.add_row(
-            f"+{event.at - start:6.2f}s",
+            f"+{event.at - start:.2f}s",
             str(event.attempt),
             str(event.fencing_token),
-            event.kind,
-            details[:90],
+            row.step,
+            row.outcome,
+            row.message,
         )
     return table
 
