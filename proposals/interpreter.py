@@ -14,7 +14,8 @@ and calls :func:`apply_job`, which ends the attempt itself with one fenced store
 
 Steps, each recorded in the effects ledger before the next one starts, and skipped when
 the ledger has it already: validate → drift check (every attempt until the branch exists)
-→ blobs → tree → commit → ref → pull_request → check_run → comment → complete. A plan:
+→ blobs → tree → commit → ref → pull_request → pr_extras (labels and reviewers from the
+repository's settings, when it names any) → check_run → comment → complete. A plan:
 validate → plan_check_run → comment → complete(PLANNED); it opens nothing.
 
 Invariants.
@@ -37,6 +38,8 @@ Failures.
 - The base branch changed a file the diff touches: requeued to RUN on the new head, with a
   ``drift`` event naming the files. Changes elsewhere do not matter.
 - GitHub rate limit: requeued with GitHub's delay and the attempt refunded; never a sleep.
+- GitHub refuses a configured reviewer (422: not a collaborator, or the PR's author): a
+  ``reviewers_refused`` event names them; the others are still requested and the PR stands.
 - Any other GitHub error propagates; the worker loop fails the attempt (retrying it if the
   error is retryable). LeaseLost and StaleFencingToken propagate too: nothing more is written.
 - A crash anywhere: the next claim replays, and the ledger and lookups make it converge.
@@ -53,7 +56,7 @@ from bot.records import Job, JobState, Lease, Phase
 from bot.redaction import Redactor
 from bot.runtime import Runtime
 from bot.worker_loop import failure_from_error
-from proposals import drift, effects, policy, reports
+from proposals import drift, effects, policy, pr_extras, reports
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
 from proposals.ledger import Ledger, content_key
@@ -199,6 +202,7 @@ class _Interpretation:
     def _publish(self, base: BaseTree, changes: list[FileChange], branch: str) -> None:
         ref_sha = self._git_objects(base, changes)
         pr = self._pull_request(branch)
+        self._pr_extras(pr)
         self._check_runs(ref_sha, pr)
         self._comment(reports.done_comment(self.job, pr, prefix=self.prefix))
         self._step_done("after_comment")
@@ -279,6 +283,36 @@ class _Interpretation:
         )
         self._step_done("after_pr")
         return PullInfo(int(recorded["number"]), str(recorded["url"]), str(recorded["state"]))
+
+    def _pr_extras(self, pr: PullInfo) -> None:
+        """Labels and reviewers from the repository's settings, on an open PR only.
+
+        A reviewer GitHub refuses is noted, not failed on: the PR stands without them.
+        """
+        settings = self.config.pull_request
+        if pr.state != "open" or not (settings.labels or settings.reviewers):
+            return
+        self._hold()
+        self.ledger.once("pr_extras", lambda: self._apply_extras(pr.number))
+        self.guard.check()
+
+    def _apply_extras(self, number: int) -> dict[str, Any]:
+        applied = pr_extras.apply_extras(self.repo, number, self.config.pull_request)
+        if applied.refused:
+            # Noted before the step is recorded: a crash in between repeats the note rather
+            # than losing it.
+            self.store.note(
+                self.job.id,
+                "reviewers_refused",
+                {
+                    "step": "pr_extras",
+                    "pr_number": number,
+                    "reviewers": list(applied.refused),
+                    "message": pr_extras.refusal_message(applied.refused),
+                },
+                token=self.token,
+            )
+        return asdict(applied)
 
     def _check_runs(self, head_sha: str, pr: PullInfo) -> None:
         """Conclude the job's check run on the PR's head (none for a PR a human closed)."""

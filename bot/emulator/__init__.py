@@ -40,7 +40,10 @@ GitHub routes served (all under ``/api/v3``)::
                                                         top directory <owner>-<repo>-<sha7>/)
     GET   /repos/{o}/{r}/pulls?head=owner:branch&state=all|open|closed
     POST  /repos/{o}/{r}/pulls                          422 "A pull request already exists..."
-    GET   /repos/{o}/{r}/pulls/{n}
+    GET   /repos/{o}/{r}/pulls/{n}                      labels, requested_reviewers/_teams
+    POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers  {reviewers, team_reviewers} -> 201;
+                                                        422 author or non-collaborator
+    POST  /repos/{o}/{r}/issues/{n}/labels              {labels} -> 200 the issue's labels
     GET/POST /repos/{o}/{r}/issues/{n}/comments         (per_page, page)
     GET/PATCH /repos/{o}/{r}/issues/comments/{id}
     POST  /repos/{o}/{r}/issues/comments/{id}/reactions 201 new, 200 already there

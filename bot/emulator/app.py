@@ -11,6 +11,7 @@ from bot.emulator import (
     api_checks,
     api_git,
     api_issues,
+    api_triage,
     codeload,
     web,
 )
@@ -33,7 +34,13 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     app.state.emulator = emulator
     app.state.limiter = limiter
     app.state.journal = journal
-    for router in (api_apps.router, api_git.router, api_issues.router, api_checks.router):
+    for router in (
+        api_apps.router,
+        api_git.router,
+        api_issues.router,
+        api_triage.router,
+        api_checks.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(codeload.router)
     app.include_router(web.router)

@@ -3,8 +3,9 @@
 For each repository: refs, every branch head, for each ``farcaster/*`` branch the number of
 commits reachable from it that are not on the default branch, issues, pull requests (by
 state and head branch), comments (by author), check runs (by name and status), reactions
-(by content). A test asserting "exactly one PR, one commit, one status comment" reads
-these numbers rather than trusting the bot's own records.
+(by content), labels (by issue) and pending review requests (by pull request). A test
+asserting "exactly one PR, one commit, one status comment" reads these numbers rather than
+trusting the bot's own records.
 """
 
 from collections import Counter
@@ -67,6 +68,17 @@ def repo_counts(em: Emulator, repo: Repo) -> dict[str, Any]:
         "reactions": {
             "total": len(reactions),
             "by_content": dict(Counter(r.content for r in reactions)),
+        },
+        # issue or pull number -> its label names: "the PR has the label, once"
+        "labels": {str(n): list(i.labels) for n, i in repo.issues.items() if i.labels},
+        # pull number -> pending review requests: logins, then org/team for teams
+        "review_requests": {
+            str(p.number): [
+                *p.pull.requested_reviewers,
+                *(f"{repo.owner}/{slug}" for slug in p.pull.requested_teams),
+            ]
+            for p in pulls
+            if p.pull and (p.pull.requested_reviewers or p.pull.requested_teams)
         },
     }
 

@@ -21,6 +21,7 @@ from bot.emulator.state import (
     Emulator,
     Installation,
     Issue,
+    Label,
     Reaction,
     Repo,
     node_id,
@@ -276,6 +277,42 @@ def comment(em: Emulator, urls: Urls, repo: Repo, record: Comment) -> dict[str, 
     }
 
 
+def label(urls: Urls, repo: Repo, record: Label) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "node_id": node_id("Label", record.id),
+        "url": f"{urls.repo_api(repo)}/labels/{quote(record.name)}",
+        "name": record.name,
+        "color": record.color,
+        "default": False,
+        "description": None,
+    }
+
+
+def labels(urls: Urls, repo: Repo, record: Issue) -> list[dict[str, Any]]:
+    return [label(urls, repo, repo.labels[name.lower()]) for name in record.labels]
+
+
+def team(em: Emulator, urls: Urls, org: str, slug: str) -> dict[str, Any]:
+    team_id = em.team_id(org, slug)
+    api = f"{urls.api}/organizations/{em.user(org).id}/team/{team_id}"
+    return {
+        "id": team_id,
+        "node_id": node_id("Team", team_id),
+        "url": api,
+        "html_url": f"{urls.web}/orgs/{org}/teams/{slug}",
+        "name": slug,
+        "slug": slug,
+        "description": None,
+        "privacy": "closed",
+        "notification_setting": "notifications_enabled",
+        "permission": "pull",
+        "members_url": f"{api}/members{{/member}}",
+        "repositories_url": f"{api}/repos",
+        "parent": None,
+    }
+
+
 def issue(em: Emulator, urls: Urls, repo: Repo, record: Issue) -> dict[str, Any]:
     api = f"{urls.repo_api(repo)}/issues/{record.number}"
     kind = "pull" if record.pull else "issues"
@@ -291,7 +328,7 @@ def issue(em: Emulator, urls: Urls, repo: Repo, record: Issue) -> dict[str, Any]
         "number": record.number,
         "title": record.title,
         "user": user(em, urls, record.user),
-        "labels": [],
+        "labels": labels(urls, repo, record),
         "state": record.state,
         "locked": False,
         "assignee": None,
@@ -361,9 +398,9 @@ def pull(em: Emulator, urls: Urls, repo: Repo, record: Issue) -> dict[str, Any]:
         "merge_commit_sha": pr.merge_commit_sha,
         "assignee": None,
         "assignees": [],
-        "requested_reviewers": [],
-        "requested_teams": [],
-        "labels": [],
+        "requested_reviewers": [user(em, urls, login) for login in pr.requested_reviewers],
+        "requested_teams": [team(em, urls, repo.owner, slug) for slug in pr.requested_teams],
+        "labels": labels(urls, repo, record),
         "milestone": None,
         "commits_url": f"{api}/commits",
         "review_comments_url": f"{api}/comments",

@@ -93,6 +93,16 @@ class Pull:
     merged_at: datetime | None = None
     merge_commit_sha: str | None = None
     merged_by: str | None = None
+    # Pending review requests: logins, and slugs of teams of the repository's organisation.
+    requested_reviewers: list[str] = field(default_factory=list)
+    requested_teams: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Label:
+    id: int
+    name: str
+    color: str
 
 
 @dataclass
@@ -108,6 +118,7 @@ class Issue:
     closed_at: datetime | None = None
     pull: Pull | None = None
     comment_ids: list[int] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # names, as the repository spells them
 
 
 @dataclass
@@ -164,6 +175,7 @@ class Repo:
     description: str | None = None
     permissions: dict[str, str] = field(default_factory=dict)
     issues: dict[int, Issue] = field(default_factory=dict)
+    labels: dict[str, Label] = field(default_factory=dict)  # lower-cased name -> label
     next_number: int = 1
 
     @property
@@ -237,6 +249,7 @@ class Emulator:
         self.deliveries: dict[str, list[Delivery]] = {}
         self.manifests: dict[str, PendingManifest] = {}
         self.codeloads: dict[str, Codeload] = {}
+        self.teams: dict[str, int] = {}  # "org/slug" (lower-cased) -> team id
 
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.clock_offset
@@ -252,6 +265,13 @@ class Emulator:
             found = User(login, self.next_id(), kind)
             self.users[login.lower()] = found
         return found
+
+    def team_id(self, org: str, slug: str) -> int:
+        """The id of team ``org/slug``, created on first mention (every team exists here)."""
+        key = f"{org}/{slug}".lower()
+        if key not in self.teams:
+            self.teams[key] = self.next_id()
+        return self.teams[key]
 
     def repo(self, owner: str, name: str) -> Repo | None:
         return self.repos.get(f"{owner}/{name}".lower())
@@ -276,6 +296,13 @@ class Emulator:
         if login.lower() == repo.owner.lower():
             return "admin"
         return "none" if repo.private else "read"
+
+    def is_collaborator(self, repo: Repo, login: str) -> bool:
+        """The owner, or a login given a role on the repository (reading a public one is not
+        enough: GitHub requests reviews only from collaborators)."""
+        if login.lower() == repo.owner.lower():
+            return True
+        return repo.permissions.get(login.lower(), "none") != "none"
 
     def author_association(self, repo: Repo, login: str) -> str:
         if login.lower() == repo.owner.lower():

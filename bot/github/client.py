@@ -350,6 +350,37 @@ class GitHubClient:
                 return None
             raise
 
+    def add_labels(self, owner: str, repo: str, number: int, labels: list[str]) -> None:
+        """Add labels to an issue or PR (GitHub creates missing ones; a label already on the
+        issue stays once, so this is idempotent)."""
+        self._call(
+            "POST", "/repos/{}/{}/issues/{}/labels", owner, repo, number, json={"labels": labels}
+        )
+
+    def request_reviewers(
+        self, owner: str, repo: str, number: int, users: list[str], teams: list[str]
+    ) -> str | None:
+        """Request reviews from ``users`` and team slugs ``teams`` (idempotent on GitHub).
+
+        None when GitHub accepted; GitHub's message when it refused with 422 (a reviewer
+        who is not a collaborator, or the PR's author): that refuses the whole request and
+        is the caller's to report, not a failure of the PR it concerns.
+        """
+        try:
+            self._call(
+                "POST",
+                "/repos/{}/{}/pulls/{}/requested_reviewers",
+                owner,
+                repo,
+                number,
+                json={"reviewers": users, "team_reviewers": teams},
+            )
+            return None
+        except GitHubRefused as exc:
+            if exc.status == 422:  # keep GitHub's sentence, not our "answered 422 to ..."
+                return exc.message.partition("requested_reviewers: ")[2] or exc.message
+            raise
+
     def list_issue_comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
         return list(self._pages("/repos/{}/{}/issues/{}/comments", owner, repo, number))
 

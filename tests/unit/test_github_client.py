@@ -61,3 +61,39 @@ def test_collaborator_permission_reads_roles_and_custom_roles(
         )
         github.get("/repos/acme/widgets/collaborators/alice/permission").respond(200, json=body)
         assert client.collaborator_permission("acme", "widgets", "alice") == expected
+
+
+NOT_A_COLLABORATOR = (
+    "Reviews may only be requested from collaborators. One or more of the users or teams you "
+    "specified is not a collaborator of the acme/widgets repository."
+)
+
+
+def test_a_refused_review_request_is_an_answer_not_an_error(client: GitHubClient) -> None:
+    with respx.mock(base_url=API) as github:
+        github.post("/app/installations/42/access_tokens").respond(
+            201, json={"token": "ghs_test", "expires_at": "2099-01-01T00:00:00Z"}
+        )
+        route = github.post("/repos/acme/widgets/pulls/7/requested_reviewers")
+        route.respond(422, json={"message": NOT_A_COLLABORATOR, "status": "422"})
+        why = client.request_reviewers("acme", "widgets", 7, ["carol"], ["reviewers"])
+        sent = route.calls.last.request.content
+        route.respond(201, json={"number": 7})
+        accepted = client.request_reviewers("acme", "widgets", 7, ["bob"], [])
+    assert why == NOT_A_COLLABORATOR
+    assert accepted is None
+    assert b'"reviewers":["carol"]' in sent.replace(b" ", b"")
+    assert b'"team_reviewers":["reviewers"]' in sent.replace(b" ", b"")
+
+
+def test_other_review_request_failures_still_raise(client: GitHubClient) -> None:
+    with respx.mock(base_url=API) as github:
+        github.post("/app/installations/42/access_tokens").respond(
+            201, json={"token": "ghs_test", "expires_at": "2099-01-01T00:00:00Z"}
+        )
+        github.post("/repos/acme/widgets/pulls/7/requested_reviewers").respond(
+            403, json={"message": "Resource not accessible by integration"}
+        )
+        with pytest.raises(GitHubRefused) as refused:
+            client.request_reviewers("acme", "widgets", 7, ["bob"], [])
+    assert refused.value.status == 403
