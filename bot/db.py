@@ -31,7 +31,10 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pool_pre_ping: it costs a round trip per transaction. A connection that died with
+    # the server raises a disconnect error once; SQLAlchemy then discards the whole pool and
+    # the worker loop counts it as a retryable failure.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -30,6 +30,20 @@ class Database:
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """For work that is one atomic statement on PostgreSQL (the claim, ``complete_many``):
+        autocommit, so no BEGIN and COMMIT round trips around it. On SQLite, which needs
+        several statements under BEGIN IMMEDIATE for the same work, a write transaction.
+        """
+        if self.sqlite:
+            with self.transaction() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
     def now(self, conn: Connection, now: float | None = None) -> float:
         """The database clock, unless the caller injects a time (tests do, to expire leases)."""
         if now is not None:

@@ -119,7 +119,8 @@ class Store:
     def claim(
         self, worker_id: str, phase: Phase, *, limit: int = 1, now: float | None = None
     ) -> list[Lease]:
-        with self.db.transaction() as conn:
+        # On PostgreSQL the claim is one statement (rows, lease, fencing token and events).
+        with self.db.single_statement() as conn:
             return claim_jobs(
                 conn,
                 owner=worker_id,
@@ -353,7 +354,7 @@ class Store:
             raise StoreError("complete_many() takes each job at most once")
         if not items:
             return []
-        with self.db.transaction() as conn:
+        with self.db.single_statement() as conn:  # one statement on PostgreSQL, events too
             at = self._statement_now(conn, now)
             finished = st.finish_if_tokens(
                 conn, items, state=JobState.DONE, now=at, event="completed"
