@@ -49,8 +49,10 @@ def run_item(runtime: Runtime, item: OutboxItem, handlers: Mapping[str, Handler]
     try:
         handler(runtime, item)
     except RateLimited as exc:
+        # Waiting for GitHub is not a failed try: eight rate limits must not park it as dead.
         log.info("outbox item %s rate limited; retry in %.0f s", item.key, exc.retry_after)
-        return outbox.failed(item, f"{exc.reason_code}: {exc.message}", retry_after=exc.retry_after)
+        outbox.postpone(item, f"{exc.reason_code}: {exc.message}", delay=exc.retry_after)
+        return "pending"
     except FarcasterError as exc:
         state = outbox.failed(item, f"{exc.reason_code}: {exc.message}", dead=not exc.retryable)
         log.warning("outbox item %s failed (%s): %s -> %s", item.key, exc.reason_code, exc, state)

@@ -104,6 +104,23 @@ class Outbox:
                 .values(state="done", lease_owner=None, lease_expires_at=None, last_error=None)
             )
 
+    def postpone(self, item: OutboxItem, reason: str, *, delay: float) -> None:
+        """Try again after ``delay`` without counting this try (GitHub asked us to wait)."""
+        with self.db.transaction() as conn:
+            at = self.db.now(conn)
+            conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == item.id, OUTBOX.c.lease_owner == item.lease_owner)
+                .values(
+                    state="pending",
+                    run_after=at + delay,
+                    attempts=OUTBOX.c.attempts - 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=reason[:2000],
+                )
+            )
+
     def failed(
         self,
         item: OutboxItem,

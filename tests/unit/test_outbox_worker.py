@@ -102,6 +102,16 @@ def test_a_rate_limit_waits_for_githubs_retry_after(runtime, outbox, database):
     assert 119.0 <= item["run_after"] - before <= 130.0
     assert item["last_error"].startswith("rate_limited")
     assert item["lease_owner"] is None
+    assert item["attempts"] == 0  # waiting for GitHub is not a failed try
+
+
+def test_rate_limits_never_park_an_item_as_dead(runtime, outbox):
+    outbox.put(key="a", kind="note", job_id=None, payload={})
+    limited = RateLimited("GitHub rate limit", retry_after=1.0, status=403)
+    for n in range(12):  # more than the attempts an item gets for real failures
+        (item,) = outbox.claim("w1", now=10.0**10 + n * 10)
+        assert run_item(runtime, item, {"note": raising(limited)}) == "pending"
+    assert row(outbox, "a")["state"] == "pending"
 
 
 def test_github_unavailable_is_retried_later_with_backoff(runtime, outbox, database):
