@@ -12,13 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from bot.diffstat import diffstat
-from bot.errors import JobNotFound, StaleFencingToken, StoreError
+from bot.errors import StaleFencingToken, StoreError
 from bot.records import (
     Effect,
-    Event,
     Failure,
     Job,
     JobState,
@@ -27,16 +26,15 @@ from bot.records import (
     NewProposal,
     Phase,
     ProposalRecord,
-    Tombstone,
 )
 from bot.retry import backoff_seconds
 from bot.store import statements as st
+from bot.store.actions import LEASE_CLEARED, MaintainerActions
 from bot.store.claims import claim_jobs, heartbeat_if_token
 from bot.store.database import Database
+from bot.store.reads import StoreReads
 from bot.store.rows import job_from_row
 from bot.store.tables import JOBS
-
-_LEASE_CLEARED = {"lease_owner": None, "lease_expires_at": None}
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,7 +69,10 @@ class Enqueued:
     created: bool
 
 
-class Store:
+class Store(StoreReads, MaintainerActions):
+    """Intake, leases and the fenced writes; reads and maintainer actions come from the
+    two mixins (bot/store/reads.py, bot/store/actions.py)."""
+
     def __init__(
         self,
         db: Database,
@@ -231,7 +232,7 @@ class Store:
                     "state": JobState.PROPOSED.value,
                     "run_after": at,
                     "updated_at": at,
-                    **_LEASE_CLEARED,
+                    **LEASE_CLEARED,
                 },
                 step="store_proposal",
             )
@@ -332,7 +333,7 @@ class Store:
                 conn,
                 job_id,
                 token,
-                {"state": state.value, "updated_at": at, "last_error": None, **_LEASE_CLEARED},
+                {"state": state.value, "updated_at": at, "last_error": None, **LEASE_CLEARED},
                 step="complete",
             )
             kind = "completed" if state is JobState.DONE else "planned"
@@ -407,7 +408,7 @@ class Store:
                         "run_after": at + delay,
                         "updated_at": at,
                         "last_error": f"{failure.reason_code}: {failure.message}",
-                        **_LEASE_CLEARED,
+                        **LEASE_CLEARED,
                     },
                     step="fail",
                 )
@@ -421,7 +422,7 @@ class Store:
                 "state": JobState.TOMBSTONED.value,
                 "updated_at": now,
                 "last_error": f"{failure.reason_code}: {failure.message}",
-                **_LEASE_CLEARED,
+                **LEASE_CLEARED,
             },
         )
         st.append_event(
@@ -489,7 +490,7 @@ class Store:
                 "state": phase.ready_state.value,
                 "run_after": at + delay,
                 "updated_at": at,
-                **_LEASE_CLEARED,
+                **LEASE_CLEARED,
             }
             if base_sha is not None:
                 values["base_sha"] = base_sha
@@ -513,274 +514,3 @@ class Store:
                 },
             )
             return job
-
-    # -- operator and maintainer actions (not fenced: they do not hold leases) ------------
-
-    @staticmethod
-    def _move(
-        conn: Connection,
-        job: Job,
-        values: Mapping[str, Any],
-        *,
-        kind: str,
-        data: Mapping[str, Any],
-        at: float,
-    ) -> Job:
-        """Update an unleased job and append the event that says why, in ``conn``'s txn."""
-        moved = st.update_job(conn, job.id, {"updated_at": at, **values})
-        st.append_event(
-            conn,
-            job.id,
-            kind,
-            now=at,
-            attempt=moved.attempts,
-            token=moved.fencing_token,
-            data=data,
-        )
-        return moved
-
-    def cancel(self, job_id: str, *, actor: str, reason: str = "", now: float | None = None) -> Job:
-        with self.db.transaction() as conn:
-            at = self.db.now(conn, now)
-            job = st.get_job(conn, job_id, for_update=True)
-            if job.state.is_final:
-                return job
-            job = self._move(
-                conn,
-                job,
-                {"state": JobState.CANCELLED.value, **_LEASE_CLEARED},
-                kind="cancelled",
-                data={"actor": actor, "reason": reason},
-                at=at,
-            )
-            st.put_outbox_item(
-                conn,
-                key=f"report:{job_id}:cancel:{at}",
-                kind="job_report",
-                job_id=job_id,
-                payload={},
-                now=at,
-            )
-            return job
-
-    def retry(
-        self, job_id: str, *, actor: str, recompute: bool = True, now: float | None = None
-    ) -> Job:
-        """A new attempt of the same job: re-run the agent, or re-publish the stored proposal."""
-        with self.db.transaction() as conn:
-            at = self.db.now(conn, now)
-            job = st.get_job(conn, job_id, for_update=True)
-            if job.state in (
-                JobState.RUNNING,
-                JobState.APPLYING,
-                JobState.QUEUED,
-                JobState.PROPOSED,
-            ):
-                return job  # already on its way: a second retry changes nothing
-            has_proposal = st.latest_proposal(conn, job_id) is not None
-            phase = Phase.RUN if recompute or not has_proposal else Phase.APPLY
-            return self._move(
-                conn,
-                job,
-                {
-                    "state": phase.ready_state.value,
-                    "run_after": at,
-                    "max_attempts": job.attempts + self.max_attempts,
-                    "mode": "pr" if job.state is JobState.PLANNED else job.mode,
-                    **_LEASE_CLEARED,
-                },
-                kind="retried",
-                data={"actor": actor, "phase": phase.value},
-                at=at,
-            )
-
-    def apply_plan(self, job_id: str, *, actor: str, now: float | None = None) -> Job:
-        """`/farcaster apply JOB`: publish a planned job's stored proposal as a PR."""
-        with self.db.transaction() as conn:
-            at = self.db.now(conn, now)
-            job = st.get_job(conn, job_id, for_update=True)
-            if job.state is not JobState.PLANNED:
-                return job
-            return self._move(
-                conn,
-                job,
-                {"state": JobState.PROPOSED.value, "mode": "pr", "run_after": at},
-                kind="apply_requested",
-                data={"actor": actor},
-                at=at,
-            )
-
-    def reopen_for_apply(self, job_id: str, *, actor: str, now: float | None = None) -> Job:
-        """`farcaster jobs replay`: hand a finished job's stored proposal to the interpreter.
-
-        The effects ledger is kept, so the interpreter finds what it did before and converges
-        on the same branch, PR, check run and comment. A job that is waiting or leased is
-        returned unchanged; a job without a proposal is refused.
-        """
-        with self.db.transaction() as conn:
-            at = self.db.now(conn, now)
-            job = st.get_job(conn, job_id, for_update=True)
-            waiting = (JobState.RUNNING, JobState.APPLYING, JobState.QUEUED, JobState.PROPOSED)
-            if job.state in waiting:
-                return job
-            if st.latest_proposal(conn, job_id) is None:
-                raise StoreError(f"Job {job_id} has no stored proposal to replay.")
-            return self._move(
-                conn,
-                job,
-                {
-                    "state": JobState.PROPOSED.value,
-                    "run_after": at,
-                    "max_attempts": job.attempts + self.max_attempts,
-                    **_LEASE_CLEARED,
-                },
-                kind="replay_requested",
-                data={"actor": actor, "from_state": job.state.value},
-                at=at,
-            )
-
-    def record_outcome(self, job_id: str, outcome: str, *, data: Mapping[str, Any]) -> Job:
-        """A human merged or closed the job's PR."""
-        with self.db.transaction() as conn:
-            at = self.db.now(conn)
-            job = st.update_job(conn, job_id, {"outcome": outcome, "updated_at": at})
-            st.append_event(conn, job_id, f"pr_{outcome}", now=at, attempt=job.attempts, data=data)
-            return job
-
-    def note(self, job_id: str, kind: str, data: Mapping[str, Any], *, token: int = 0) -> None:
-        """Append an informational event (drift checked, check run started, ...)."""
-        with self.db.transaction() as conn:
-            job = st.get_job(conn, job_id)
-            st.append_event(
-                conn,
-                job_id,
-                kind,
-                now=self.db.now(conn),
-                attempt=job.attempts,
-                token=token,
-                data=data,
-            )
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def get(self, job_id: str) -> Job:
-        with self.db.engine.connect() as conn:
-            return st.get_job(conn, job_id)
-
-    def find(self, job_id_prefix: str) -> Job:
-        """A job by id or unambiguous id prefix (what people type from a comment)."""
-        with self.db.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    select(JOBS)
-                    .where(JOBS.c.id.startswith(job_id_prefix, autoescape=True))
-                    .limit(2)
-                )
-                .mappings()
-                .all()
-            )
-        if len(rows) != 1:
-            raise JobNotFound(
-                f"There is no job {job_id_prefix!r}."
-                if not rows
-                else f"{job_id_prefix!r} matches several jobs; give more of the id."
-            )
-        return job_from_row(rows[0])
-
-    def events(self, job_id: str) -> list[Event]:
-        with self.db.engine.connect() as conn:
-            st.get_job(conn, job_id)
-            return st.events_of(conn, job_id)
-
-    def latest_proposal(self, job_id: str) -> ProposalRecord | None:
-        with self.db.engine.connect() as conn:
-            return st.latest_proposal(conn, job_id)
-
-    def proposals(self, job_id: str) -> list[ProposalRecord]:
-        with self.db.engine.connect() as conn:
-            return st.proposals_of(conn, job_id)
-
-    def effects(self, job_id: str) -> dict[str, Effect]:
-        with self.db.engine.connect() as conn:
-            return {e.step: e for e in st.effects_of(conn, job_id)}
-
-    def tombstone(self, job_id: str) -> Tombstone | None:
-        with self.db.engine.connect() as conn:
-            return st.latest_tombstone(conn, job_id)
-
-    def set_tombstone_comment(self, job_id: str, comment_id: int) -> None:
-        with self.db.transaction() as conn:
-            st.set_tombstone_comment(conn, job_id, comment_id)
-
-    def set_job_fields(self, job_id: str, values: Mapping[str, Any]) -> Job:
-        """Unfenced bookkeeping for outbox workers (e.g. the status comment id)."""
-        allowed = {"comment_id", "check_run_id"}
-        if not set(values) <= allowed:
-            raise StoreError(f"set_job_fields may only set {sorted(allowed)}")
-        with self.db.transaction() as conn:
-            return st.update_job(conn, job_id, dict(values))
-
-    def list_jobs(
-        self,
-        *,
-        state: str | None = None,
-        repo: str | None = None,
-        since: float | None = None,
-        limit: int = 100,
-    ) -> list[Job]:
-        stmt = select(JOBS).order_by(JOBS.c.created_at.desc()).limit(limit)
-        if state:
-            stmt = stmt.where(JOBS.c.state == state)
-        if repo:
-            stmt = stmt.where(JOBS.c.repo == repo)
-        if since is not None:
-            stmt = stmt.where(JOBS.c.created_at >= since)
-        with self.db.engine.connect() as conn:
-            return [job_from_row(r) for r in conn.execute(stmt).mappings()]
-
-    def count_by_state(self) -> dict[str, int]:
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(select(JOBS.c.state, func.count()).group_by(JOBS.c.state)).all()
-        return {str(state): int(count) for state, count in rows}
-
-    def jobs_of_installation(self, installation_id: int, states: list[JobState]) -> list[Job]:
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(JOBS).where(
-                    JOBS.c.installation_id == installation_id,
-                    JOBS.c.state.in_([s.value for s in states]),
-                )
-            ).mappings()
-            return [job_from_row(r) for r in rows]
-
-    # -- operator counts (metrics read these at scrape time, so every machine agrees) -----
-
-    def operator_counts(
-        self, event_kinds: list[str], *, now: float | None = None
-    ) -> "OperatorCounts":
-        """Everything an operator alerts on, read in one transaction (one consistent view,
-        and on SQLite one lock instead of six)."""
-        with self.db.transaction() as conn:
-            at = self.db.now(conn, now)
-            events = st.count_events_by_kind(conn, event_kinds)
-            oldest = st.oldest_ready_run_after(conn, now=at)
-            return OperatorCounts(
-                jobs_by_state=st.count_jobs_by_state(conn, now=at),
-                events_by_kind={kind: events.get(kind, 0) for kind in event_kinds},
-                reclaims=st.count_reclaims(conn),
-                tombstones_by_reason=st.count_tombstones_by_reason(conn),
-                outbox_by_state=st.count_outbox_by_state(conn),
-                oldest_ready_age=None if oldest is None else max(0.0, at - oldest),
-            )
-
-
-@dataclass(frozen=True)
-class OperatorCounts:
-    """A snapshot of the store for metrics; see :meth:`Store.operator_counts`."""
-
-    jobs_by_state: dict[str, int]  # ready jobs waiting for a later run_after: "scheduled"
-    events_by_kind: dict[str, int]  # every kind asked for, 0 when the trail has none
-    reclaims: int  # claims that took over a job whose holder's lease had expired
-    tombstones_by_reason: dict[str, int]  # a revived job that dies again counts twice
-    outbox_by_state: dict[str, int]  # pending | done | dead
-    oldest_ready_age: float | None  # seconds the longest-waiting ready job has waited

@@ -1,0 +1,127 @@
+"""Reading the store: jobs, trails, proposals, effects, tombstones, operator counts.
+
+Reads begin DEFERRED (bot/db.py): on SQLite they neither wait for nor block a writer.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from bot.errors import JobNotFound
+from bot.records import Effect, Event, Job, JobState, ProposalRecord, Tombstone
+from bot.store import statements as st
+from bot.store.database import Database
+from bot.store.rows import job_from_row
+from bot.store.tables import JOBS
+
+
+class StoreReads:
+    db: Database
+
+    def get(self, job_id: str) -> Job:
+        with self.db.engine.connect() as conn:
+            return st.get_job(conn, job_id)
+
+    def find(self, job_id_prefix: str) -> Job:
+        """A job by id or unambiguous id prefix (what people type from a comment)."""
+        with self.db.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(JOBS)
+                    .where(JOBS.c.id.startswith(job_id_prefix, autoescape=True))
+                    .limit(2)
+                )
+                .mappings()
+                .all()
+            )
+        if len(rows) != 1:
+            raise JobNotFound(
+                f"There is no job {job_id_prefix!r}."
+                if not rows
+                else f"{job_id_prefix!r} matches several jobs; give more of the id."
+            )
+        return job_from_row(rows[0])
+
+    def events(self, job_id: str) -> list[Event]:
+        with self.db.engine.connect() as conn:
+            st.get_job(conn, job_id)
+            return st.events_of(conn, job_id)
+
+    def latest_proposal(self, job_id: str) -> ProposalRecord | None:
+        with self.db.engine.connect() as conn:
+            return st.latest_proposal(conn, job_id)
+
+    def proposals(self, job_id: str) -> list[ProposalRecord]:
+        with self.db.engine.connect() as conn:
+            return st.proposals_of(conn, job_id)
+
+    def effects(self, job_id: str) -> dict[str, Effect]:
+        with self.db.engine.connect() as conn:
+            return {e.step: e for e in st.effects_of(conn, job_id)}
+
+    def tombstone(self, job_id: str) -> Tombstone | None:
+        with self.db.engine.connect() as conn:
+            return st.latest_tombstone(conn, job_id)
+
+    def list_jobs(
+        self,
+        *,
+        state: str | None = None,
+        repo: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        stmt = select(JOBS).order_by(JOBS.c.created_at.desc()).limit(limit)
+        if state:
+            stmt = stmt.where(JOBS.c.state == state)
+        if repo:
+            stmt = stmt.where(JOBS.c.repo == repo)
+        if since is not None:
+            stmt = stmt.where(JOBS.c.created_at >= since)
+        with self.db.engine.connect() as conn:
+            return [job_from_row(r) for r in conn.execute(stmt).mappings()]
+
+    def count_by_state(self) -> dict[str, int]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(select(JOBS.c.state, func.count()).group_by(JOBS.c.state)).all()
+        return {str(state): int(count) for state, count in rows}
+
+    def jobs_of_installation(self, installation_id: int, states: list[JobState]) -> list[Job]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                select(JOBS).where(
+                    JOBS.c.installation_id == installation_id,
+                    JOBS.c.state.in_([s.value for s in states]),
+                )
+            ).mappings()
+            return [job_from_row(r) for r in rows]
+
+    def operator_counts(
+        self, event_kinds: list[str], *, now: float | None = None
+    ) -> "OperatorCounts":
+        """Everything an operator alerts on, read in one transaction (one consistent view,
+        and on SQLite one lock instead of six)."""
+        with self.db.engine.connect() as conn, conn.begin():  # a read: one snapshot, no lock
+            at = self.db.now(conn, now)
+            events = st.count_events_by_kind(conn, event_kinds)
+            oldest = st.oldest_ready_run_after(conn, now=at)
+            return OperatorCounts(
+                jobs_by_state=st.count_jobs_by_state(conn, now=at),
+                events_by_kind={kind: events.get(kind, 0) for kind in event_kinds},
+                reclaims=st.count_reclaims(conn),
+                tombstones_by_reason=st.count_tombstones_by_reason(conn),
+                outbox_by_state=st.count_outbox_by_state(conn),
+                oldest_ready_age=None if oldest is None else max(0.0, at - oldest),
+            )
+
+
+@dataclass(frozen=True)
+class OperatorCounts:
+    """A snapshot of the store for metrics; see :meth:`Store.operator_counts`."""
+
+    jobs_by_state: dict[str, int]  # ready jobs waiting for a later run_after: "scheduled"
+    events_by_kind: dict[str, int]  # every kind asked for, 0 when the trail has none
+    reclaims: int  # claims that took over a job whose holder's lease had expired
+    tombstones_by_reason: dict[str, int]  # a revived job that dies again counts twice
+    outbox_by_state: dict[str, int]  # pending | done | dead
+    oldest_ready_age: float | None  # seconds the longest-waiting ready job has waited
