@@ -1,5 +1,6 @@
 """End-to-end fixtures: a Sandbox (emulator + real `farcaster` processes) per test."""
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -8,15 +9,26 @@ import pytest
 
 from bot.records import Job
 from bot.sandbox import BOT_LOGIN, Sandbox
+from tests.databases import fresh_pg_database
 
 
 @pytest.fixture
-def box(tmp_path: Path) -> Iterator[Sandbox]:
-    sandbox = Sandbox.start(tmp_path / "sandbox", lease_seconds=2.0)
-    try:
+def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sandbox]:
+    """A sandbox on SQLite, or on a fresh PostgreSQL database when a test asks with
+    ``@pytest.mark.parametrize("box", ENGINES, indirect=True)``."""
+    engine = getattr(request, "param", "sqlite")
+    with contextlib.ExitStack() as stack:
+        url = (
+            stack.enter_context(fresh_pg_database("farcaster_e2e"))
+            if engine == "postgres"
+            else None
+        )
+        sandbox = Sandbox.start(tmp_path / "sandbox", database_url=url, lease_seconds=2.0)
+        stack.callback(sandbox.close)
         yield sandbox
-    finally:
-        sandbox.close()
+
+
+ENGINES = ["sqlite", "postgres"]
 
 
 def effects_of(box: Sandbox, job: Job) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from bot.faults import ALL_POINTS, FAULT_EXIT_STATUS
 from bot.records import JobState
 from bot.sandbox import Sandbox, wait_until
-from tests.e2e.conftest import ONE_OF_EACH, branch_tree, effects_of
+from tests.e2e.conftest import ENGINES, ONE_OF_EACH, branch_tree, effects_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 COMMAND = "/farcaster rename net_price price_without_tax"
@@ -42,6 +42,7 @@ def run_job_through(box: Sandbox, fault: str | None) -> str:
     return job.id
 
 
+@pytest.mark.parametrize("box", ENGINES, indirect=True)
 def test_every_fault_point_still_yields_one_of_each_effect(box: Sandbox) -> None:
     box.start_server(workers=0)
     reference = box.store.get(run_job_through(box, None))

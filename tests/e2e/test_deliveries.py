@@ -6,10 +6,12 @@ import pytest
 
 from bot.records import JobState
 from bot.sandbox import BOT_LOGIN, Sandbox
+from tests.e2e.conftest import ENGINES
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.parametrize("box", ENGINES, indirect=True)
 def test_fifty_redeliveries_and_fifty_concurrent_copies_make_one_job_each(box: Sandbox) -> None:
     box.start_server(workers=0)
     first = box.comment(box.open_issue("one"), "/farcaster rename net_price price_without_tax")

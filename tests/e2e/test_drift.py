@@ -5,7 +5,7 @@ import pytest
 from bot.faults import FAULT_EXIT_STATUS
 from bot.records import Job, JobState
 from bot.sandbox import Sandbox
-from tests.e2e.conftest import ONE_OF_EACH, effects_of
+from tests.e2e.conftest import ENGINES, ONE_OF_EACH, effects_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,6 +33,7 @@ def pr_parent(box: Sandbox, job: Job) -> str:
     return str(client.get_commit("acme", "inventory", head)["parents"][0]["sha"])
 
 
+@pytest.mark.parametrize("box", ENGINES, indirect=True)
 def test_drift_on_a_touched_file_reruns_on_the_new_head(box: Sandbox) -> None:
     pricing = box.gh.files("acme", "inventory")["inventory/pricing.py"]
     job, head = propose_then_push(box, {"inventory/pricing.py": pricing + "\n\nVAT = 0.2\n"})

@@ -4,11 +4,12 @@ import pytest
 
 from bot.records import JobState
 from bot.sandbox import Sandbox
-from tests.e2e.conftest import ONE_OF_EACH, effects_of
+from tests.e2e.conftest import ENGINES, ONE_OF_EACH, effects_of
 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.parametrize("box", ENGINES, indirect=True)
 def test_a_rename_comment_becomes_one_pull_request(box: Sandbox) -> None:
     box.start_server(workers=1)
     number = box.open_issue()
