@@ -59,6 +59,30 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class _KeepAliveTransport(httpx.HTTPTransport):
+    """A connection pool that outlives githubkit's per-call clients.
+
+    githubkit keeps a client open only inside ``with gh:``, and that is per thread (a
+    ContextVar), while our calls come from the request threadpool and the worker threads.
+    Without a shared pool every call would open a new TCP (and TLS) connection. Each
+    per-call client "closes" this transport as it exits, so closing is a no-op here; the
+    pool lives as long as the process.
+    """
+
+    def close(self) -> None:
+        pass
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+
+@functools.cache
+def shared_transport() -> httpx.HTTPTransport:
+    return _KeepAliveTransport(
+        verify=shared_ssl_context(), limits=httpx.Limits(max_connections=100)
+    )
+
+
 def make_installation_github(
     settings: Settings,
     installation_id: int,
@@ -76,7 +100,7 @@ def make_installation_github(
         timeout=httpx.Timeout(10.0, read=60.0),
         http_cache=False,
         auto_retry=_retry_decision,
-        transport=transport,
+        transport=transport if transport is not None else shared_transport(),
         cache_strategy=cache,
         ssl_verify=shared_ssl_context(),
     )

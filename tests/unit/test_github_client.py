@@ -97,3 +97,53 @@ def test_other_review_request_failures_still_raise(client: GitHubClient) -> None
         with pytest.raises(GitHubRefused) as refused:
             client.request_reviewers("acme", "widgets", 7, ["bob"], [])
     assert refused.value.status == 403
+
+
+def test_calls_share_one_kept_alive_connection(rsa_private_key_pem: str) -> None:
+    """githubkit opens a client per call; our shared transport keeps the TCP connection."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    connections: list[int] = []
+
+    class GitHub(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def _answer(self, status: int, body: dict[str, str]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # the installation token
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._answer(201, {"token": "ghs_x", "expires_at": "2099-01-01T00:00:00Z"})
+
+        def do_GET(self) -> None:
+            self._answer(200, {"name": "widgets"})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), GitHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = Settings(
+            github_api_url=f"http://127.0.0.1:{server.server_port}/api/v3",
+            github_app_id=1,
+            github_private_key=rsa_private_key_pem,  # type: ignore[arg-type]
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        client = GitHubClient.for_installation(settings, 42, cache=MemCacheStrategy())
+        for _ in range(5):
+            assert client.get_repo("acme", "widgets")["name"] == "widgets"
+    finally:
+        server.shutdown()
+    assert len(connections) == 1
