@@ -33,6 +33,14 @@ def base_branch_missing(branch: str) -> str:
     return f"The base branch `{branch}` does not exist in this repository; nothing was started."
 
 
+def unknown_agent(agent: str, known: Sequence[str]) -> str:
+    shown = agent.replace("`", "'")
+    return (
+        f"There is no agent called `{shown}` here; nothing was started. "
+        f"This Farcaster runs: {', '.join(f'`{name}`' for name in known)}."
+    )
+
+
 def job_line(job: Job) -> str:
     parts = [f"`{job.id}` ({job.agent}) is **{job.state.value}**"]
     if job.attempts:

@@ -177,7 +177,10 @@ def test_plan_makes_a_plan_mode_job_of_the_inner_command(intake):
 
 
 @engine_independent
-def test_run_makes_a_job_for_the_named_agent(intake):
+def test_run_makes_a_job_for_the_named_agent(intake, tmp_path):
+    agents = tmp_path / "agents.toml"
+    agents.write_text('[agents.claude]\nargv = ["claude", "{instruction}"]\n')
+    intake.runtime.settings.agents_file = agents
     response = intake.comment("@farcaster run claude don't break the API")
     job = intake.runtime.store.get(response.json()["job_id"])
     assert job.agent == "claude"
@@ -187,6 +190,16 @@ def test_run_makes_a_job_for_the_named_agent(intake):
         "instruction": "don't break the API",
         "base": None,
     }
+
+
+@engine_independent
+def test_run_with_an_agent_the_server_does_not_define_gets_a_reply_and_no_job(intake):
+    response = intake.comment("/farcaster run claude do something")
+    assert response.status_code == 202
+    assert response.json()["outcome"] == "replied"
+    assert intake.counts()["jobs"] == 0
+    body = intake.outbox("reply")[0]["payload"]["body"]
+    assert "no agent called `claude`" in body and "`rename`, `replace`" in body
 
 
 @engine_independent

@@ -17,7 +17,8 @@ Rules:
 
 from dataclasses import dataclass
 
-from bot.errors import GitHubRefused, JobNotFound
+from bot.agents.registry import load_registry
+from bot.errors import FarcasterError, GitHubRefused, JobNotFound
 from bot.github.client import GitHubClient
 from bot.records import Job, NewJob
 from bot.store.deliveries import OutboxPut
@@ -35,7 +36,13 @@ from webhooks.feedback import outbox_keys_of, reaction_item, reply_item
 from webhooks.keys import comment_key, job_id_for_comment
 from webhooks.payloads import IssueCommentEvent, PayloadError
 from webhooks.permissions import can_change_jobs
-from webhooks.replies import base_branch_missing, refusal, status_reply, unchanged
+from webhooks.replies import (
+    base_branch_missing,
+    refusal,
+    status_reply,
+    unchanged,
+    unknown_agent,
+)
 from webhooks.routing import (
     JOB_ACTION,
     JOB_CREATED,
@@ -129,6 +136,15 @@ def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> D
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 
+def _agent_names(ctx: Context) -> list[str] | None:
+    """The agents this server runs; None when the agents file cannot be read (the worker,
+    which reads it at start, says why)."""
+    try:
+        return load_registry(ctx.settings).names()
+    except FarcasterError:
+        return None
+
+
 def start_job(
     ctx: Context,
     github: GitHubClient,
@@ -138,6 +154,13 @@ def start_job(
     mode: str,
 ) -> Decision:
     """A new queued job at the head of its base branch, with an ``eyes`` reaction."""
+    known = _agent_names(ctx)
+    if known is not None and command.job_agent() not in known:
+        return replied(
+            request,
+            unknown_agent(command.job_agent(), known),
+            reason=f"no agent {command.job_agent()!r}",
+        )
     repository = request.event.repository
     base_ref = command.base or _default_base(github, request)
     try:
