@@ -106,6 +106,12 @@ class Settings(BaseSettings):
             )
         return self.webhook_secret.get_secret_value()
 
+    def require_github_app(self) -> None:
+        """Stop a process that talks to GitHub now, not at its first job, when the App's id
+        or key is missing or unreadable."""
+        self.require_app_id()
+        self.private_key_pem()
+
     def secret_values(self) -> list[str]:
         """Every secret this process knows, for redaction of logs and agent output."""
         values = []

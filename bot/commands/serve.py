@@ -44,6 +44,7 @@ def serve(
     if log_format not in LOG_FORMATS:
         raise typer.BadParameter(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
     settings = get_settings()
+    settings.require_github_app()
     configure_logging(LOG_FORMATS[log_format])
     runtime = Runtime.from_settings(settings)
     stop_workers: Callable[[], None] | None = None

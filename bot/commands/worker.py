@@ -64,6 +64,7 @@ def worker(
 
     configure_logging(log_format)
     settings = get_settings()
+    settings.require_github_app()
     runtime = Runtime.from_settings(settings)
     try:
         load_registry(settings)  # a broken agents file stops the worker now, not every job
