@@ -8,9 +8,11 @@ The rules:
 - **Running.** Each job runs in its own thread under a :class:`~bot.leases.LeaseGuard`
   (with the phase's time budget) and :func:`~bot.leases.heartbeating` at a third of the
   lease. The handler ends the attempt itself with a fenced store call.
-- **Failures.** A :class:`~bot.errors.FarcasterError` from the handler becomes
-  ``store.fail`` with its reason code, message, retryability and, for
-  :class:`~bot.errors.RateLimited`, ``retry_after``. Any other exception becomes a
+- **Rate limits.** A :class:`~bot.errors.RateLimited` from the handler gives the job back to
+  its queue for GitHub's ``retry_after`` (a ``rate_limited`` event), with the attempt
+  refunded: waiting for GitHub is not a failure, and never a sleep inside a lease.
+- **Failures.** Any other :class:`~bot.errors.FarcasterError` from the handler becomes
+  ``store.fail`` with its reason code, message and retryability. Any other exception becomes a
   retryable ``internal_error`` with a one-line message (the traceback goes to the process
   log, never to events). ``LeaseLost`` and ``StaleFencingToken`` mean another holder owns
   the job: nothing more is written. One exception: when the attempt spent its time budget
@@ -35,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from bot.errors import FarcasterError, LeaseLost, RateLimited, StaleFencingToken
 from bot.leases import LeaseGuard, heartbeating
-from bot.records import Failure, Lease, Phase
+from bot.records import Failure, JobState, Lease, Phase
 from bot.redaction import Redactor, one_line
 from bot.runtime import Runtime
 
@@ -64,6 +66,29 @@ def failure_from_error(exc: BaseException, redactor: Redactor) -> Failure:
         message=redactor.redact(f"Unexpected {type(exc).__name__}: {text}"),
         retryable=True,
     )
+
+
+def postpone_for_rate_limit(
+    runtime: Runtime, lease: Lease, exc: RateLimited, redactor: Redactor
+) -> None:
+    """GitHub asked us to wait: give the job back to its phase's queue for that long.
+
+    Never a sleep inside the lease, and not a failed attempt either (the claim is refunded):
+    a busy GitHub must not turn a good job into a tombstone.
+    """
+    phase = Phase.RUN if lease.job.state is JobState.RUNNING else Phase.APPLY
+    try:
+        runtime.store.requeue(
+            lease.job_id,
+            lease.token,
+            phase=phase,
+            reason="rate_limited",
+            delay=exc.retry_after,
+            refund_attempt=True,
+            data={"message": redactor.redact(exc.message)},
+        )
+    except StaleFencingToken:
+        log.warning("job %s: another worker owns it now; not postponed", lease.job_id)
 
 
 class WorkerLoop:
@@ -206,6 +231,9 @@ class WorkerLoop:
         try:
             with heartbeating(self.runtime.store, guard, interval=self.heartbeat_interval):
                 handler(self.runtime, lease, guard)
+        except RateLimited as exc:
+            postpone_for_rate_limit(self.runtime, lease, exc, self.redactor)
+            return
         except (LeaseLost, StaleFencingToken) as exc:
             if _budget_spent(guard):
                 message = f"The attempt ran past its time budget of {self.budgets[phase]:g} s."

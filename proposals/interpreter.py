@@ -37,7 +37,8 @@ Failures.
   tombstone's report replaces the status comment (:mod:`proposals.job_report`).
 - The base branch changed a file the diff touches: requeued to RUN on the new head, with a
   ``drift`` event naming the files. Changes elsewhere do not matter.
-- GitHub rate limit: requeued with GitHub's delay and the attempt refunded; never a sleep.
+- GitHub rate limit: propagates; the worker loop requeues the step with GitHub's delay and
+  refunds the attempt (bot/worker_loop.py); never a sleep inside the lease.
 - GitHub refuses a configured reviewer (422: not a collaborator, or the PR's author): a
   ``reviewers_refused`` event names them; the others are still requested and the PR stands.
 - Any other GitHub error propagates; the worker loop fails the attempt (retrying it if the
@@ -49,7 +50,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot import faults
-from bot.errors import ConfigurationError, RateLimited, RefConflict, Refusal
+from bot.errors import ConfigurationError, RefConflict, Refusal
 from bot.github.client import GitHubClient
 from bot.leases import LeaseGuard
 from bot.records import Job, JobState, Lease, Phase
@@ -69,16 +70,6 @@ def apply_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
     store, job = runtime.store, lease.job
     try:
         _Interpretation(runtime, lease, guard).run()
-    except RateLimited as exc:
-        store.requeue(
-            job.id,
-            guard.token,
-            phase=Phase.APPLY,
-            reason="rate_limited",
-            delay=exc.retry_after,
-            refund_attempt=True,
-            data={"message": exc.message},
-        )
     except (Refusal, RefConflict) as exc:
         # A decision, not an accident: the tombstone and its report say why, redacted as the
         # worker loop would redact any other failure.

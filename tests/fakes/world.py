@@ -15,13 +15,16 @@ from typing import Any
 
 from githubkit.cache import MemCacheStrategy
 
+from bot.errors import RateLimited
 from bot.github.client import GitHubClient
 from bot.leases import LeaseGuard
 from bot.records import Job, Lease, NewJob, NewProposal, Phase
+from bot.redaction import Redactor
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import Store
 from bot.store.outbox import Outbox
+from bot.worker_loop import postpone_for_rate_limit
 from proposals.interpreter import apply_job
 from tests.fakes.github_fake import FakeGitHub
 
@@ -174,7 +177,10 @@ class World:
 
     def apply(self, *, now: float | None = None) -> Job:
         lease = self.claim(now=now)
-        apply_job(self.runtime, lease, LeaseGuard(lease))
+        try:
+            apply_job(self.runtime, lease, LeaseGuard(lease))
+        except RateLimited as exc:  # what the worker loop does with it
+            postpone_for_rate_limit(self.runtime, lease, exc, Redactor([]))
         return self.job()
 
     def job(self) -> Job:

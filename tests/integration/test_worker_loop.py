@@ -128,8 +128,10 @@ def test_a_rate_limit_waits_as_long_as_github_asked(runtime):
     loop_of(runtime, handler).run_once()
     job = runtime.store.get("job1")
     assert job.state is JobState.QUEUED
-    failure = failure_of(runtime, "job1")
-    assert (failure["reason_code"], failure["retry_in"]) == ("rate_limited", 120.0)
+    assert job.attempts == 0  # waiting for GitHub is not a failed attempt
+    (limited,) = [e for e in runtime.store.events("job1") if e.kind == "rate_limited"]
+    assert limited.data["delay"] == 120.0
+    assert not [e for e in runtime.store.events("job1") if e.kind == "attempt_failed"]
     assert job.run_after >= job.updated_at + 119
 
 
