@@ -19,6 +19,8 @@ pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("FARCASTER_DATABASE_URL", db_url)
     monkeypatch.setenv("FARCASTER_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("FARCASTER_GITHUB_APP_ID", "1")
+    monkeypatch.setenv("FARCASTER_GITHUB_PRIVATE_KEY", "a PEM key (only its presence is checked)")
     monkeypatch.chdir(tmp_path)  # no stray .env file is read
     get_settings.cache_clear()
     app = typer.Typer()
