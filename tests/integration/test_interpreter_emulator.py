@@ -11,11 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from githubkit.cache import MemCacheStrategy
 
 from bot.emulator.control import EmulatorControl
-from bot.emulator.serve import EmulatorThread
 from bot.github.client import GitHubClient
 from bot.leases import LeaseGuard
 from bot.records import Job, JobState, NewJob, NewProposal, Phase
@@ -25,6 +23,7 @@ from bot.store import Store, statements
 from bot.store.outbox import Outbox
 from proposals.interpreter import apply_job
 from proposals.replay import replay
+from tests.fakes.emulated_github import emulated_github
 from tests.fakes.world import BASE_FILES, RENAMED, applied, git_diff
 
 APP_ID = 5150
@@ -39,16 +38,14 @@ _TOKENS = MemCacheStrategy()  # one App JWT and installation token for the modul
 def control(
     tmp_path_factory: pytest.TempPathFactory, rsa_private_key_pem: str
 ) -> Iterator[EmulatorControl]:
-    key = serialization.load_pem_private_key(rsa_private_key_pem.encode(), password=None)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    with EmulatorThread(tmp_path_factory.mktemp("emulator")) as base_url:
-        control = EmulatorControl(base_url)
-        control.create_app(app_id=APP_ID, slug="farcaster", public_key_pem=public.decode())
-        control.create_installation(APP_ID, OWNER, INSTALLATION)
+    with emulated_github(
+        tmp_path_factory.mktemp("emulator"),
+        rsa_private_key_pem,
+        app_id=APP_ID,
+        installation=INSTALLATION,
+        owner=OWNER,
+    ) as control:
         yield control
-        control.close()
 
 
 @dataclass
