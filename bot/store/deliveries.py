@@ -21,7 +21,7 @@ All SQL about deliveries is here; the job and outbox writes are composed from
 import contextlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -98,18 +98,7 @@ class _AlreadyRecorded(Exception):
 
 
 def _record_from_row(row: Any) -> DeliveryRecord:
-    return DeliveryRecord(
-        delivery_id=row["delivery_id"],
-        event=row["event"],
-        action=row["action"],
-        installation_id=row["installation_id"],
-        repo=row["repo"],
-        payload_sha256=row["payload_sha256"],
-        received_at=row["received_at"],
-        outcome=row["outcome"],
-        reason=row["reason"],
-        job_id=row["job_id"],
-    )
+    return DeliveryRecord(**{f.name: row[f.name] for f in fields(DeliveryRecord)})
 
 
 # -- statements ---------------------------------------------------------------------------
@@ -122,18 +111,7 @@ def insert_delivery_if_new(
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
         dialect.insert(DELIVERIES)
-        .values(
-            delivery_id=delivery.delivery_id,
-            event=delivery.event,
-            action=delivery.action,
-            installation_id=delivery.installation_id,
-            repo=delivery.repo,
-            payload_sha256=delivery.payload_sha256,
-            received_at=now,
-            outcome=delivery.outcome,
-            reason=delivery.reason,
-            job_id=delivery.job_id,
-        )
+        .values(**asdict(delivery), received_at=now)
         .on_conflict_do_nothing(index_elements=["delivery_id"])
         .returning(*DELIVERIES.c)
     )
