@@ -11,11 +11,12 @@ import respx
 from prometheus_client import CollectorRegistry
 
 from bot.metrics import install_agent_metrics
-from bot.records import Job, JobState, Phase
+from bot.records import JobState, Phase
 from bot.redaction import REDACTED
 from bot.runner import run_job
 from bot.runtime import Runtime
 from bot.worker_loop import WorkerLoop
+from tests.factories import make_job
 from tests.runner_support import (
     API,
     INSTALLATION_TOKEN,
@@ -344,35 +345,7 @@ def test_a_repository_may_ask_for_more_than_write_permission(tmp_path) -> None:
             assert (owner, repo, user) == ("acme", "widgets", "alice")
             return self.held
 
-    job = Job(
-        id="j",
-        idempotency_key="k",
-        repo="acme/widgets",
-        installation_id=1,
-        issue_number=1,
-        is_pull_request=False,
-        requester="alice",
-        command={},
-        agent="rename",
-        mode="pr",
-        base_ref="main",
-        base_sha="a" * 40,
-        state=JobState.RUNNING,
-        attempts=1,
-        max_attempts=3,
-        run_after=0.0,
-        lease_owner="w",
-        lease_expires_at=1.0,
-        fencing_token=1,
-        check_run_id=None,
-        comment_id=None,
-        pr_number=None,
-        pr_url=None,
-        outcome=None,
-        last_error=None,
-        created_at=0.0,
-        updated_at=0.0,
-    )
+    job = make_job(repo="acme/widgets", requester="alice", state=JobState.RUNNING)
     config = parse_repo_config("permission:\n  minimum: maintain\n")
     check_requester_permission(config, job, Permissions("admin"))  # type: ignore[arg-type]
     with pytest.raises(AgentFailed) as refused:

@@ -5,47 +5,11 @@ from typing import Any
 
 import pytest
 
-from bot.records import Event, Job, JobState, ProposalRecord, Tombstone
+from bot.records import Event, JobState, ProposalRecord, Tombstone
 from proposals import reports, trail
 from proposals.markdown import code_block, code_span, table_cell
 from proposals.reports import PullInfo
-
-NOW = 1_800_000_000.0
-BASE = "b" * 40
-
-
-def make_job(**overrides: Any) -> Job:
-    values: dict[str, Any] = dict(
-        id="0a1b2c3d4e5f",
-        idempotency_key="comment:x",
-        repo="octo/demo",
-        installation_id=42,
-        issue_number=7,
-        is_pull_request=False,
-        requester="alice",
-        command={"name": "rename", "old": "old_name", "new": "new_name", "paths": []},
-        agent="rename",
-        mode="pr",
-        base_ref="main",
-        base_sha=BASE,
-        state=JobState.QUEUED,
-        attempts=1,
-        max_attempts=5,
-        run_after=NOW,
-        lease_owner=None,
-        lease_expires_at=None,
-        fencing_token=1,
-        check_run_id=None,
-        comment_id=None,
-        pr_number=None,
-        pr_url=None,
-        outcome=None,
-        last_error=None,
-        created_at=NOW - 60,
-        updated_at=NOW,
-    )
-    values.update(overrides)
-    return Job(**values)
+from tests.factories import BASE, NOW, make_job
 
 
 def make_proposal(diff: str = "diff --git a/a b/a\n", **overrides: Any) -> ProposalRecord:
