@@ -2,8 +2,6 @@
 
 import typer
 
-from bot import migrate
-from bot.db import make_engine
 from bot.settings import get_settings
 
 app = typer.Typer(
@@ -14,6 +12,8 @@ app = typer.Typer(
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply every migration up to REVISION (default: the newest)."""
+    from bot import migrate
+
     url = get_settings().database_url
     migrate.upgrade(url, revision)
     typer.echo(f"database at {revision}: {_safe(url)}")
@@ -22,6 +22,8 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base.")) -> None:
     """Undo migrations down to REVISION."""
+    from bot import migrate
+
     url = get_settings().database_url
     migrate.downgrade(url, revision)
     typer.echo(f"database at {revision}: {_safe(url)}")
@@ -30,6 +32,9 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. ba
 @app.command()
 def current() -> None:
     """Say whether the database is at the newest migration (exit 1 if not)."""
+    from bot import migrate
+    from bot.db import make_engine
+
     url = get_settings().database_url
     ok = migrate.is_current(make_engine(url), url)
     typer.echo("up to date" if ok else "needs `farcaster db upgrade`")

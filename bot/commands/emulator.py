@@ -13,9 +13,6 @@ from typing import Annotated
 
 import typer
 
-from bot.emulator.serve import bind, make_server, url_of
-from bot.emulator.state import EmulatorConfig
-
 
 def emulator(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -43,6 +40,10 @@ def emulator(
     ),
 ) -> None:
     """Run a local GitHub emulator: the REST subset Farcaster uses, plus an admin API."""
+    # Imported here: the emulator is large, and other subcommands need none of it.
+    from bot.emulator.serve import bind, make_server, url_of
+    from bot.emulator.state import EmulatorConfig
+
     temporary = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="farcaster-emulator-")) if data_dir is None else data_dir
     config = EmulatorConfig(
