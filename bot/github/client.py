@@ -14,7 +14,6 @@ import functools
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -474,9 +473,6 @@ class GitHubClient:
             return role
         return str(result.get("permission") or "none")
 
-    def close(self) -> None:
-        pass
-
 
 def _message_of(response: httpx.Response) -> str:
     try:
@@ -493,8 +489,3 @@ def _message_of(response: httpx.Response) -> str:
             message = f"{message} ({details})"
         return message
     return str(body)[:200]
-
-
-@contextmanager
-def installation_client(settings: Settings, installation_id: int) -> Iterator[GitHubClient]:
-    yield GitHubClient.for_installation(settings, installation_id)
