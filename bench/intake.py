@@ -62,8 +62,8 @@ def role_app(port: int) -> None:
     """The real intake app on the database and GitHub given by FARCASTER_* variables."""
     import uvicorn
 
-    from bot.runtime import Runtime
-    from bot.settings import Settings
+    from bot.app.runtime import Runtime
+    from bot.core.settings import Settings
     from webhooks.app import create_app
 
     runtime = Runtime.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
@@ -146,7 +146,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def fresh_database(engine: str) -> Iterator[str]:
-    from bot.migrate import upgrade
+    from bot.store.migrate import upgrade
 
     if engine == "sqlite":
         directory = tempfile.mkdtemp(prefix="farcaster-bench-")
@@ -174,7 +174,7 @@ def fresh_database(engine: str) -> Iterator[str]:
 def count_jobs(url: str) -> int:
     from sqlalchemy import func, select
 
-    from bot.db import make_engine
+    from bot.store.engine import make_engine
     from bot.store.tables import JOBS
 
     engine = make_engine(url)

@@ -10,13 +10,13 @@ commits. Two ways to fill them:
 * ``--claim 1``: each slot is a thread that claims one job (``Store.claim(limit=1)``),
   runs it and ends it with ``Store.complete`` (one transaction per job, as a handler does
   today), then claims the next: the plain API, with as many connections as slots.
-* ``--claim N`` (N > 1): bot/worker_loop.py's policy. A dispatcher claims
+* ``--claim N`` (N > 1): bot/worker/loop.py's policy. A dispatcher claims
   ``min(N, free slots)`` jobs in one ``Store.claim`` statement and hands each to a slot
   thread; a completer thread ends the finished bodies with ``Store.complete_many`` (one
   transaction, one ``completed`` event per job, each fenced by its own token). It waits
   up to ``LINGER_SECONDS`` for bodies still running, so one claim's jobs end together.
 
-``--sleep S`` jobs hold their lease for S seconds under bot.leases.heartbeating (every
+``--sleep S`` jobs hold their lease for S seconds under bot.worker.leases.heartbeating (every
 ``--heartbeat`` seconds). Whatever the heartbeat says, the body then tries to complete:
 this runner plays the paused holder that never noticed, so that the fencing token, not
 the runner's good manners, is what the pause scenario measures.
@@ -36,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from protocol import ready_and_wait, result, trace
 from sqlalchemy import insert
 
-from bot.db import make_engine
-from bot.errors import StaleFencingToken
-from bot.leases import LeaseGuard, heartbeating
-from bot.migrate import upgrade
-from bot.records import JobState, Lease, Phase
+from bot.core.errors import StaleFencingToken
+from bot.core.records import JobState, Lease, Phase
 from bot.store import Database, Store
+from bot.store.engine import make_engine
+from bot.store.migrate import upgrade
 from bot.store.tables import EVENTS, JOBS
+from bot.worker.leases import LeaseGuard, heartbeating
 
 IDLE_POLL_SECONDS = 0.05
 LINGER_SECONDS = 0.02

@@ -1,10 +1,10 @@
-"""Alembic environment: the URL comes from the caller (bot/migrate.py), never from a file."""
+"""Alembic environment: the URL comes from the caller (bot/store/migrate.py), never from a file."""
 
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.db import make_engine
-from bot.tables import metadata
+from bot.store.engine import make_engine
+from bot.store.schema import metadata
 
 
 def _run(connection: Connection) -> None:

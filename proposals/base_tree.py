@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import InvalidDiff
+from bot.core.errors import InvalidDiff
 from bot.github.client import GitHubClient
 from proposals.validation import BaseFile
 

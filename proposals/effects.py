@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.errors import GitHubRefused, GitHubUnavailable, RefConflict
+from bot.core.errors import GitHubRefused, GitHubUnavailable, RefConflict
 from bot.github.client import GitHubClient
 from proposals.reports import CheckOutput, PullInfo, marker
 from proposals.validation import FileChange

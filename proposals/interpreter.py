@@ -38,7 +38,7 @@ Failures.
 - The base branch changed a file the diff touches: requeued to RUN on the new head, with a
   ``drift`` event naming the files. Changes elsewhere do not matter.
 - GitHub rate limit: propagates; the worker loop requeues the step with GitHub's delay and
-  refunds the attempt (bot/worker_loop.py); never a sleep inside the lease.
+  refunds the attempt (bot/worker/loop.py); never a sleep inside the lease.
 - GitHub refuses a configured reviewer (422: not a collaborator, or the PR's author): a
   ``reviewers_refused`` event names them; the others are still requested and the PR stands.
 - Any other GitHub error propagates; the worker loop fails the attempt (retrying it if the
@@ -49,14 +49,14 @@ Failures.
 from dataclasses import asdict
 from typing import Any
 
-from bot import faults
-from bot.errors import ConfigurationError, RefConflict, Refusal
+from bot.app.runtime import Runtime
+from bot.core import faults
+from bot.core.errors import ConfigurationError, RefConflict, Refusal
+from bot.core.records import Job, JobState, Lease, Phase
+from bot.core.redaction import Redactor
 from bot.github.client import GitHubClient
-from bot.leases import LeaseGuard
-from bot.records import Job, JobState, Lease, Phase
-from bot.redaction import Redactor
-from bot.runtime import Runtime
-from bot.worker_loop import failure_from_error
+from bot.worker.leases import LeaseGuard
+from bot.worker.loop import failure_from_error
 from proposals import drift, effects, policy, pr_extras, reports
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo

@@ -14,8 +14,8 @@ A job that moved on before the item ran (a maintainer retried it) is left alone;
 attempt owns the comment now.
 """
 
-from bot.records import Job, JobState
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.core.records import Job, JobState
 from bot.store.outbox import OutboxItem
 from proposals import effects, reports
 from proposals.effects import Repo

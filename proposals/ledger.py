@@ -13,7 +13,7 @@ and proposed something else) is stale as a whole.
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.records import ProposalRecord
+from bot.core.records import ProposalRecord
 from bot.store import Store
 
 CONTENT_STEPS = ("blobs", "tree", "commit")

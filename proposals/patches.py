@@ -27,7 +27,7 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import Hunk as UnidiffHunk
 from unidiff.patch import PatchedFile, PatchSet
 
-from bot.errors import InvalidDiff
+from bot.core.errors import InvalidDiff
 from proposals.hunks import Hunk, HunkLine
 from proposals.paths import parse_quoted
 

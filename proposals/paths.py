@@ -19,7 +19,7 @@ everything below it): a job limited to ``--path GLOB`` may change what its agent
 import re
 
 from bot.agents.paths import matches
-from bot.errors import InvalidDiff
+from bot.core.errors import InvalidDiff
 
 WORKFLOWS_DIR = ".github/workflows"
 

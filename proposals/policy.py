@@ -13,10 +13,10 @@ be guessing.
 
 from collections.abc import Iterable, Mapping
 
-from bot.errors import InvalidDiff
-from bot.records import Job
-from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
-from bot.settings import Settings
+from bot.core.errors import InvalidDiff
+from bot.core.records import Job
+from bot.core.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
+from bot.core.settings import Settings
 from proposals.paths import matches_any
 from proposals.validation import BaseFile, FileChange, Limits
 

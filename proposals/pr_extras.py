@@ -17,7 +17,7 @@ The rules:
 
 from dataclasses import dataclass, field
 
-from bot.repo_config import PullRequestConfig
+from bot.core.repo_config import PullRequestConfig
 from proposals.effects import Repo
 
 FOREIGN_TEAM = "a team of another organisation cannot review this repository"

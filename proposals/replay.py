@@ -7,8 +7,8 @@ pull request, check run and comment and creates nothing new. That makes replay t
 operator's tool after a crash, a lost outbox item, or a fix to the interpreter itself.
 """
 
-from bot.records import Job
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.core.records import Job
 
 
 def replay(runtime: Runtime, job_id: str, *, actor: str = "operator") -> Job:

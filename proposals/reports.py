@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.records import Event, Job, ProposalRecord, Tombstone, display_state
-from bot.repo_config import render_title
+from bot.core.records import Event, Job, ProposalRecord, Tombstone, display_state
+from bot.core.repo_config import render_title
 from proposals.markdown import code_block, code_span, plain, table_cell, truncate
 from proposals.trail import trail_table, utc
 

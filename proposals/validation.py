@@ -48,7 +48,7 @@ reverse block must turn the new bytes back into the base's.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.errors import InvalidDiff
+from bot.core.errors import InvalidDiff
 from proposals.hunks import (
     HunkMismatch,
     MalformedHunk,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 from bot.store import Database, Store
 from bot.store.outbox import Outbox
 from tests.databases import SqliteTemplate, empty_pg_database, fresh_pg_database

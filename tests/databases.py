@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import text
 
-from bot.db import make_engine
-from bot.migrate import upgrade
+from bot.store.engine import make_engine
+from bot.store.migrate import upgrade
 
 PG_ADMIN_DSN = os.environ.get(
     "FARCASTER_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"

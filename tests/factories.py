@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from bot.records import Job, JobState
+from bot.core.records import Job, JobState
 
 NOW = 1_800_000_000.0
 BASE = "b" * 40

@@ -15,9 +15,9 @@ import httpx
 import respx
 from githubkit.cache import MemCacheStrategy
 
+from bot.core.records import NewJob
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.records import NewJob
-from bot.settings import Settings
 
 # The sample repository the demo uses too (shipped in the package for `farcaster demo`).
 SAMPLE = Path(__file__).parents[1] / "bot" / "demo" / "sample_repo"

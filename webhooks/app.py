@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
 from bot.store.deliveries import Deliveries
 from webhooks.context import Context
 from webhooks.handlers import build_router

@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 
+from bot.app.runtime import Runtime
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.store import Store
 from bot.store.deliveries import Deliveries
 from webhooks.permissions import PermissionCache, permission_of

@@ -1,7 +1,7 @@
 """Feedback on a comment (an ``eyes`` reaction, a reply), queued at intake, done by workers.
 
 Intake never calls GitHub to write: it queues outbox items in the transaction that records
-the delivery, and the outbox drainer (bot/outbox_worker.py) runs the handlers below.
+the delivery, and the outbox drainer (bot/worker/outbox.py) runs the handlers below.
 
 Item kinds and payloads:
 
@@ -18,7 +18,7 @@ second delivery about the same comment cannot queue a second reaction or reply.
 from collections.abc import Callable
 from typing import Any
 
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
 from bot.store.deliveries import OutboxPut
 from bot.store.outbox import OutboxItem
 

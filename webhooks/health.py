@@ -10,8 +10,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.migrate import is_current
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.store.migrate import is_current
 from webhooks.metrics import IntakeMetrics
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import ConfigurationError, GitHubError, RateLimited
+from bot.core.errors import ConfigurationError, GitHubError, RateLimited
 from bot.store.deliveries import DeliveryRecord, NewDelivery
 from webhooks.context import Context
 from webhooks.payloads import PayloadError

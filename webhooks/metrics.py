@@ -4,7 +4,7 @@
   names outside the handled set are folded into ``other`` and deliveries rejected before
   their signature was checked are ``unverified``, so nobody can grow the label set.
 - ``farcaster_webhook_intake_seconds{event}``: time from request to answer.
-- every store-wide series of :mod:`bot.metrics` (jobs by state, lease expiries, fenced
+- every store-wide series of :mod:`bot.observe.metrics` (jobs by state, lease expiries, fenced
   refusals, tombstones by reason, ...), counted in the database at scrape time, and this
   process's GitHub-call and agent-duration series (``serve --workers`` runs agents).
 
@@ -15,7 +15,11 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from bot.metrics import install_agent_metrics, install_github_call_metrics, register_store_metrics
+from bot.observe.metrics import (
+    install_agent_metrics,
+    install_github_call_metrics,
+    register_store_metrics,
+)
 from bot.store import Store
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -6,7 +6,7 @@ secrets never reach them.
 
 from collections.abc import Sequence
 
-from bot.records import Job, JobState
+from bot.core.records import Job, JobState
 from webhooks.commands import help_text
 
 

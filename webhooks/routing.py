@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.records import NewJob
+from bot.core.records import NewJob
 from bot.store.deliveries import JOB_CREATED, JOB_EXISTS, OutboxPut
 
 if TYPE_CHECKING:

@@ -2,12 +2,12 @@
 
 An agent receives an :class:`AgentRequest`: the checkout to change, the job's command, its
 limits and a ``stop`` event (set when the runner's lease is lost; the agent must stop
-promptly and raise :class:`~bot.errors.LeaseLost`). It returns an :class:`AgentResult`
+promptly and raise :class:`~bot.core.errors.LeaseLost`). It returns an :class:`AgentResult`
 holding a log that is already bounded and redacted, and, when it ran one, the outcome of a
 verify step. It never returns a diff: the runner computes the diff itself, with git, from
 the working tree. Agents hold no credentials and touch nothing outside the checkout.
 
-Failures are :class:`~bot.errors.AgentFailed` with a ``reason_code`` and a sentence for the
+Failures are :class:`~bot.core.errors.AgentFailed` with a ``reason_code`` and a sentence for the
 maintainer; ``retryable`` says whether another attempt could do better (a timeout might, an
 unknown symbol will not).
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.errors import AgentFailed, LeaseLost
-from bot.redaction import Redactor
+from bot.core.errors import AgentFailed, LeaseLost
+from bot.core.redaction import Redactor
 
 DEFAULT_MAX_LOG_BYTES = 64 * 1024
 

@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.agents.base import AgentRequest, AgentResult, command_text
 from bot.agents.process import ProcessOutcome, run_bounded
-from bot.errors import AgentFailed, ConfigurationError, LeaseLost
-from bot.redaction import Redactor, one_line
+from bot.core.errors import AgentFailed, ConfigurationError, LeaseLost
+from bot.core.redaction import Redactor, one_line
 
 PLACEHOLDER = "{instruction}"
 VERIFY_LOG_BYTES = 16 * 1024

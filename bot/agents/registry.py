@@ -6,8 +6,8 @@ from bot.agents.base import Agent
 from bot.agents.command import load_command_agents
 from bot.agents.rename import RenameAgent
 from bot.agents.replace import ReplaceAgent
-from bot.errors import AgentFailed, ConfigurationError
-from bot.settings import Settings
+from bot.core.errors import AgentFailed, ConfigurationError
+from bot.core.settings import Settings
 
 
 def builtin_agents() -> dict[str, Agent]:

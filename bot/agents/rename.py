@@ -31,7 +31,7 @@ from rope.refactor.rename import Rename
 from bot.agents.base import AgentRequest, AgentResult, command_paths, command_text
 from bot.agents.paths import read_text, repository_files, selected
 from bot.agents.symbols import Definition, all_definitions, named, similar
-from bot.errors import AgentFailed, LeaseLost
+from bot.core.errors import AgentFailed, LeaseLost
 
 # Shown per ambiguity or unknown name, so a message stays one screen long.
 MAX_LISTED = 10

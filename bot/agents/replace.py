@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bot.agents.base import AgentRequest, AgentResult, command_paths, command_text
 from bot.agents.paths import read_text, repository_files, selected
-from bot.errors import AgentFailed
+from bot.core.errors import AgentFailed
 
 
 def make_substitution(

@@ -286,12 +286,12 @@ def start_emulator_process(
 ) -> tuple["subprocess.Popen[bytes]", str]:
     """Spawn ``farcaster emulator --port 0`` and return it with its base URL.
 
-    ``argv`` replaces the command (default ``python -m bot.cli emulator``); the options are
+    ``argv`` replaces the command (default ``python -m bot.cli.main emulator``); the options are
     appended. stderr goes to ``data_dir/emulator.log``. The caller ends the process
     (``proc.terminate(); proc.wait()``).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
-    command = list(argv or [sys.executable, "-m", "bot.cli", "emulator"])
+    command = list(argv or [sys.executable, "-m", "bot.cli.main", "emulator"])
     command += ["--host", host, "--port", "0", "--data-dir", str(data_dir)]
     if token_lifetime is not None:
         command += ["--token-lifetime", str(token_lifetime)]

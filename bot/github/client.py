@@ -2,10 +2,10 @@
 
 Every method returns plain JSON (``dict``/``list``): githubkit's strict models reject
 minimal but valid responses, and we read only a few fields. Every githubkit or httpx error
-is translated here into :mod:`bot.errors`; nothing above this module sees them.
+is translated here into :mod:`bot.core.errors`; nothing above this module sees them.
 
 Retries: a 5xx is retried twice quickly inside the call; a rate limit is never slept on
-here. It raises :class:`~bot.errors.RateLimited` with ``retry_after`` so the caller can
+here. It raises :class:`~bot.core.errors.RateLimited` with ``retry_after`` so the caller can
 re-queue the job and free its lease.
 """
 
@@ -23,8 +23,8 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
 
-from bot.errors import GitHubError, GitHubRefused, GitHubUnavailable, RateLimited
-from bot.settings import Settings
+from bot.core.errors import GitHubError, GitHubRefused, GitHubUnavailable, RateLimited
+from bot.core.settings import Settings
 
 # Observers of every call (endpoint template, status, seconds); metrics register here.
 CallObserver = Callable[[str, str, int, float], None]

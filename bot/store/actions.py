@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bot.errors import StoreError
-from bot.records import Job, JobState, Phase
+from bot.core.errors import StoreError
+from bot.core.records import Job, JobState, Phase
 from bot.store import statements as st
 from bot.store.database import Database
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from bot.records import Job, Lease, Phase
+from bot.core.records import Job, Lease, Phase
 from bot.store.rows import JOB_COLUMNS, job_from_row
 from bot.store.statements import PG_NOW, append_events
 

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
 
-from bot.db import WRITE_OPTION, clock_sql, is_sqlite, make_engine
+from bot.store.engine import WRITE_OPTION, clock_sql, is_sqlite, make_engine
 
 
 class Database:
@@ -20,7 +20,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One write transaction; on SQLite it starts with BEGIN IMMEDIATE (see bot/db.py).
+        """One write transaction; on SQLite it begins IMMEDIATE (see bot/store/engine.py).
 
         Reads outside it (``engine.connect()``) begin DEFERRED and so never wait for, or
         block, a writer under WAL.

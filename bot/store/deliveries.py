@@ -28,8 +28,8 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from bot.errors import JobNotFound, StoreError
-from bot.records import Job, NewJob
+from bot.core.errors import JobNotFound, StoreError
+from bot.core.records import Job, NewJob
 from bot.store import statements as st
 from bot.store.database import Database
 from bot.store.outbox import Outbox
@@ -143,7 +143,7 @@ class Deliveries:
         self.db = db
         self.store = store
         self.outbox = outbox
-        # SQLite has one writer at a time, and bot/db.py begins every transaction, reads
+        # SQLite has one writer at a time, and bot/store/engine.py begins every transaction, reads
         # included, with BEGIN IMMEDIATE. Intake's threads queue on a lock instead of on
         # SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and turns a
         # burst of deliveries into second-long tails.

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text, update
 
-from bot.retry import backoff_seconds
+from bot.core.retry import backoff_seconds
 from bot.store import statements as st
 from bot.store.database import Database
 from bot.store.tables import OUTBOX

@@ -1,14 +1,14 @@
 """Reading the store: jobs, trails, proposals, effects, tombstones, operator counts.
 
-Reads begin DEFERRED (bot/db.py): on SQLite they neither wait for nor block a writer.
+Reads begin DEFERRED (bot/store/engine.py): on SQLite they neither wait for nor block a writer.
 """
 
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from bot.errors import JobNotFound
-from bot.records import Effect, Event, Job, JobState, ProposalRecord, Tombstone
+from bot.core.errors import JobNotFound
+from bot.core.records import Effect, Event, Job, JobState, ProposalRecord, Tombstone
 from bot.store import statements as st
 from bot.store.database import Database
 from bot.store.rows import job_from_row

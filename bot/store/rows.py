@@ -1,9 +1,9 @@
-"""Turning result rows into the frozen records of bot/records.py."""
+"""Turning result rows into the frozen records of bot/core/records.py."""
 
 from collections.abc import Mapping
 from typing import Any
 
-from bot.records import Effect, Event, Job, JobState, ProposalRecord, Tombstone
+from bot.core.records import Effect, Event, Job, JobState, ProposalRecord, Tombstone
 
 JOB_COLUMNS = (
     "id, idempotency_key, repo, installation_id, issue_number, is_pull_request, requester, "

@@ -23,8 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TupleType
 
-from bot.errors import JobNotFound
-from bot.records import (
+from bot.core.errors import JobNotFound
+from bot.core.records import (
     LEASED_STATES,
     Effect,
     Event,

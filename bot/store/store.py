@@ -2,7 +2,7 @@
 
 Every method is one transaction. Every transition appends its event in that same
 transaction. Every write that finishes work carries the fencing token and is refused with
-:class:`~bot.errors.StaleFencingToken` (and a ``fenced_write_rejected`` event) when a newer
+:class:`~bot.core.errors.StaleFencingToken` (and a ``fenced_write_rejected`` event) when a newer
 holder owns the job. Events, proposals and tombstones are only ever inserted.
 """
 
@@ -14,9 +14,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, select
 
-from bot.diffstat import diffstat
-from bot.errors import StaleFencingToken, StoreError
-from bot.records import (
+from bot.core.diffstat import diffstat
+from bot.core.errors import StaleFencingToken, StoreError
+from bot.core.records import (
     Effect,
     Failure,
     Job,
@@ -27,7 +27,7 @@ from bot.records import (
     Phase,
     ProposalRecord,
 )
-from bot.retry import backoff_seconds
+from bot.core.retry import backoff_seconds
 from bot.store import statements as st
 from bot.store.actions import LEASE_CLEARED, MaintainerActions
 from bot.store.claims import claim_jobs, heartbeat_if_token

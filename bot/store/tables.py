@@ -2,7 +2,7 @@
 
 from sqlalchemy import Table
 
-from bot.tables import metadata
+from bot.store.schema import metadata
 
 JOBS: Table = metadata.tables["jobs"]
 EVENTS: Table = metadata.tables["job_events"]

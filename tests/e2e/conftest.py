@@ -1,4 +1,4 @@
-"""End-to-end fixtures: a Sandbox (emulator + real `farcaster` processes) per test."""
+"""End-to-end fixtures: a World (emulator + real `farcaster` processes) per test."""
 
 import contextlib
 from collections.abc import Iterator
@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from bot.records import Job
-from bot.sandbox import BOT_LOGIN, Sandbox
+from bot.core.records import Job
+from bot.emulator.world import BOT_LOGIN, World
 from tests.databases import fresh_pg_database
 
 
 @pytest.fixture
-def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sandbox]:
-    """A sandbox on SQLite, or on a fresh PostgreSQL database when a test asks with
+def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """A test world on SQLite, or on a fresh PostgreSQL database when a test asks with
     ``@pytest.mark.parametrize("box", ENGINES, indirect=True)``."""
     engine = getattr(request, "param", "sqlite")
     with contextlib.ExitStack() as stack:
@@ -23,15 +23,15 @@ def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sandbox]:
             if engine == "postgres"
             else None
         )
-        sandbox = Sandbox.start(tmp_path / "sandbox", database_url=url, lease_seconds=2.0)
-        stack.callback(sandbox.close)
-        yield sandbox
+        world = World.start(tmp_path / "world", database_url=url, lease_seconds=2.0)
+        stack.callback(world.close)
+        yield world
 
 
 ENGINES = ["sqlite", "postgres"]
 
 
-def effects_of(box: Sandbox, job: Job) -> dict[str, Any]:
+def effects_of(box: World, job: Job) -> dict[str, Any]:
     """What GitHub (the emulator) holds for one job, counted from the outside."""
     state = box.state()
     branch = state["farcaster_branches"].get(job.branch)
@@ -49,7 +49,7 @@ def effects_of(box: Sandbox, job: Job) -> dict[str, Any]:
 ONE_OF_EACH = {"pulls": 1, "branch": True, "commits": 1, "check_runs": 1, "status_comments": 1}
 
 
-def branch_tree(box: Sandbox, job: Job) -> str:
+def branch_tree(box: World, job: Job) -> str:
     client = box.github_client()
     head = client.branch_head(box.owner, box.repo, job.branch)
     return str(client.get_commit(box.owner, box.repo, head)["tree"]["sha"])

@@ -3,7 +3,7 @@
     python -m tests.e2e.runner_child ARCHIVE SHA
 
 Settings come from the FARCASTER_* environment (database, scratch dir, App key), and
-FARCASTER_FAULT picks the step at which the process dies (bot/faults.py). Prints the
+FARCASTER_FAULT picks the step at which the process dies (bot/core/faults.py). Prints the
 number of jobs it claimed when it survives.
 """
 
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import respx
 
-from bot.records import Phase
-from bot.runner import run_job
-from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.worker_loop import WorkerLoop
+from bot.app.runtime import Runtime
+from bot.core.records import Phase
+from bot.core.settings import Settings
+from bot.worker.loop import WorkerLoop
+from bot.worker.runner import run_job
 from tests.runner_support import github_factory, mock_github
 
 

@@ -14,16 +14,16 @@ import time
 import httpx
 import pytest
 
-from bot.faults import ALL_POINTS, FAULT_EXIT_STATUS
-from bot.records import JobState
-from bot.sandbox import Sandbox, wait_until
+from bot.core.faults import ALL_POINTS, FAULT_EXIT_STATUS
+from bot.core.records import JobState
+from bot.emulator.world import World, wait_until
 from tests.e2e.conftest import ENGINES, ONE_OF_EACH, branch_tree, effects_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 COMMAND = "/farcaster rename net_price price_without_tax"
 
 
-def run_job_through(box: Sandbox, fault: str | None) -> str:
+def run_job_through(box: World, fault: str | None) -> str:
     """One command handled by a worker that dies at ``fault``, then by a fresh worker."""
     before = {j.id for j in box.jobs()}
     number = box.open_issue(f"crash at {fault}")
@@ -43,7 +43,7 @@ def run_job_through(box: Sandbox, fault: str | None) -> str:
 
 
 @pytest.mark.parametrize("box", ENGINES, indirect=True)
-def test_every_fault_point_still_yields_one_of_each_effect(box: Sandbox) -> None:
+def test_every_fault_point_still_yields_one_of_each_effect(box: World) -> None:
     box.start_server(workers=0)
     reference = box.store.get(run_job_through(box, None))
     expected_tree = branch_tree(box, reference)
@@ -78,7 +78,7 @@ def test_every_fault_point_still_yields_one_of_each_effect(box: Sandbox) -> None
     )
 
 
-def test_sigkill_at_random_moments_over_twenty_runs(box: Sandbox) -> None:
+def test_sigkill_at_random_moments_over_twenty_runs(box: World) -> None:
     box.start_server(workers=0)
     rng = random.Random(20261130)
     numbers = [box.open_issue(f"run {n}") for n in range(20)]

@@ -4,15 +4,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.records import JobState
-from bot.sandbox import BOT_LOGIN, Sandbox
+from bot.core.records import JobState
+from bot.emulator.world import BOT_LOGIN, World
 from tests.e2e.conftest import ENGINES
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("box", ENGINES, indirect=True)
-def test_fifty_redeliveries_and_fifty_concurrent_copies_make_one_job_each(box: Sandbox) -> None:
+def test_fifty_redeliveries_and_fifty_concurrent_copies_make_one_job_each(box: World) -> None:
     box.start_server(workers=0)
     first = box.comment(box.open_issue("one"), "/farcaster rename net_price price_without_tax")
     for _ in range(50):
@@ -29,7 +29,7 @@ def test_fifty_redeliveries_and_fifty_concurrent_copies_make_one_job_each(box: S
         assert [e.kind for e in box.store.events(job.id)] == ["created"]
 
 
-def test_a_readers_command_is_refused_politely_and_makes_no_job(box: Sandbox) -> None:
+def test_a_readers_command_is_refused_politely_and_makes_no_job(box: World) -> None:
     box.start_server(workers=1)
     number = box.open_issue("a reader asks")
     sent = box.comment(number, "/farcaster rename net_price price_without_tax", user="bob")
@@ -41,7 +41,7 @@ def test_a_readers_command_is_refused_politely_and_makes_no_job(box: Sandbox) ->
     assert len(replies) == 1 and "@bob" in replies[0] and "write" in replies[0]
 
 
-def test_help_and_unknown_commands_get_the_help_text(box: Sandbox) -> None:
+def test_help_and_unknown_commands_get_the_help_text(box: World) -> None:
     box.start_server(workers=1)
     number = box.open_issue("what can it do")
     box.comment(number, "/farcaster frobnicate everything")

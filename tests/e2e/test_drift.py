@@ -2,15 +2,15 @@
 
 import pytest
 
-from bot.faults import FAULT_EXIT_STATUS
-from bot.records import Job, JobState
-from bot.sandbox import Sandbox
+from bot.core.faults import FAULT_EXIT_STATUS
+from bot.core.records import Job, JobState
+from bot.emulator.world import World
 from tests.e2e.conftest import ENGINES, ONE_OF_EACH, effects_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def propose_then_push(box: Sandbox, files: dict[str, str]) -> tuple[Job, str]:
+def propose_then_push(box: World, files: dict[str, str]) -> tuple[Job, str]:
     """A job whose proposal is stored, then a human pushes ``files`` to main."""
     box.start_server(workers=0)
     doomed = box.start_worker("proposer", fault="after_proposal")
@@ -27,14 +27,14 @@ def propose_then_push(box: Sandbox, files: dict[str, str]) -> tuple[Job, str]:
     return job, head
 
 
-def pr_parent(box: Sandbox, job: Job) -> str:
+def pr_parent(box: World, job: Job) -> str:
     client = box.github_client()
     head = client.branch_head("acme", "inventory", job.branch)
     return str(client.get_commit("acme", "inventory", head)["parents"][0]["sha"])
 
 
 @pytest.mark.parametrize("box", ENGINES, indirect=True)
-def test_drift_on_a_touched_file_reruns_on_the_new_head(box: Sandbox) -> None:
+def test_drift_on_a_touched_file_reruns_on_the_new_head(box: World) -> None:
     pricing = box.gh.files("acme", "inventory")["inventory/pricing.py"]
     job, head = propose_then_push(box, {"inventory/pricing.py": pricing + "\n\nVAT = 0.2\n"})
     events = box.store.events(job.id)
@@ -48,7 +48,7 @@ def test_drift_on_a_touched_file_reruns_on_the_new_head(box: Sandbox) -> None:
     assert effects_of(box, job) == ONE_OF_EACH
 
 
-def test_drift_on_an_untouched_file_is_applied_on_the_recorded_base(box: Sandbox) -> None:
+def test_drift_on_an_untouched_file_is_applied_on_the_recorded_base(box: World) -> None:
     base = box.gh.repo_state("acme", "inventory")["branches"]["main"]
     job, _ = propose_then_push(box, {"NOTES.md": "unrelated\n"})
     assert [e.kind for e in box.store.events(job.id)].count("drift") == 0

@@ -5,18 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.records import Job, JobState
-from bot.sandbox import BOT_LOGIN, Sandbox
+from bot.core.records import Job, JobState
+from bot.emulator.world import BOT_LOGIN, World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def bot_comments(box: Sandbox, number: int) -> list[str]:
+def bot_comments(box: World, number: int) -> list[str]:
     comments = box.github_client().list_issue_comments("acme", "inventory", number)
     return [c["body"] for c in comments if c["user"]["login"] == BOT_LOGIN]
 
 
-def run_to_tombstone(box: Sandbox, number: int, body: str) -> Job:
+def run_to_tombstone(box: World, number: int, body: str) -> Job:
     box.comment(number, body)
     job = box.wait_for_state(box.only_job().id, JobState.TOMBSTONED, JobState.DONE, timeout=60)
     assert job.state is JobState.TOMBSTONED
@@ -24,7 +24,7 @@ def run_to_tombstone(box: Sandbox, number: int, body: str) -> Job:
     return job
 
 
-def test_an_unknown_symbol_tombstones_with_one_report_and_retry_runs_again(box: Sandbox) -> None:
+def test_an_unknown_symbol_tombstones_with_one_report_and_retry_runs_again(box: World) -> None:
     box.start_server(workers=1)
     number = box.open_issue()
     job = run_to_tombstone(box, number, "/farcaster rename no_such_name other_name")
@@ -77,7 +77,7 @@ def agents_file(tmp: Path) -> Path:
     return path
 
 
-def test_hostile_command_agents_are_tombstoned_with_the_precise_reason(box: Sandbox) -> None:
+def test_hostile_command_agents_are_tombstoned_with_the_precise_reason(box: World) -> None:
     box.start_server(workers=2, env={"FARCASTER_AGENTS_FILE": str(agents_file(box.root))})
     issues = {}
     for agent in sorted(HOSTILE):

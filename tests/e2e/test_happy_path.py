@@ -2,15 +2,15 @@
 
 import pytest
 
-from bot.records import JobState
-from bot.sandbox import Sandbox
+from bot.core.records import JobState
+from bot.emulator.world import World
 from tests.e2e.conftest import ENGINES, ONE_OF_EACH, effects_of
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("box", ENGINES, indirect=True)
-def test_a_rename_comment_becomes_one_pull_request(box: Sandbox) -> None:
+def test_a_rename_comment_becomes_one_pull_request(box: World) -> None:
     box.start_server(workers=1)
     number = box.open_issue()
     sent = box.comment(number, "/farcaster rename net_price price_without_tax")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.records import JobState
-from bot.sandbox import Sandbox, wait_until
+from bot.core.records import JobState
+from bot.emulator.world import World, wait_until
 from tests.databases import fresh_pg_database
 from tests.e2e.conftest import ONE_OF_EACH, effects_of
 
@@ -23,7 +23,7 @@ COMMANDS = [
 
 def test_two_postgres_backed_workers_make_one_pr_per_job(tmp_path: Path) -> None:
     with fresh_pg_database("farcaster_e2e") as url:
-        box = Sandbox.start(tmp_path / "sandbox", database_url=url, lease_seconds=2.0)
+        box = World.start(tmp_path / "world", database_url=url, lease_seconds=2.0)
         try:
             box.start_server(workers=0)
             box.start_worker("machine-a", concurrency=2)

@@ -2,15 +2,15 @@
 
 import pytest
 
-from bot.faults import FAULT_EXIT_STATUS
-from bot.records import JobState
-from bot.sandbox import Sandbox
+from bot.core.faults import FAULT_EXIT_STATUS
+from bot.core.records import JobState
+from bot.emulator.world import World
 from tests.e2e.conftest import ONE_OF_EACH, effects_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_a_rate_limited_apply_is_rescheduled_with_githubs_delay(box: Sandbox) -> None:
+def test_a_rate_limited_apply_is_rescheduled_with_githubs_delay(box: World) -> None:
     box.start_server(workers=0)
     proposer = box.start_worker("proposer", fault="after_proposal")
     box.comment(box.open_issue(), "/farcaster rename net_price price_without_tax")

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import respx
 
-from bot.faults import FAULT_EXIT_STATUS, RUNNER_POINTS
-from bot.records import JobState, Phase
-from bot.runner import run_job, sweep_abandoned_scratch
-from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.worker_loop import WorkerLoop
+from bot.app.runtime import Runtime
+from bot.core.faults import FAULT_EXIT_STATUS, RUNNER_POINTS
+from bot.core.records import JobState, Phase
+from bot.core.settings import Settings
+from bot.worker.loop import WorkerLoop
+from bot.worker.runner import run_job, sweep_abandoned_scratch
 from tests.runner_support import (
     API,
     github_factory,

@@ -15,16 +15,16 @@ from typing import Any
 
 from githubkit.cache import MemCacheStrategy
 
-from bot.errors import RateLimited
+from bot.app.runtime import Runtime
+from bot.core.errors import RateLimited
+from bot.core.records import Job, Lease, NewJob, NewProposal, Phase
+from bot.core.redaction import Redactor
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.leases import LeaseGuard
-from bot.records import Job, Lease, NewJob, NewProposal, Phase
-from bot.redaction import Redactor
-from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.store import Store
 from bot.store.outbox import Outbox
-from bot.worker_loop import postpone_for_rate_limit
+from bot.worker.leases import LeaseGuard
+from bot.worker.loop import postpone_for_rate_limit
 from proposals.interpreter import apply_job
 from tests.fakes.github_fake import FakeGitHub
 

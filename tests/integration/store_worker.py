@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
-from bot.errors import StaleFencingToken
-from bot.records import Lease, NewProposal, Phase
+from bot.core.errors import StaleFencingToken
+from bot.core.records import Lease, NewProposal, Phase
 from bot.store import Database, Store
 
 DIFF = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"

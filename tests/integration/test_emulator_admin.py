@@ -22,11 +22,11 @@ import httpx
 import pytest
 from githubkit.cache import MemCacheStrategy
 
+from bot.core.errors import RateLimited
+from bot.core.settings import Settings
 from bot.emulator.control import EmulatorControl, EmulatorError, start_emulator_process
 from bot.emulator.serve import EmulatorThread
-from bot.errors import RateLimited
 from bot.github.client import GitHubClient
-from bot.settings import Settings
 
 SAMPLES = Path(__file__).parents[1] / "samples" / "webhooks"
 APP_ID = 31
@@ -386,7 +386,7 @@ def test_admin_errors_use_githubs_shape(world: World) -> None:
 @pytest.mark.slow
 def test_emulator_process_prints_its_url_and_serves(tmp_path: Path) -> None:
     proc, base_url = start_emulator_process(
-        tmp_path, argv=[sys.executable, "-m", "bot.commands.emulator"], token_lifetime=120
+        tmp_path, argv=[sys.executable, "-m", "bot.cli.commands.emulator"], token_lifetime=120
     )
     try:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)

@@ -26,11 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from githubkit.cache import MemCacheStrategy
 from pydantic import SecretStr
 
+from bot.core.errors import GitHubError, GitHubRefused
+from bot.core.settings import Settings
 from bot.emulator.control import EmulatorControl
 from bot.emulator.serve import EmulatorThread
-from bot.errors import GitHubError, GitHubRefused
 from bot.github.client import GitHubClient
-from bot.settings import Settings
 
 APP_ID = 4242
 INSTALLATION = 77

@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from githubkit.cache import MemCacheStrategy
 
+from bot.core.settings import Settings
 from bot.emulator.control import EmulatorControl
 from bot.emulator.serve import EmulatorThread
 from bot.github.client import GitHubClient
-from bot.settings import Settings
 
 APP_ID = 4343
 INSTALLATION = 78

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.records import JobState
-from bot.settings import Settings
+from bot.core.records import JobState
+from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     DEVELOP_SHA,
     INSTALLATION,

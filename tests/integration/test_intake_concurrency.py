@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     Intake,
     comment_payload,

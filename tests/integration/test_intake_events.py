@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.records import JobState, Phase
-from bot.settings import Settings
+from bot.core.records import JobState, Phase
+from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     INSTALLATION,
     REPO,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     SECRET,
     Intake,

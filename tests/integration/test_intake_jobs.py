@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.records import Failure, JobState, NewProposal, Phase
-from bot.settings import Settings
+from bot.core.records import Failure, JobState, NewProposal, Phase
+from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     MASTER_SHA,
     REPO,

@@ -8,8 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.commands import serve as serve_module
-from bot.settings import get_settings
+from bot.cli.commands import serve as serve_module
+from bot.core.settings import get_settings
 from tests.integration.test_intake_support import TestClient
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -46,7 +46,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict:
 @pytest.fixture
 def workers(monkeypatch: pytest.MonkeyPatch) -> dict:
     seen: dict = {"stopped": 0}
-    module = types.ModuleType("bot.workers")
+    module = types.ModuleType("bot.app.workers")
 
     def start_background_workers(runtime, count):
         seen["count"] = count
@@ -58,7 +58,7 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> dict:
         return stop
 
     module.start_background_workers = start_background_workers  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bot.workers", module)
+    monkeypatch.setitem(sys.modules, "bot.app.workers", module)
     return seen
 
 

@@ -22,9 +22,9 @@ import respx
 from githubkit.cache import MemCacheStrategy
 from sqlalchemy import func, select
 
+from bot.app.runtime import Runtime
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.store.tables import DELIVERIES, EVENTS, JOBS, OUTBOX
 from webhooks.app import create_app
 from webhooks.signature import sign

@@ -7,12 +7,12 @@ closed; a rate limit turning into a scheduled retry rather than a failure.
 
 import pytest
 
-from bot.errors import GitHubUnavailable
-from bot.leases import LeaseGuard
-from bot.records import JobState, Phase
-from bot.settings import Settings
+from bot.core.errors import GitHubUnavailable
+from bot.core.records import JobState, Phase
+from bot.core.settings import Settings
 from bot.store import Store, statements
 from bot.store.outbox import Outbox
+from bot.worker.leases import LeaseGuard
 from proposals.interpreter import apply_job
 from proposals.replay import replay
 from proposals.reports import display_state, marker

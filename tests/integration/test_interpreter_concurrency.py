@@ -9,13 +9,13 @@ import threading
 
 import pytest
 
-from bot import faults
-from bot.errors import LeaseLost, StaleFencingToken
-from bot.leases import LeaseGuard
-from bot.records import JobState, Lease
-from bot.settings import Settings
+from bot.core import faults
+from bot.core.errors import LeaseLost, StaleFencingToken
+from bot.core.records import JobState, Lease
+from bot.core.settings import Settings
 from bot.store import Store
 from bot.store.outbox import Outbox
+from bot.worker.leases import LeaseGuard
 from proposals.interpreter import apply_job
 from tests.fakes.world import World
 

@@ -8,9 +8,9 @@ The e2e suite repeats this with real ``kill -9``.
 
 import pytest
 
-from bot import faults
-from bot.records import JobState
-from bot.settings import Settings
+from bot.core import faults
+from bot.core.records import JobState
+from bot.core.settings import Settings
 from bot.store import Store
 from bot.store.outbox import Outbox
 from tests.fakes.world import BASE_FILES, ISSUE, RENAMED, World, applied

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import pytest
 from githubkit.cache import MemCacheStrategy
 
+from bot.app.runtime import Runtime
+from bot.core.records import Job, JobState, NewJob, NewProposal, Phase
+from bot.core.settings import Settings
 from bot.emulator.control import EmulatorControl
 from bot.github.client import GitHubClient
-from bot.leases import LeaseGuard
-from bot.records import Job, JobState, NewJob, NewProposal, Phase
-from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.store import Store, statements
 from bot.store.outbox import Outbox
+from bot.worker.leases import LeaseGuard
 from proposals.interpreter import apply_job
 from proposals.replay import replay
 from tests.fakes.emulated_github import emulated_github

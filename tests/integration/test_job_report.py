@@ -2,8 +2,8 @@
 
 import pytest
 
-from bot.records import JobState
-from bot.settings import Settings
+from bot.core.records import JobState
+from bot.core.settings import Settings
 from bot.store import Store
 from bot.store.outbox import Outbox, OutboxItem
 from proposals.job_report import handle_job_report

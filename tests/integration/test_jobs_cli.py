@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from bot.commands.jobs import age, app, display_state, parse_since, summarize
-from bot.records import Failure, JobState, NewJob, NewProposal, Phase
-from bot.settings import get_settings
+from bot.cli.commands.jobs import age, app, display_state, parse_since, summarize
+from bot.core.records import Failure, JobState, NewJob, NewProposal, Phase
+from bot.core.settings import get_settings
 from bot.store import Database, Store
 
 DIFF = """diff --git a/a.py b/a.py

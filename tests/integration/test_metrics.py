@@ -9,9 +9,10 @@ from githubkit import GitHub
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.errors import GitHubRefused, StaleFencingToken
+from bot.core.errors import GitHubRefused, StaleFencingToken
+from bot.core.records import Failure, NewJob, NewProposal, Phase
 from bot.github.client import GitHubClient
-from bot.metrics import (
+from bot.observe.metrics import (
     JOB_STATES,
     build_registry,
     install_agent_metrics,
@@ -20,7 +21,6 @@ from bot.metrics import (
     register_store_metrics,
     serve_metrics,
 )
-from bot.records import Failure, NewJob, NewProposal, Phase
 from bot.store import Database, Store
 from bot.store.outbox import MAX_OUTBOX_ATTEMPTS, Outbox
 

@@ -4,9 +4,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.db import make_engine
-from bot.migrate import downgrade, is_current, upgrade
-from bot.tables import metadata
+from bot.store.engine import make_engine
+from bot.store.migrate import downgrade, is_current, upgrade
+from bot.store.schema import metadata
 
 
 def _differences(url: str) -> list[object]:

@@ -10,12 +10,12 @@ import pytest
 import respx
 from prometheus_client import CollectorRegistry
 
-from bot.metrics import install_agent_metrics
-from bot.records import JobState, Phase
-from bot.redaction import REDACTED
-from bot.runner import run_job
-from bot.runtime import Runtime
-from bot.worker_loop import WorkerLoop
+from bot.app.runtime import Runtime
+from bot.core.records import JobState, Phase
+from bot.core.redaction import REDACTED
+from bot.observe.metrics import install_agent_metrics
+from bot.worker.loop import WorkerLoop
+from bot.worker.runner import run_job
 from tests.factories import make_job
 from tests.runner_support import (
     API,
@@ -316,8 +316,8 @@ def test_the_tarball_is_downloaded_with_the_installation_token(runtime, origin, 
 
 
 def test_an_agent_the_repository_did_not_enable_never_runs(tmp_path) -> None:
-    from bot.errors import AgentFailed
-    from bot.runner import check_agent_enabled, repo_config_at
+    from bot.core.errors import AgentFailed
+    from bot.worker.runner import check_agent_enabled, repo_config_at
 
     config = tmp_path / ".github" / "farcaster.yml"
     config.parent.mkdir()
@@ -333,9 +333,9 @@ def test_an_agent_the_repository_did_not_enable_never_runs(tmp_path) -> None:
 
 
 def test_a_repository_may_ask_for_more_than_write_permission(tmp_path) -> None:
-    from bot.errors import AgentFailed
-    from bot.repo_config import parse_repo_config
-    from bot.runner import check_requester_permission
+    from bot.core.errors import AgentFailed
+    from bot.core.repo_config import parse_repo_config
+    from bot.worker.runner import check_requester_permission
 
     class Permissions:
         def __init__(self, held: str) -> None:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from bot.errors import JobNotFound, StaleFencingToken
-from bot.records import Failure, JobState, NewJob, NewProposal, Phase
+from bot.core.errors import JobNotFound, StaleFencingToken
+from bot.core.records import Failure, JobState, NewJob, NewProposal, Phase
 from bot.store import Store
 
 DIFF = """diff --git a/a.py b/a.py

@@ -6,8 +6,8 @@ transaction; fencing still holds job by job.
 
 import pytest
 
-from bot.errors import StoreError
-from bot.records import Event, JobState, NewJob, Phase
+from bot.core.errors import StoreError
+from bot.core.records import Event, JobState, NewJob, Phase
 from bot.store import Store
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.records import JobState, NewJob
+from bot.core.records import JobState, NewJob
 from bot.store import Database, Store
 
 ROOT = Path(__file__).resolve().parents[2]

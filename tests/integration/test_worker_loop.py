@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from bot.errors import AgentFailed, LeaseLost, RateLimited
-from bot.records import JobState, NewJob, NewProposal, Phase
-from bot.redaction import REDACTED
-from bot.runtime import Runtime
-from bot.worker_loop import WorkerLoop
+from bot.app.runtime import Runtime
+from bot.core.errors import AgentFailed, LeaseLost, RateLimited
+from bot.core.records import JobState, NewJob, NewProposal, Phase
+from bot.core.redaction import REDACTED
+from bot.worker.loop import WorkerLoop
 
 WAIT = 10.0  # seconds: the longest any condition below may take before the test fails
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# The command function itself, mounted the way bot/cli.py mounts it.
-LAUNCH = "import typer; from bot.commands.worker import worker; typer.run(worker)"
+# The command function itself, mounted the way bot/cli/main.py mounts it.
+LAUNCH = "import typer; from bot.cli.commands.worker import worker; typer.run(worker)"
 
 
 def read_until(proc, marker, within=60.0):

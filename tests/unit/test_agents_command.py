@@ -12,9 +12,9 @@ import pytest
 from bot.agents.base import AgentLimits, AgentRequest
 from bot.agents.command import CommandAgent, CommandAgentConfig, load_command_agents
 from bot.agents.registry import load_registry, longest_timeout
-from bot.errors import AgentFailed, ConfigurationError, LeaseLost
-from bot.redaction import REDACTED, Redactor
-from bot.settings import Settings
+from bot.core.errors import AgentFailed, ConfigurationError, LeaseLost
+from bot.core.redaction import REDACTED, Redactor
+from bot.core.settings import Settings
 
 PY = sys.executable
 WEBHOOK_SECRET = "webhook-secret-value-1234"

@@ -10,7 +10,7 @@ import pytest
 
 from bot.agents.base import AgentLimits, AgentRequest
 from bot.agents.rename import RenameAgent
-from bot.errors import AgentFailed, LeaseLost
+from bot.core.errors import AgentFailed, LeaseLost
 from tests.runner_support import SAMPLE
 
 

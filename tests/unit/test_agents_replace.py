@@ -4,7 +4,7 @@ import pytest
 
 from bot.agents.base import AgentLimits, AgentRequest
 from bot.agents.replace import ReplaceAgent
-from bot.errors import AgentFailed, LeaseLost
+from bot.core.errors import AgentFailed, LeaseLost
 
 
 def replace(root, pattern, replacement, *, regex=False, paths=None, stop=None):

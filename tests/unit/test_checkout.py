@@ -8,7 +8,9 @@ from pathlib import PurePosixPath
 import pytest
 import respx
 
-from bot.checkout import (
+from bot.core.errors import GitHubUnavailable, UnsafeSnapshot
+from bot.core.settings import Settings
+from bot.worker.checkout import (
     Member,
     MemberKind,
     archive_prefix,
@@ -22,8 +24,6 @@ from bot.checkout import (
     take_snapshot,
     unpack,
 )
-from bot.errors import GitHubUnavailable, UnsafeSnapshot
-from bot.settings import Settings
 from tests.runner_support import (
     INSTALLATION,
     OWNER,

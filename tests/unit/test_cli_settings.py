@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def farcaster(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FARCASTER_")}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.cli.main", *args],
         env={**clean, "PYTHONPATH": str(ROOT), **env},
         cwd=cwd,
         capture_output=True,

@@ -5,9 +5,9 @@ import pytest
 import respx
 from githubkit.cache import MemCacheStrategy
 
-from bot.errors import GitHubRefused, GitHubUnavailable
+from bot.core.errors import GitHubRefused, GitHubUnavailable
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.settings import Settings
 
 API = "http://github.test/api/v3"
 

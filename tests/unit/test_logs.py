@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import configure_logging, log_context
-from bot.settings import Settings
+from bot.core.settings import Settings
+from bot.observe.logs import configure_logging, log_context
 
 WEBHOOK_SECRET = "It's a Secret to Everybody"
 GITHUB_TOKEN = "ghs_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
@@ -45,10 +45,10 @@ def test_json_is_one_object_per_line_with_time_level_logger_and_message(
     output: io.StringIO,
 ) -> None:
     configure_logging("json", secrets=[], stream=output)
-    logging.getLogger("bot.runner").info("claimed %d jobs", 3)
-    logging.getLogger("bot.runner").debug("not shown at INFO")
+    logging.getLogger("bot.worker.runner").info("claimed %d jobs", 3)
+    logging.getLogger("bot.worker.runner").debug("not shown at INFO")
     (entry,) = json_lines(output)
-    assert entry["level"] == "INFO" and entry["logger"] == "bot.runner"
+    assert entry["level"] == "INFO" and entry["logger"] == "bot.worker.runner"
     assert entry["message"] == "claimed 3 jobs"
     assert str(entry["time"]).endswith("+00:00") and "T" in str(entry["time"])
     assert not {"job_id", "delivery_id", "repo", "attempt"} & entry.keys()
@@ -56,7 +56,7 @@ def test_json_is_one_object_per_line_with_time_level_logger_and_message(
 
 def test_context_fields_come_from_extra_and_from_log_context(output: io.StringIO) -> None:
     configure_logging("json", secrets=[], stream=output)
-    log = logging.getLogger("bot.runner")
+    log = logging.getLogger("bot.worker.runner")
     with log_context(job_id="0123456789ab", repo="octo/widgets"):
         with log_context(attempt=2):
             log.info("agent started")
@@ -144,7 +144,7 @@ def test_ordinary_messages_are_left_alone(output: io.StringIO) -> None:
 def test_secrets_default_to_the_settings(
     output: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.settings import get_settings
+    from bot.core.settings import get_settings
 
     monkeypatch.setenv("FARCASTER_WEBHOOK_SECRET", "from-the-environment-123")
     get_settings.cache_clear()

@@ -4,12 +4,12 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.errors import ConfigurationError, GitHubRefused, GitHubUnavailable, RateLimited
-from bot.outbox_worker import drain_outbox, run_item
-from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.app.runtime import Runtime
+from bot.core.errors import ConfigurationError, GitHubRefused, GitHubUnavailable, RateLimited
+from bot.core.settings import Settings
 from bot.store import Database, Store
 from bot.store.outbox import MAX_OUTBOX_ATTEMPTS, Outbox, OutboxItem
+from bot.worker.outbox import drain_outbox, run_item
 
 
 @pytest.fixture

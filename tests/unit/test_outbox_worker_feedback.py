@@ -5,12 +5,12 @@ import pytest
 import respx
 from githubkit.cache import MemCacheStrategy
 
+from bot.app.runtime import Runtime
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.outbox_worker import drain_outbox
-from bot.runtime import Runtime
-from bot.settings import Settings
 from bot.store import Database, Store
 from bot.store.outbox import Outbox
+from bot.worker.outbox import drain_outbox
 from webhooks.feedback import FEEDBACK_HANDLERS, reaction_item, reply_item
 
 API = "http://github.test/api/v3"

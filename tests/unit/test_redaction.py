@@ -1,6 +1,6 @@
 import pytest
 
-from bot.redaction import REDACTED, Redactor, bound, one_line
+from bot.core.redaction import REDACTED, Redactor, bound, one_line
 
 WEBHOOK_SECRET = "It's a Secret to Everybody"
 

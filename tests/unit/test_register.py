@@ -14,9 +14,9 @@ import respx
 import typer
 from typer.testing import CliRunner
 
-from bot.commands import register as reg
-from bot.errors import ConfigurationError, GitHubRefused, GitHubUnavailable
-from bot.settings import Settings
+from bot.cli.commands import register as reg
+from bot.core.errors import ConfigurationError, GitHubRefused, GitHubUnavailable
+from bot.core.settings import Settings
 
 API = "http://github.test/api/v3"
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import typer
 from githubkit import AppAuthStrategy, GitHub
 from typer.testing import CliRunner
 
-from bot.commands import register as reg
-from bot.settings import Settings
+from bot.cli.commands import register as reg
+from bot.core.settings import Settings
 
 serve = pytest.importorskip("bot.emulator.serve")
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from bot.errors import InvalidRepoConfig, Refusal
-from bot.repo_config import (
+from bot.core.errors import InvalidRepoConfig, Refusal
+from bot.core.repo_config import (
     MAX_CONFIG_BYTES,
     RepoConfig,
     cap_repo_config,

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from bot.records import Event, JobState, ProposalRecord, Tombstone
+from bot.core.records import Event, JobState, ProposalRecord, Tombstone
 from proposals import reports, trail
 from proposals.markdown import code_block, code_span, table_cell
 from proposals.reports import PullInfo

@@ -6,7 +6,7 @@ import zlib
 import pytest
 
 from bot.agents.paths import selected
-from bot.errors import InvalidDiff
+from bot.core.errors import InvalidDiff
 from proposals.validation import BaseFile, FileChange, Limits, touched_paths, validate
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import InvalidDiff
+from bot.core.errors import InvalidDiff
 from proposals.validation import BaseFile, FileChange, Limits, touched_paths, validate
 
 Tree = dict[str, tuple[bytes, str]]  # path -> (content, git mode)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.errors import InvalidDiff
+from bot.core.errors import InvalidDiff
 from proposals.validation import Limits, validate
 from tests.unit.test_validation_git import GitDiffer, Tree, base_files, round_trip
 

@@ -5,7 +5,7 @@ when the App id is configured, the check run belongs to this App). The person wh
 needs write permission, like ``/farcaster retry JOB``. The retry re-runs the agent.
 """
 
-from bot.errors import JobNotFound
+from bot.core.errors import JobNotFound
 from webhooks.context import Context
 from webhooks.payloads import CheckRunEvent, read_payload
 from webhooks.permissions import can_change_jobs

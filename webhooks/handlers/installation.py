@@ -5,7 +5,7 @@ proposed, planned) are cancelled with the reason "the App was uninstalled": they
 never reach GitHub again. Jobs being worked on fail by themselves on their next call.
 """
 
-from bot.records import JobState
+from bot.core.records import JobState
 from webhooks.context import Context
 from webhooks.payloads import InstallationEvent, read_payload
 from webhooks.routing import RECORDED, Decision, Delivery, Router

@@ -18,9 +18,9 @@ Rules:
 from dataclasses import dataclass
 
 from bot.agents.registry import load_registry
-from bot.errors import FarcasterError, GitHubRefused, JobNotFound
+from bot.core.errors import FarcasterError, GitHubRefused, JobNotFound
+from bot.core.records import Job, NewJob
 from bot.github.client import GitHubClient
-from bot.records import Job, NewJob
 from bot.store.deliveries import OutboxPut
 from webhooks.commands import (
     ApplyCommand,

@@ -4,7 +4,7 @@ Rule: merged -> outcome ``merged``; closed without merging -> ``closed_by_human`
 branch of the same repository counts (a fork may name a branch anything).
 """
 
-from bot.errors import JobNotFound
+from bot.core.errors import JobNotFound
 from webhooks.context import Context
 from webhooks.payloads import PullRequestEvent, read_payload
 from webhooks.routing import RECORDED, Decision, Delivery, Router, ignored

@@ -1,17 +1,17 @@
-"""The `farcaster` command. Each subcommand group lives in bot/commands/."""
+"""The `farcaster` command. Each subcommand group lives in bot/cli/commands/."""
 
 import sys
 
 import typer
 from pydantic import ValidationError
 
-from bot.commands import db, jobs
-from bot.commands.demo import demo
-from bot.commands.emulator import emulator
-from bot.commands.register import register
-from bot.commands.serve import serve
-from bot.commands.worker import worker
-from bot.errors import ConfigurationError
+from bot.cli.commands import db, jobs
+from bot.cli.commands.demo import demo
+from bot.cli.commands.emulator import emulator
+from bot.cli.commands.register import register
+from bot.cli.commands.serve import serve
+from bot.cli.commands.worker import worker
+from bot.core.errors import ConfigurationError
 
 app = typer.Typer(
     name="farcaster",

@@ -19,8 +19,8 @@ Composition lives with the caller: ``drain_outbox(runtime, owner, {**FEEDBACK_HA
 import logging
 from collections.abc import Callable, Mapping
 
-from bot.errors import FarcasterError, RateLimited
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.core.errors import FarcasterError, RateLimited
 from bot.store.outbox import OutboxItem
 
 OutboxHandler = Callable[[Runtime, OutboxItem], None]

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal, TextIO
 
-from bot.redaction import REDACTED, Redactor
+from bot.core.redaction import REDACTED, Redactor
 
 __all__ = [
     "CONTEXT_FIELDS",
@@ -140,7 +140,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class ConsoleFormatter(logging.Formatter):
-    """``12:00:01 INFO  bot.runner: message  job_id=abc repo=o/r``."""
+    """``12:00:01 INFO  bot.worker.runner: message  job_id=abc repo=o/r``."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
@@ -185,7 +185,7 @@ def configure_logging(
 
 
 def _settings_secrets() -> list[str]:
-    from bot.settings import get_settings
+    from bot.core.settings import get_settings
 
     try:
         settings = get_settings()

@@ -2,7 +2,7 @@
 
 import typer
 
-from bot.settings import get_settings
+from bot.core.settings import get_settings
 
 app = typer.Typer(
     help="Create or upgrade the database schema (Alembic migrations).", no_args_is_help=True
@@ -12,7 +12,7 @@ app = typer.Typer(
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply every migration up to REVISION (default: the newest)."""
-    from bot import migrate
+    from bot.store import migrate
 
     url = get_settings().database_url
     migrate.upgrade(url, revision)
@@ -22,7 +22,7 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 @app.command()
 def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base.")) -> None:
     """Undo migrations down to REVISION."""
-    from bot import migrate
+    from bot.store import migrate
 
     url = get_settings().database_url
     migrate.downgrade(url, revision)
@@ -32,8 +32,8 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. ba
 @app.command()
 def current() -> None:
     """Say whether the database is at the newest migration (exit 1 if not)."""
-    from bot import migrate
-    from bot.db import make_engine
+    from bot.store import migrate
+    from bot.store.engine import make_engine
 
     url = get_settings().database_url
     ok = migrate.is_current(make_engine(url), url)

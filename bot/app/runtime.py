@@ -3,8 +3,8 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.settings import Settings
 from bot.store import Database, Store
 from bot.store.outbox import Outbox
 

@@ -1,6 +1,6 @@
 """Composition of a worker: which handler serves which phase, which outbox kinds exist.
 
-This is the one place where ``bot`` meets ``webhooks`` and ``proposals`` (like bot/cli.py):
+This is the one place where ``bot`` meets ``webhooks`` and ``proposals`` (like bot/cli/main.py):
 the foundation below never imports them.
 """
 
@@ -10,15 +10,15 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 
-from bot.outbox_worker import OutboxHandler, drain_outbox
-from bot.records import Phase
-from bot.runtime import Runtime
-from bot.worker_loop import Handler, WorkerLoop
+from bot.app.runtime import Runtime
+from bot.core.records import Phase
+from bot.worker.loop import Handler, WorkerLoop
+from bot.worker.outbox import OutboxHandler, drain_outbox
 
 
 def build_handlers(runtime: Runtime) -> dict[Phase, Handler]:
-    """RUN: snapshot, agent, proposal (bot/runner.py). APPLY: the interpreter (proposals/)."""
-    from bot.runner import run_job
+    """RUN: snapshot, agent, proposal (bot/worker/runner.py). APPLY: proposals/interpreter.py."""
+    from bot.worker.runner import run_job
     from proposals.interpreter import apply_job
 
     return {Phase.APPLY: apply_job, Phase.RUN: run_job}
@@ -43,7 +43,7 @@ def build_worker_loop(
     handlers: Mapping[Phase, Handler] | None = None,
     grace_seconds: float = 30.0,
 ) -> WorkerLoop:
-    from bot.runner import run_budget_seconds
+    from bot.worker.runner import run_budget_seconds
 
     owner = worker_id or default_worker_id()
     kinds = outbox_handlers()

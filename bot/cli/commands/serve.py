@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 
 import typer
 
-from bot.runtime import Runtime
-from bot.settings import get_settings
+from bot.app.runtime import Runtime
+from bot.core.settings import get_settings
 
-# --log-format name -> bot.logs format
+# --log-format name -> bot.observe.logs format
 LOG_FORMATS: dict[str, Literal["console", "json"]] = {
     "console": "console",
     "text": "console",  # an alias kept for the first scripts that used it
@@ -38,7 +38,7 @@ def serve(
     """Serve the GitHub webhook endpoint, /healthz, /readyz and /metrics."""
     import uvicorn
 
-    from bot.logs import configure_logging
+    from bot.observe.logs import configure_logging
     from webhooks.app import create_app
 
     if log_format not in LOG_FORMATS:
@@ -51,7 +51,7 @@ def serve(
     try:
         app = create_app(runtime)  # refuses to start without a webhook secret
         if workers > 0:
-            from bot.workers import start_background_workers
+            from bot.app.workers import start_background_workers
 
             stop_workers = start_background_workers(runtime, count=workers)
         # log_config=None: uvicorn's records go through our handler (redacted, one format).

@@ -26,17 +26,22 @@ from pathlib import Path
 
 from bot.agents.base import DEFAULT_MAX_LOG_BYTES, Agent, AgentLimits, AgentRequest, AgentResult
 from bot.agents.registry import load_registry, longest_timeout
-from bot.checkout import diff_against_base, give_agent_a_repository, remove_tree, take_snapshot
-from bot.errors import AgentFailed, LeaseLost, Refusal
-from bot.faults import fault_point
+from bot.app.runtime import Runtime
+from bot.core.errors import AgentFailed, LeaseLost, Refusal
+from bot.core.faults import fault_point
+from bot.core.records import Job, Lease, NewProposal
+from bot.core.redaction import Redactor
+from bot.core.repo_config import CONFIG_PATH, RepoConfig, cap_repo_config, parse_repo_config
+from bot.core.settings import Settings
 from bot.github.client import GitHubClient
-from bot.leases import LeaseGuard
-from bot.metrics import observe_agent_duration
-from bot.records import Job, Lease, NewProposal
-from bot.redaction import Redactor
-from bot.repo_config import CONFIG_PATH, RepoConfig, cap_repo_config, parse_repo_config
-from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.observe.metrics import observe_agent_duration
+from bot.worker.checkout import (
+    diff_against_base,
+    give_agent_a_repository,
+    remove_tree,
+    take_snapshot,
+)
+from bot.worker.leases import LeaseGuard
 
 # Downloading, unpacking, committing and diffing, on top of the agent's own time.
 SNAPSHOT_MARGIN_SECONDS = 120.0

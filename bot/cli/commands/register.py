@@ -17,7 +17,7 @@ it (an existing key file, a directory we cannot write) is checked before the bro
 
 This module talks to GitHub with httpx directly: the conversion is the one call made
 before any App credentials exist, so :class:`~bot.github.client.GitHubClient` (installation
-auth) cannot make it. httpx errors are translated into :mod:`bot.errors` here.
+auth) cannot make it. httpx errors are translated into :mod:`bot.core.errors` here.
 """
 
 import contextlib
@@ -41,7 +41,7 @@ import httpx
 import typer
 import yaml
 
-from bot.errors import ConfigurationError, GitHubError, GitHubRefused, GitHubUnavailable
+from bot.core.errors import ConfigurationError, GitHubError, GitHubRefused, GitHubUnavailable
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_PORT = 8976  # the redirect_url in app.yml
@@ -83,7 +83,7 @@ def manifest_text(path: Path | None = None) -> str:
             return path.read_text()
         except OSError as exc:
             raise ConfigurationError(f"The manifest {path} cannot be read: {exc}") from None
-    checkout = Path(__file__).resolve().parents[2] / "app.yml"
+    checkout = Path(__file__).resolve().parents[3] / "app.yml"
     if checkout.is_file():
         return checkout.read_text()
     packaged = resources.files("bot").joinpath("app.yml")
@@ -400,7 +400,7 @@ def _quote(value: str) -> str:
 
 
 def _default_api_url() -> str:
-    from bot.settings import get_settings
+    from bot.core.settings import get_settings
 
     try:
         return get_settings().github_api_url

@@ -30,8 +30,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bot.core.records import JobState
 from bot.github.client import observe_calls
-from bot.records import JobState
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,10 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from bot.records import Job, JobState
+from bot.core.records import Job, JobState
 
-if TYPE_CHECKING:  # the sandbox pulls in the emulator; `farcaster --help` need not
-    from bot.sandbox import Sandbox
+if TYPE_CHECKING:  # the test world pulls in the emulator; `farcaster --help` need not
+    from bot.emulator.world import World
 
 # Wide enough for the trail even when the output is a pipe (rich assumes 80 columns then).
 console = Console(width=max(110, shutil.get_terminal_size((110, 24)).columns))
@@ -39,7 +39,7 @@ def check(condition: bool, reason: str) -> None:
         raise DemoFailed(reason)
 
 
-def trail_table(box: "Sandbox", job: Job) -> Table:
+def trail_table(box: "World", job: Job) -> Table:
     from proposals.trail import trail_row
 
     table = Table(title=f"Event trail of job {job.id}", title_justify="left")
@@ -60,14 +60,14 @@ def trail_table(box: "Sandbox", job: Job) -> Table:
     return table
 
 
-def pull_for(box: "Sandbox", job: Job) -> dict[str, Any]:
+def pull_for(box: "World", job: Job) -> dict[str, Any]:
     client = box.github_client()
     pulls = client.find_pulls_by_head(box.owner, box.repo, f"{box.owner}:{job.branch}")
     check(len(pulls) == 1, f"expected one pull request for {job.branch}, found {len(pulls)}")
     return pulls[0]
 
 
-def show_pull(box: "Sandbox", job: Job) -> None:
+def show_pull(box: "World", job: Job) -> None:
     pull = pull_for(box, job)
     console.print(
         Panel.fit(
@@ -87,7 +87,7 @@ def show_pull(box: "Sandbox", job: Job) -> None:
     console.print(Syntax(proposal.diff, "diff", theme="ansi_dark", word_wrap=True))
 
 
-def first_part(box: "Sandbox") -> Job:
+def first_part(box: "World") -> Job:
     console.rule("1. A maintainer asks for a rename")
     box.start_server(workers=1)
     number = box.open_issue("Rename net_price: it hides what the price is")
@@ -105,7 +105,7 @@ def first_part(box: "Sandbox") -> Job:
     return job
 
 
-def second_part(box: "Sandbox") -> Job:
+def second_part(box: "World") -> Job:
     console.rule("2. A runner dies in the middle of a job")
     box.stop_processes()
     box.start_server(workers=0)
@@ -154,12 +154,12 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole path on SQLite and the local GitHub emulator, and explain it."""
-    from bot.sandbox import Sandbox
+    from bot.emulator.world import World
 
     root = keep or Path(tempfile.mkdtemp(prefix="farcaster-demo-"))
     if keep is not None and root.exists():
         shutil.rmtree(root)
-    box = Sandbox.start(root)
+    box = World.start(root)
     try:
         first_part(box)
         second_part(box)

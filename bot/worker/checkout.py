@@ -2,7 +2,7 @@
 
 The runner downloads GitHub's tarball of the base SHA, and :func:`plan_extraction` decides,
 as a pure function over the member list, what may be written. It refuses (with
-:class:`~bot.errors.UnsafeSnapshot`) any member that is absolute, climbs with ``..``,
+:class:`~bot.core.errors.UnsafeSnapshot`) any member that is absolute, climbs with ``..``,
 touches a ``.git`` folder, is a device or fifo, appears twice, sits below a symbolic link,
 or is a link that points outside the checkout. It strips the single top-level
 ``owner-repo-sha/`` folder that GitHub puts around everything.
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from bot.errors import GitHubUnavailable, UnsafeSnapshot
+from bot.core.errors import GitHubUnavailable, UnsafeSnapshot
 from bot.github.client import GitHubClient
 
 # Far more than any repository we should refactor; a gzip bomb stops here.
@@ -205,7 +205,7 @@ def unpack(archive: bytes, dest: Path, *, max_bytes: int = MAX_UNPACKED_BYTES) -
     """Unpack a .tar.gz into the empty folder ``dest`` under the rules; the files written.
 
     A corrupt archive is most likely a broken download, so it is a retryable
-    :class:`~bot.errors.GitHubUnavailable`; an archive we refuse is an ``UnsafeSnapshot``.
+    :class:`~bot.core.errors.GitHubUnavailable`; an archive we refuse is an ``UnsafeSnapshot``.
     """
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:

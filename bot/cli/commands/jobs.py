@@ -21,9 +21,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from bot.errors import ConfigurationError, FarcasterError, JobNotFound
-from bot.records import Event, Job, JobState, display_state
-from bot.settings import get_settings
+from bot.core.errors import ConfigurationError, FarcasterError, JobNotFound
+from bot.core.records import Event, Job, JobState, display_state
+from bot.core.settings import get_settings
 from bot.store import Database, Store
 
 # Line breaks are kept by typer's help, so each code gets its line.
@@ -408,7 +408,7 @@ def replay(job_id: JobArg) -> None:
     Every effect already done is found again, so nothing is created twice: use it
     after a crash, a lost report, or a fix to the interpreter.
     """
-    from bot.runtime import Runtime
+    from bot.app.runtime import Runtime
 
     try:
         from proposals.replay import replay as replay_job

@@ -19,14 +19,14 @@ from typing import Any
 
 import httpx
 
+from bot.core.records import Job, JobState
 from bot.emulator.control import EmulatorControl, start_emulator_process
 from bot.github.client import GitHubClient
-from bot.migrate import upgrade
-from bot.records import Job, JobState
 from bot.store import Database, Store
+from bot.store.migrate import upgrade
 
-SAMPLE_REPO = Path(__file__).parent / "demo" / "sample_repo"
-WEBHOOK_SECRET = "farcaster-sandbox-secret"
+SAMPLE_REPO = Path(__file__).parents[1] / "demo" / "sample_repo"
+WEBHOOK_SECRET = "farcaster-world-secret"
 APP_ID = 4242
 INSTALLATION_ID = 77
 BOT_LOGIN = "farcaster[bot]"
@@ -48,7 +48,7 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> N
 
 
 @dataclass
-class Sandbox:
+class World:
     root: Path
     database_url: str
     lease_seconds: float
@@ -77,7 +77,7 @@ class Sandbox:
         database_url: str | None = None,
         lease_seconds: float = 3.0,
         sample: Path = SAMPLE_REPO,
-    ) -> "Sandbox":
+    ) -> "World":
         root.mkdir(parents=True, exist_ok=True)
         url = database_url or f"sqlite:///{root / 'farcaster.db'}"
         upgrade(url)
@@ -127,7 +127,7 @@ class Sandbox:
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = (self.root / f"{name}.log").open("ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "bot.cli.main", *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -265,13 +265,13 @@ class Sandbox:
     def github_client(self) -> GitHubClient:
         """The bot's own client, authenticated as the App's installation.
 
-        Its token cache is this sandbox's own: githubkit's default cache is process-wide and
+        Its token cache is this world's own: githubkit's default cache is process-wide and
         would hand a token of an earlier emulator to this one.
         """
         if self._client is None:
             from githubkit.cache import MemCacheStrategy
 
-            from bot.settings import Settings
+            from bot.core.settings import Settings
 
             settings = Settings(
                 github_api_url=self.gh.api_url,
@@ -286,8 +286,8 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(root: Path, **kwargs: Any) -> Iterator[Sandbox]:
-    box = Sandbox.start(root, **kwargs)
+def world(root: Path, **kwargs: Any) -> Iterator[World]:
+    box = World.start(root, **kwargs)
     try:
         yield box
     finally:

@@ -15,12 +15,12 @@ from typing import Annotated, Literal
 import typer
 
 from bot.agents.registry import load_registry
-from bot.logs import configure_logging
-from bot.metrics import build_registry, serve_metrics
-from bot.runner import sweep_abandoned_scratch
-from bot.runtime import Runtime
-from bot.settings import get_settings
-from bot.worker_loop import WorkerLoop
+from bot.app.runtime import Runtime
+from bot.core.settings import get_settings
+from bot.observe.logs import configure_logging
+from bot.observe.metrics import build_registry, serve_metrics
+from bot.worker.loop import WorkerLoop
+from bot.worker.runner import sweep_abandoned_scratch
 
 log = logging.getLogger("farcaster.worker")
 
@@ -60,7 +60,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run jobs: snapshot, agent, diff, proposal; apply proposals; drain the outbox."""
-    from bot.workers import build_worker_loop
+    from bot.app.workers import build_worker_loop
 
     configure_logging(log_format)
     settings = get_settings()

@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bot.errors import LeaseLost, StoreError
-from bot.records import Lease
+from bot.core.errors import LeaseLost, StoreError
+from bot.core.records import Lease
 from bot.store import Store
 
 

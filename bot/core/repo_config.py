@@ -7,7 +7,7 @@ The rules:
   aliases (no "billion laughs"), no nesting deeper than :data:`MAX_DEPTH`, no custom tags,
   no duplicate keys, and only the settings below with their exact types (a typo is an
   error, never silently ignored).
-- Every refusal is an :class:`~bot.errors.InvalidRepoConfig` whose message names the line
+- Every refusal is an :class:`~bot.core.errors.InvalidRepoConfig` whose message names the line
   and the setting, so the maintainer can fix the file from the comment alone.
 - The server caps what a repository may ask (:func:`cap_repo_config`): a repository can
   narrow what Farcaster does there, never widen it. It cannot enable an agent the operator
@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from bot.errors import InvalidRepoConfig
+from bot.core.errors import InvalidRepoConfig
 
 __all__ = [
     "CONFIG_PATH",

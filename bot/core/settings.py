@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import ConfigurationError
+from bot.core.errors import ConfigurationError
 
 
 class Settings(BaseSettings):
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     )
     fault: str | None = Field(
         default=None,
-        description="Test hook: end the process abruptly at this named step (see bot/faults.py).",
+        description="Test hook: end the process abruptly at this named step (bot/core/faults.py).",
     )
 
     def private_key_pem(self) -> str:

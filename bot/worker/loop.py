@@ -5,13 +5,13 @@ The rules:
 - **Claims.** Each round claims as many jobs as there are free slots (``concurrency`` minus
   the running handlers) with one ``store.claim`` per phase; phases take turns being first,
   so a long run queue cannot starve the apply queue.
-- **Running.** Each job runs in its own thread under a :class:`~bot.leases.LeaseGuard`
-  (with the phase's time budget) and :func:`~bot.leases.heartbeating` at a third of the
+- **Running.** Each job runs in its own thread under a :class:`~bot.worker.leases.LeaseGuard`
+  (with the phase's time budget) and :func:`~bot.worker.leases.heartbeating` at a third of the
   lease. The handler ends the attempt itself with a fenced store call.
-- **Rate limits.** A :class:`~bot.errors.RateLimited` from the handler gives the job back to
+- **Rate limits.** A :class:`~bot.core.errors.RateLimited` from the handler gives the job back to
   its queue for GitHub's ``retry_after`` (a ``rate_limited`` event), with the attempt
   refunded: waiting for GitHub is not a failure, and never a sleep inside a lease.
-- **Failures.** Any other :class:`~bot.errors.FarcasterError` from the handler becomes
+- **Failures.** Any other :class:`~bot.core.errors.FarcasterError` from the handler becomes
   ``store.fail`` with its reason code, message and retryability. Any other exception becomes a
   retryable ``internal_error`` with a one-line message (the traceback goes to the process
   log, never to events). ``LeaseLost`` and ``StaleFencingToken`` mean another holder owns
@@ -35,11 +35,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from bot.errors import FarcasterError, LeaseLost, RateLimited, StaleFencingToken
-from bot.leases import LeaseGuard, heartbeating
-from bot.records import Failure, JobState, Lease, Phase
-from bot.redaction import Redactor, one_line
-from bot.runtime import Runtime
+from bot.app.runtime import Runtime
+from bot.core.errors import FarcasterError, LeaseLost, RateLimited, StaleFencingToken
+from bot.core.records import Failure, JobState, Lease, Phase
+from bot.core.redaction import Redactor, one_line
+from bot.worker.leases import LeaseGuard, heartbeating
 
 Handler = Callable[[Runtime, Lease, LeaseGuard], None]
 SideTask = Callable[[], int]

@@ -1,0 +1,1 @@
+"""Composition: the objects one process shares and how workers are assembled."""

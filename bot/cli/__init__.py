@@ -1,0 +1,1 @@
+"""The `farcaster` command and its subcommands."""

@@ -1,0 +1,1 @@
+"""One module per `farcaster` subcommand group; bot/cli/main.py assembles them."""

@@ -1,1 +1,0 @@
-"""One module per `farcaster` subcommand group; bot/cli.py assembles them."""

@@ -1,0 +1,1 @@
+"""The foundation: records, errors, settings, redaction, faults, retry. Imports nothing above it."""

@@ -1,0 +1,1 @@
+"""Observability: process logging and Prometheus metrics."""
