@@ -19,6 +19,9 @@ Which line is the command:
   spaces or a tab), a quote (``>``, and the lines of that paragraph continuing it) is not a
   command: people quote and document commands, and that must not run them. A command shown
   in an inline code span never starts its line, so it is not one either.
+- Text the reader cannot see, or sees as code, is not a command either: an HTML comment
+  (``<!-- … -->``, to the end of the comment when it is never closed, as GitHub hides it) and
+  the inside of ``<pre>`` and ``<code>`` elements, on one line or across several.
 
 Arguments are split like a POSIX shell (shlex: single or double quotes group words), with two
 differences that suit patterns: a backslash is an ordinary character, and ``#`` starts no
@@ -46,6 +49,9 @@ _BRANCH = re.compile(r"^(?!-)(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[A-Za-z0-9._/+-]{1,
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _BLANK = re.compile(r"^\s*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_HIDDEN_OPEN = re.compile(r"<!--|<(pre|code)(?=[\s>/])[^>]*>", re.IGNORECASE)
+_HIDDEN_CLOSE = {"<!--": re.compile(r"-->"), "pre": re.compile(r"</pre\s*>", re.IGNORECASE)}
+_HIDDEN_CLOSE["code"] = re.compile(r"</code\s*>", re.IGNORECASE)
 
 
 class _Command(BaseModel):
@@ -187,12 +193,41 @@ def _closes_fence(line: str, fence: str) -> bool:
     )
 
 
+def _visible(line: str, hidden: str | None) -> tuple[str, str | None]:
+    """The part of ``line`` a reader sees as text, and what still hides the next line.
+
+    ``hidden`` is the element (``<!--``, ``pre`` or ``code``) left open by an earlier line.
+    """
+    shown: list[str] = []
+    rest = line
+    while rest:
+        if hidden is not None:
+            closing = _HIDDEN_CLOSE[hidden].search(rest)
+            if closing is None:
+                return "".join(shown), hidden
+            rest, hidden = rest[closing.end() :], None
+            continue
+        opening = _HIDDEN_OPEN.search(rest)
+        if opening is None:
+            shown.append(rest)
+            break
+        shown.append(rest[: opening.start()])
+        hidden = (opening.group(1) or "<!--").lower()
+        rest = rest[opening.end() :]
+    return "".join(shown), hidden
+
+
 def find_command_line(body: str, *, prefix: str, app_slug: str) -> str | None:
     """The text after the prefix on the first line that is a command, or None."""
     leads = _lead(prefix, app_slug)
     fence: str | None = None
+    hidden: str | None = None
     in_quote = False
-    for line in body.splitlines():
+    for raw in body.splitlines():
+        line, hidden_after = _visible(raw, hidden)
+        was_hidden, hidden = hidden, hidden_after
+        if was_hidden is not None and not line.strip():
+            continue  # wholly inside a comment or a code element
         if fence is not None:
             if _closes_fence(line, fence):
                 fence = None

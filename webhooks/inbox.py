@@ -9,7 +9,8 @@ Rules:
 - The decision is recorded in one transaction with the job and feedback it creates, and
   only then answered (``ping``: 200; everything else: 202).
 - Nothing is recorded when the answer is an error: a payload lacking what GitHub always
-  sends (400), or GitHub unreachable, rate limited or refusing the reads intake needs
+  sends, or holding a value of the wrong type or a control character (400; see
+  webhooks/payloads.py), or GitHub unreachable, rate limited or refusing the reads intake needs
   (permission, pull request, branch head: 503, with ``Retry-After`` when GitHub gave one).
   Recording nothing means a redelivery of the same delivery id is handled afresh.
 """
@@ -21,7 +22,7 @@ from typing import Any
 from bot.core.errors import ConfigurationError, GitHubError, RateLimited
 from bot.store.deliveries import DeliveryRecord, NewDelivery
 from webhooks.context import Context
-from webhooks.payloads import PayloadError
+from webhooks.payloads import Envelope, PayloadError, read_payload
 from webhooks.routing import PING, Decision, Delivery, Router, ignored
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Inbox:
         return _accepted(recorded.delivery, duplicate=not recorded.new)
 
     def _decide(self, delivery: Delivery) -> Decision:
+        read_payload(Envelope, delivery.payload)  # strict types, no control characters
         handler = self.router.find(delivery.event, delivery.action)
         if handler is None:
             what = delivery.event + (f".{delivery.action}" if delivery.action else "")

@@ -4,25 +4,42 @@ githubkit's webhook models are strict and reject real payloads (a field GitHub o
 server version, a new ``action``), so intake reads only the few fields it needs with these
 models: unknown fields are ignored, fields it can live without are optional. A payload that
 lacks a field marked required here is not one GitHub sends; intake answers it with 400.
+
+Lenient about which fields exist, strict about what they hold: values are never converted
+(``"900005"`` is not an id, ``true`` is not a number), and a text field holding a control
+character (a NUL, an escape; tab and line ends are text) is refused. GitHub sends neither,
+and both engines then refuse alike instead of one storing what the other cannot.
 """
 
-from typing import Any, TypeVar
+import re
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
 # GitHub refuses comments longer than this; a longer one did not come from GitHub.
 MAX_COMMENT_CHARS = 65_536
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("holds a control character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control_characters)]
+
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 class Account(_Lenient):
-    login: str
-    type: str = "User"
+    login: Text
+    type: Text = "User"
 
     @property
     def is_bot(self) -> bool:
@@ -31,8 +48,8 @@ class Account(_Lenient):
 
 
 class Repository(_Lenient):
-    full_name: str = Field(pattern=r"^[^/\s]+/[^/\s]+$")
-    default_branch: str | None = None
+    full_name: Text = Field(pattern=r"^[^/\s]+/[^/\s]+$")
+    default_branch: Text | None = None
 
     @property
     def owner(self) -> str:
@@ -58,14 +75,14 @@ class Issue(_Lenient):
 
 class Comment(_Lenient):
     id: int
-    node_id: str
-    body: str | None = None
+    node_id: Text
+    body: Text | None = None
     user: Account
-    html_url: str | None = None
+    html_url: Text | None = None
 
 
 class IssueCommentEvent(_Lenient):
-    action: str
+    action: Text
     issue: Issue
     comment: Comment
     repository: Repository
@@ -79,13 +96,13 @@ class CheckRunApp(_Lenient):
 
 class CheckRun(_Lenient):
     id: int
-    name: str | None = None
-    external_id: str | None = None
+    name: Text | None = None
+    external_id: Text | None = None
     app: CheckRunApp | None = None
 
 
 class CheckRunEvent(_Lenient):
-    action: str
+    action: Text
     check_run: CheckRun
     repository: Repository
     sender: Account
@@ -93,7 +110,7 @@ class CheckRunEvent(_Lenient):
 
 
 class BranchRef(_Lenient):
-    ref: str
+    ref: Text
     repo: Repository | None = None
 
 
@@ -101,12 +118,12 @@ class PullRequest(_Lenient):
     number: int
     merged: bool = False
     head: BranchRef
-    html_url: str | None = None
+    html_url: Text | None = None
     merged_by: Account | None = None
 
 
 class PullRequestEvent(_Lenient):
-    action: str
+    action: Text
     pull_request: PullRequest
     repository: Repository
     sender: Account
@@ -114,8 +131,17 @@ class PullRequestEvent(_Lenient):
 
 
 class InstallationEvent(_Lenient):
-    action: str
+    action: Text
     installation: Installation
+    sender: Account | None = None
+
+
+class Envelope(_Lenient):
+    """What every event may carry and intake reads before routing: checked for all of them."""
+
+    action: Text | None = None
+    installation: Installation | None = None
+    repository: Repository | None = None
     sender: Account | None = None
 
 

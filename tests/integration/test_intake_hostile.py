@@ -203,14 +203,51 @@ def test_the_health_endpoint_answers_after_every_hostile_input(intake, body):
     assert intake.client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_a_nul_byte_in_a_command_gets_the_help_text_and_stores_no_nul(intake):
-    response = intake.comment("/farcaster rename a\u0000 b")
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("comment", "id"), "900005"),
+        (("issue", "number"), True),
+        (("comment", "user", "id"), None),
+        (("installation", "id"), "1"),
+    ],
+)
+def test_a_value_github_would_send_as_another_type_is_400_not_converted(intake, where, value):
+    payload = comment_payload("/farcaster rename a b")
+    target = payload
+    for key in where[:-1]:
+        target = target[key]
+    if value is None:  # an extra field of any type is ignored, not refused
+        target[where[-1]] = "anything"
+        assert intake.post(payload).status_code == 202
+        return
+    target[where[-1]] = value
+    response = intake.post(payload)
+    assert_rejected(response, 400, "bad_payload")
+    assert ".".join(where) in response.json()["reason"]
+    assert intake.counts() == EMPTY
+
+
+@pytest.mark.parametrize(
+    "where",
+    [("action",), ("sender", "login"), ("comment", "user", "login"), ("comment", "body")],
+)
+def test_a_control_character_in_any_field_read_is_400_on_both_engines(intake, where):
+    payload = comment_payload("/farcaster rename a b")
+    target = payload
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = target[where[-1]] + "\u0000x"
+    response = intake.post(payload)
+    assert_rejected(response, 400, "bad_payload")
+    assert "control character" in response.json()["reason"]
+    assert "\x00" not in response.text
+    assert intake.counts() == EMPTY
+
+
+def test_tabs_and_line_ends_in_a_comment_are_text(intake):
+    response = intake.comment("Please:\r\n\t/farcaster rename a b\r\n")
     assert response.status_code == 202
-    assert response.json()["outcome"] == "replied"
-    (reply,) = intake.outbox()
-    assert "control characters" in reply["payload"]["body"]
-    assert "\x00" not in reply["payload"]["body"]
-    assert intake.counts()["jobs"] == 0
 
 
 def test_a_repository_name_that_is_not_owner_slash_name_is_400(intake):

@@ -340,6 +340,29 @@ def test_a_command_in_an_inline_code_span_is_not_a_command():
     )
 
 
+def test_a_command_inside_an_html_comment_is_not_a_command():
+    assert parse("<!-- /farcaster rename a b -->") is None
+    assert parse("Notes\n<!--\n/farcaster rename a b\n-->\n") is None
+    assert parse("<!-- never closed\n/farcaster rename a b") is None
+    body = "<!-- hidden: /farcaster rename a b -->\n/farcaster rename c d"
+    assert parse(body) == RenameCommand(old="c", new="d")
+
+
+def test_a_command_inside_pre_or_code_elements_is_not_a_command():
+    assert parse("<pre>\n/farcaster rename a b\n</pre>") is None
+    assert parse('<PRE class="x">/farcaster rename a b</PRE>') is None
+    assert parse("<code>/farcaster rename a b</code>") is None
+    assert parse("<pre><code>\n/farcaster rename a b\n</code></pre>") is None
+    assert parse("<pre>x</pre>\n/farcaster rename c d") == RenameCommand(old="c", new="d")
+
+
+def test_other_html_elements_do_not_hide_a_command():
+    assert parse("<details>\n\n/farcaster rename a b\n\n</details>") == RenameCommand(
+        old="a", new="b"
+    )
+    assert parse("<preview>\n/farcaster rename a b") == RenameCommand(old="a", new="b")
+
+
 def test_a_quoted_command_is_not_a_command():
     assert parse("> /farcaster rename a b") is None
     assert parse(">/farcaster rename a b") is None
