@@ -50,23 +50,70 @@ class HunkLine:
 
 @dataclass(frozen=True)
 class Hunk:
+    """One hunk, its lines kept as the diff wrote them (one ``bytes``, not one object per line).
+
+    ``body`` is the hunk's lines after its header, each starting with `` ``, ``-`` or ``+``
+    (a bare ``\n`` or ``\r\n`` is an empty context line, as git reads it), and a ``\\``
+    line (``\\ No newline at end of file``) takes the ``\n`` off the line before it. The
+    parser has checked the body against the header's counts; :meth:`sides` reads it again
+    only when the hunk is applied, so a large diff holds no per-line objects meanwhile.
+    """
+
     old_start: int
     old_length: int
     new_start: int
     new_length: int
-    lines: tuple[HunkLine, ...]
+    body: bytes
+
+    @classmethod
+    def of(cls, old_start: int, new_start: int, lines: Sequence[HunkLine]) -> "Hunk":
+        """A hunk from its lines, counts derived (for tests and tools)."""
+        body = bytearray()
+        for line in lines:
+            body += line.kind.encode() + line.text
+            if not line.text.endswith(b"\n"):
+                body += b"\n\\ No newline at end of file\n"
+        old = sum(1 for line in lines if line.kind != "+")
+        new = sum(1 for line in lines if line.kind != "-")
+        return cls(old_start, old, new_start, new, bytes(body))
 
     @property
     def header(self) -> str:
         return f"@@ -{self.old_start},{self.old_length} +{self.new_start},{self.new_length} @@"
 
+    def sides(self) -> tuple[list[bytes], list[bytes]]:
+        """The lines the hunk expects at the base (context and removed) and writes instead
+        (context and added), each with its ``\n`` unless a marker took it off."""
+        old: list[bytes] = []
+        new: list[bytes] = []
+        last: tuple[list[bytes], ...] = ()
+        for raw in split_lines(self.body):
+            kind = raw[:1]
+            text = raw[1:] if raw not in (b"\n", b"\r\n") else raw
+            if kind == b"\\":
+                for side in last:
+                    side[-1] = side[-1].removesuffix(b"\n")
+                last = ()
+                continue
+            if not text.endswith(b"\n"):
+                text += b"\n"  # the diff's own last line may lack its newline
+            if kind == b"-":
+                last = (old,)
+            elif kind == b"+":
+                last = (new,)
+            else:
+                last = (old, new)
+            for side in last:
+                side.append(text)
+        return old, new
+
     @property
     def old_lines(self) -> list[bytes]:
-        return [line.text for line in self.lines if line.kind != "+"]
+        return self.sides()[0]
 
     @property
     def new_lines(self) -> list[bytes]:
-        return [line.text for line in self.lines if line.kind != "-"]
+        return self.sides()[1]
 
 
 def split_lines(data: bytes) -> list[bytes]:
@@ -86,23 +133,23 @@ def apply_hunks(base: bytes, hunks: Sequence[Hunk]) -> bytes:
         start = _start_index(hunk.old_start, hunk.old_length, number)
         if start < copied:
             raise HunkMismatch("starts inside or before the previous hunk", hunk, number)
-        expected = hunk.old_lines
+        expected, replacement = hunk.sides()
         if start + len(expected) > len(old):
             raise HunkMismatch(
                 f"runs past the end of the base file ({len(old)} lines)", hunk, number
             )
-        for offset, text in enumerate(expected):
-            if old[start + offset] != text:
-                raise HunkMismatch(
-                    f"does not match the base file at line {start + offset + 1}", hunk, number
-                )
+        if old[start : start + len(expected)] != expected:
+            offset = next(i for i, text in enumerate(expected) if old[start + i] != text)
+            raise HunkMismatch(
+                f"does not match the base file at line {start + offset + 1}", hunk, number
+            )
         if _start_index(hunk.new_start, hunk.new_length, number) != start + shift:
             raise MalformedHunk(
                 f"hunk {number} ({hunk.header}) says it lands at new line {hunk.new_start}, "
                 "which does not follow from its old line and the hunks before it"
             )
         out += old[copied:start]
-        out += hunk.new_lines
+        out += replacement
         copied = start + len(expected)
         shift += hunk.new_length - hunk.old_length
         if out and not out[-1].endswith(b"\n") and (copied < len(old) or number < len(hunks)):

@@ -62,7 +62,7 @@ from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
 from proposals.ledger import Ledger, content_key
 from proposals.reports import CheckOutput, PullInfo
-from proposals.validation import FileChange, touched_paths, validate
+from proposals.validation import FileChange, read_diff, touched_paths, validate
 
 
 def apply_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
@@ -121,14 +121,15 @@ class _Interpretation:
         if self.ledger.stale_for(self.content):
             self._restart_with_empty_ledger()
             return
-        touched = touched_paths(proposal.diff)
+        parsed = read_diff(proposal.diff)
+        touched = touched_paths(parsed)
         base = fetch_base(
             self.repo.gh, job.owner, job.name, proposal.base_sha, [*touched, policy.CONFIG_PATH]
         )
         self.config = policy.repo_config(base.files)
         files = {path: base.files[path] for path in touched if path in base.files}
         limits = policy.limits_for(job, self.runtime.settings, self.config)
-        changes = validate(proposal.diff, files, limits)
+        changes = validate(parsed, files, limits)
         policy.check_repo_allowed(changes, job, self.config)
         self.guard.check()
         if job.mode == "plan":

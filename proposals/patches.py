@@ -1,8 +1,11 @@
-"""Reading a git diff into one FilePatch per file (pure).
+"""Reading a git diff into one FilePatch per file (pure), in one pass over the text.
 
-unidiff splits the text into files, finds every hunk and checks that its body has the lines
-its header counts. This module reads the rest itself, because exactness matters more here
-than anywhere:
+The parser is ours (it replaced unidiff, whose pure-Python parse was 250x slower than
+``git apply --check`` on a 10,000-file diff): it splits the text into file sections, finds
+every hunk and checks that its body has exactly the lines its header counts, walking the
+text line by line without keeping an object per line. A hunk keeps its body as one
+``bytes`` (see :class:`proposals.hunks.Hunk`), so a parsed diff takes about as much memory
+as its text. It reads, exactly, because exactness matters more here than anywhere:
 
 - git's extended headers (``old mode``/``new mode``, ``new file mode``, ``deleted file mode``,
   ``rename``/``copy from``/``to``, ``similarity index``, ``index``) and its quoted names
@@ -23,12 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from unidiff.errors import UnidiffParseError
-from unidiff.patch import Hunk as UnidiffHunk
-from unidiff.patch import PatchedFile, PatchSet
-
 from bot.core.errors import InvalidDiff
-from proposals.hunks import Hunk, HunkLine
+from proposals.hunks import Hunk
 from proposals.paths import parse_quoted
 
 Operation = Literal["create", "delete", "modify", "rename", "copy"]
@@ -43,7 +42,8 @@ _HEADER = re.compile(
 _INDEX = re.compile(r"[0-9a-f]+\.\.[0-9a-f]+(?: (?P<mode>\d+))?")
 _BINARY_FILES = re.compile(r"Binary files .+ and .+ differ")
 _BINARY_BLOCK = re.compile(r"(literal|delta) (\d+)")
-_LINE_KINDS: dict[str, Literal[" ", "-", "+"]] = {" ": " ", "-": "-", "+": "+"}
+# As git and unidiff read it: anything may follow the second "@@" (git puts the function there).
+_HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@.*", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -89,68 +89,84 @@ def unparsable(detail: str) -> InvalidDiff:
 
 def parse_diff(diff: str) -> list[FilePatch]:
     """Every file patch of ``diff``, in order; raises InvalidDiff(unparsable_diff)."""
-    try:
-        patch_set = PatchSet(diff)
-    except UnidiffParseError as exc:
-        detail = str(exc).rstrip(". \n")
-        raise unparsable(detail[:1].lower() + detail[1:]) from None
-    lines = _lines(diff)
-    if not patch_set:
+    reader = _Reader(diff)
+    first = reader.peek()
+    if first is None:
         raise unparsable("it has no `diff --git` section")
-    starts = [(patched.diff_line_no or 1) - 1 for patched in patch_set]
-    if starts[0] != 0:
-        raise unparsable(f"it starts with {lines[0].rstrip()!r} instead of `diff --git`")
-    ends = [*starts[1:], len(lines)]
-    return [
-        _file_patch(lines[start:end], patched)
-        for start, end, patched in zip(starts, ends, patch_set, strict=True)
-    ]
+    if not first.startswith("diff --git "):
+        raise unparsable(f"it starts with {_chomp(first)!r} instead of `diff --git`")
+    patches = []
+    while reader.peek() is not None:
+        patches.append(_file_patch(reader))
+    return patches
 
 
-def _lines(diff: str) -> list[str]:
-    """The diff's lines as unidiff numbers them: split after each "\\n" only."""
-    lines = [line + "\n" for line in diff.split("\n")]
-    lines[-1] = lines[-1][:-1]
-    return lines if lines[-1] else lines[:-1]
+class _Reader:
+    """The diff's lines, split after each "\\n" only, read forward without copying the text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def _end(self, pos: int) -> int:
+        newline = self.text.find("\n", pos)
+        return len(self.text) if newline < 0 else newline + 1
+
+    def peek(self) -> str | None:
+        if self.pos >= len(self.text):
+            return None
+        return self.text[self.pos : self._end(self.pos)]
+
+    def take(self) -> str:
+        line = self.peek()
+        assert line is not None
+        self.pos += len(line)
+        return line
+
+    def take_if(self, prefix: str) -> str | None:
+        return self.take() if self.text.startswith(prefix, self.pos) else None
 
 
 def _chomp(line: str) -> str:
     return line[:-1] if line.endswith("\n") else line
 
 
-def _file_patch(region: list[str], patched: PatchedFile) -> FilePatch:
+def _file_patch(reader: _Reader) -> FilePatch:
     """Read one file's section, checking that every one of its lines is accounted for."""
-    if not region[0].startswith("diff --git "):
-        raise unparsable(f"{_chomp(region[0])!r} does not follow a `diff --git` line")
+    git_line = reader.take()
+    if not git_line.startswith("diff --git "):
+        raise unparsable(f"{_chomp(git_line)!r} does not follow a `diff --git` line")
     fields: dict[str, str] = {}
-    i = 1
-    while i < len(region) and (match := _HEADER.fullmatch(_chomp(region[i]))):
+    while (line := reader.peek()) is not None and (match := _HEADER.fullmatch(_chomp(line))):
         if match[1] in fields:
             raise unparsable(f"a file section repeats its `{match[1]}` line")
         fields[match[1]] = match[2]
-        i += 1
+        reader.take()
     names: tuple[str | None, str | None] | None = None
-    if region[i:] and region[i].startswith("--- "):
-        if not region[i + 1 :] or not region[i + 1].startswith("+++ "):
-            raise unparsable(f"{_chomp(region[i])!r} is not followed by a `+++` line")
-        names = (_file_name(region[i][4:], "a/"), _file_name(region[i + 1][4:], "b/"))
-        i += 2
-    hunks = []
-    for number, hunk in enumerate(patched, 1):
-        if names is None or not region[i:] or not region[i].startswith("@@ "):
-            raise unparsable(f"a hunk of {_chomp(region[0])!r} is out of place")
-        hunks.append(_hunk(hunk, number))
-        i += 1 + len(hunk)
+    if (old_name := reader.take_if("--- ")) is not None:
+        new_name = reader.take_if("+++ ")
+        if new_name is None:
+            raise unparsable(f"{_chomp(old_name)!r} is not followed by a `+++` line")
+        names = (_file_name(old_name[4:], "a/"), _file_name(new_name[4:], "b/"))
+    hunks: list[Hunk] = []
+    while (line := reader.peek()) is not None and line.startswith("@@ "):
+        if names is None:
+            raise unparsable(f"a hunk of {_chomp(git_line)!r} is out of place")
+        hunks.append(_hunk(reader, len(hunks) + 1, git_line))
+        _skip_blank(reader)
     binary, reverse, without_data = None, None, False
-    if region[i:] and _chomp(region[i]) == "GIT binary patch" and not hunks:
-        binary, reverse, i = _binary(region, i + 1)
-    elif region[i:] and _BINARY_FILES.fullmatch(_chomp(region[i])) and not hunks:
-        without_data, i = True, i + 1
-    while region[i:] and region[i] == "\n":  # a blank line after a section carries nothing
-        i += 1
-    if i < len(region):
-        raise unparsable(f"the line {_chomp(region[i])!r} belongs to no header or hunk")
-    operation, old_path, new_path = _paths(region[0], fields, names)
+    line = reader.peek()
+    if line is not None and not hunks and _chomp(line) == "GIT binary patch":
+        reader.take()
+        binary, reverse = _binary(reader)
+    elif line is not None and not hunks and _BINARY_FILES.fullmatch(_chomp(line)):
+        reader.take()
+        without_data = True
+    _skip_blank(reader)
+    line = reader.peek()
+    if line is not None and not line.startswith("diff --git "):
+        raise unparsable(f"the line {_chomp(line)!r} belongs to no header or hunk")
+    operation, old_path, new_path = _paths(git_line, fields, names)
     old_mode, new_mode = _modes(fields)
     return FilePatch(
         operation,
@@ -163,6 +179,12 @@ def _file_patch(region: list[str], patched: PatchedFile) -> FilePatch:
         reverse,
         without_data,
     )
+
+
+def _skip_blank(reader: _Reader) -> None:
+    """A blank line after a hunk or a section carries nothing."""
+    while reader.peek() == "\n":
+        reader.take()
 
 
 def _paths(
@@ -267,45 +289,76 @@ def _header_path(git_line: str) -> str:
     return old[2:]
 
 
-def _hunk(hunk: UnidiffHunk, number: int) -> Hunk:
-    lines: list[HunkLine] = []
-    previous_type = None
-    for line in hunk:
-        if line.line_type == "\\":
-            if previous_type not in ("+", "-", " "):
+def _hunk(reader: _Reader, number: int, git_line: str) -> Hunk:
+    """One hunk: its header, then exactly the lines the header counts on each side.
+
+    The body is walked once, character checks only; it is kept as one ``bytes``.
+    """
+    header = reader.take()
+    match = _HUNK_HEADER.fullmatch(header)
+    if match is None:
+        raise unparsable(f"the hunk header {_chomp(header)!r} is malformed")
+    old_start, new_start = int(match[1]), int(match[3])
+    old_length = 1 if match[2] is None else int(match[2])
+    new_length = 1 if match[4] is None else int(match[4])
+    text, start = reader.text, reader.pos
+    pos, size = start, len(text)
+    old = new = 0
+    open_sides = [True, True]  # a side is closed once a marker ended its last line
+    previous = ""
+    where = f"hunk {number} of {_chomp(git_line)!r}"
+    while old < old_length or new < new_length or text.startswith("\\", pos):
+        if pos >= size:
+            raise unparsable(f"{where} ends before the lines its header counts")
+        newline = text.find("\n", pos)
+        end = size if newline < 0 else newline + 1
+        kind = text[pos]
+        if kind == "\\":
+            if previous not in ("-", "+", " "):
                 raise unparsable(f"hunk {number} has a `\\ No newline` marker after no line")
-            lines[-1] = HunkLine(lines[-1].kind, lines[-1].text[:-1])
-        elif kind := _LINE_KINDS.get(line.line_type):
-            text = line.value.encode("utf-8", "surrogateescape")
-            lines.append(HunkLine(kind, text if text.endswith(b"\n") else text + b"\n"))
-        previous_type = line.line_type  # "" is a blank line after the hunk: nothing to apply
-    result = Hunk(
-        hunk.source_start, hunk.source_length, hunk.target_start, hunk.target_length, tuple(lines)
-    )
-    for side in (result.old_lines, result.new_lines):
-        if any(not text.endswith(b"\n") for text in side[:-1]):
+            if previous in ("-", " "):
+                open_sides[0] = False
+            if previous in ("+", " "):
+                open_sides[1] = False
+        elif kind in ("-", " ") or (
+            kind in ("\n", "\r") and end - pos <= 2 and text[pos:end] in ("\n", "\r\n")
+        ):
+            kind = "-" if kind == "-" else " "
+            old += 1
+            new += kind == " "
+        elif kind == "+":
+            new += 1
+        else:
+            raise unparsable(f"{where} ends before the lines its header counts")
+        if (kind in ("-", " ") and not open_sides[0]) or (kind in ("+", " ") and not open_sides[1]):
             raise unparsable(f"hunk {number} has a `\\ No newline` marker before its last line")
-    return result
+        if old > old_length or new > new_length:
+            raise unparsable(f"{where} has more lines than its header counts")
+        previous = kind
+        pos = end
+    reader.pos = pos
+    body = text[start:pos].encode("utf-8", "surrogateescape")
+    return Hunk(old_start, old_length, new_start, new_length, body)
 
 
-def _binary(region: list[str], i: int) -> tuple[BinaryBlock, BinaryBlock | None, int]:
+def _binary(reader: _Reader) -> tuple[BinaryBlock, BinaryBlock | None]:
     """The forward and (git writes one) reverse blocks of a ``GIT binary patch``."""
     blocks: list[BinaryBlock] = []
-    while i < len(region) and len(blocks) < 2:
-        match = _BINARY_BLOCK.fullmatch(_chomp(region[i]))
+    while len(blocks) < 2 and (line := reader.peek()) is not None:
+        match = _BINARY_BLOCK.fullmatch(_chomp(line))
         if match is None:
             break
+        reader.take()
         data = bytearray()
-        i += 1
-        while i < len(region) and _chomp(region[i]):
-            data += _base85_line(_chomp(region[i]))
-            i += 1
-        i += 1  # the blank line that ends a block
+        while (line := reader.peek()) is not None and _chomp(line):
+            data += _base85_line(_chomp(reader.take()))
+        if line is not None:
+            reader.take()  # the blank line that ends a block
         kind: Literal["literal", "delta"] = "literal" if match[1] == "literal" else "delta"
         blocks.append(BinaryBlock(kind, int(match[2]), bytes(data)))
     if not blocks:
         raise unparsable("a `GIT binary patch` line is not followed by a literal or delta")
-    return blocks[0], blocks[1] if len(blocks) > 1 else None, min(i, len(region))
+    return blocks[0], blocks[1] if len(blocks) > 1 else None
 
 
 def _base85_line(text: str) -> bytes:

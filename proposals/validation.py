@@ -1,9 +1,10 @@
 """Deciding whether a proposal's diff may be committed, and exactly what it commits (pure).
 
-The interpreter calls ``touched_paths(diff)`` to learn which base files to fetch (from the
-git tree at the job's base SHA, never from the tarball, which can differ), then
-``validate(diff, base_files, limits)``: it either refuses with ``InvalidDiff`` or returns one
-``FileChange`` per path the commit writes or deletes, with its exact bytes and git mode.
+The interpreter reads the diff once with ``read_diff(diff)``, asks ``touched_paths`` of it to
+learn which base files to fetch (with the bytes git holds at the job's base SHA, never an
+unchecked tarball, which can differ), then ``validate(parsed, base_files, limits)``: it either
+refuses with ``InvalidDiff`` or returns one ``FileChange`` per path the commit writes or
+deletes, with its exact bytes and git mode. Both also accept the diff's text (parsed anew).
 Agents propose, the system decides: nothing here trusts the diff beyond what it can check.
 
 The first failure refuses the whole proposal. Checks run in the order of this table (reading
@@ -90,26 +91,44 @@ class FileChange:
     old_path: str | None = None  # set for renames (the old path is deleted)
 
 
-def touched_paths(diff: str) -> list[str]:
+@dataclass(frozen=True)
+class ParsedDiff:
+    """A diff read once (its paths checked), for ``touched_paths`` and ``validate`` to share."""
+
+    patches: list[FilePatch]
+    size: int  # bytes, as UTF-8 with surrogateescape
+
+
+def read_diff(diff: str) -> ParsedDiff:
+    """Parse ``diff``; raises InvalidDiff for an empty or unparsable diff, or a forbidden path."""
+    _check_not_empty(diff)
+    return ParsedDiff(_read(diff), _size(diff))
+
+
+def touched_paths(diff: str | ParsedDiff) -> list[str]:
     """Base paths the diff reads or creates (to fetch from the base tree), in diff order.
 
     Raises InvalidDiff for an empty or unparsable diff, or one naming a forbidden path.
     """
-    return list(dict.fromkeys(path for patch in _read(diff) for path in patch.paths))
+    patches = diff.patches if isinstance(diff, ParsedDiff) else _read(diff)
+    return list(dict.fromkeys(path for patch in patches for path in patch.paths))
 
 
-def validate(diff: str, base_files: Mapping[str, BaseFile], limits: Limits) -> list[FileChange]:
+def validate(
+    diff: str | ParsedDiff, base_files: Mapping[str, BaseFile], limits: Limits
+) -> list[FileChange]:
     """Refuse with InvalidDiff(message, reason_code=...) or return the exact new content of
     every touched file. ``base_files`` holds every path of ``touched_paths(diff)`` that exists
     at the base (absent = does not exist)."""
-    _check_not_empty(diff)
-    size = len(diff.encode("utf-8", "surrogateescape"))
+    if isinstance(diff, str):
+        _check_not_empty(diff)
+    size = diff.size if isinstance(diff, ParsedDiff) else _size(diff)
     if size > limits.max_diff_bytes:
         raise InvalidDiff(
             f"The diff is {size:,} bytes, over the limit of {limits.max_diff_bytes:,} bytes.",
             reason_code="diff_too_large",
         )
-    patches = _read(diff)
+    patches = diff.patches if isinstance(diff, ParsedDiff) else _read(diff)
     for patch in patches:
         _check_policy(patch, limits)
     _check_plan(patches, base_files)
@@ -117,6 +136,10 @@ def validate(diff: str, base_files: Mapping[str, BaseFile], limits: Limits) -> l
     for change in changes:
         _check_written(change, limits)
     return changes
+
+
+def _size(diff: str) -> int:
+    return len(diff.encode("utf-8", "surrogateescape"))
 
 
 def _check_not_empty(diff: str) -> None:

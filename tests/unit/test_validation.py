@@ -132,7 +132,7 @@ def test_text_that_is_not_a_well_formed_git_diff_is_unparsable(text: str) -> Non
 
 
 def test_a_stray_line_after_a_hunk_is_unparsable_rather_than_ignored() -> None:
-    # unidiff alone would drop "+sneaky" silently; what we apply must be all the diff shows.
+    # A parser that dropped "+sneaky" silently would commit less than the diff shows.
     error = refusal(MODIFY_A + "+sneaky\n", BASE_A)
     assert error.reason_code == "unparsable_diff"
     assert "+sneaky" in error.message
