@@ -25,6 +25,10 @@ GitHub routes served (all under ``/api/v3``)::
 
     POST  /app/installations/{id}/access_tokens         JWT -> 201 {token, expires_at, ...}
     GET   /app                                          JWT
+    GET   /app/hook/deliveries?per_page=&cursor=&status= JWT; newest first, Link rel="next"
+    GET   /app/hook/deliveries/{id}                     JWT; + url, request, response
+    POST  /app/hook/deliveries/{id}/attempts            JWT -> 202 {}; redelivered in the
+                                                        background (see api_hooks.py)
     GET   /repos/{o}/{r}/installation                   JWT
     POST  /app-manifests/{code}/conversions             no auth -> 201 {id, slug, pem, ...}
     GET   /repos/{o}/{r}
@@ -82,6 +86,8 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
     GET   /_emulator/deliveries?event=&action=   every delivery and its attempts
     GET   /_emulator/deliveries/{id}        each App's copy, with the exact payload
     POST  /_emulator/deliveries/{id}/redeliver   same id, same bytes -> delivery summary
+    GET   /_emulator/hook-deliveries?app_id=&status=  every attempt, as the API lists it
+    POST  /_emulator/deliveries/drain       {timeout?}: wait for background deliveries
     POST  /_emulator/rate-limit             {kind: secondary|primary, count, retry_after}
     POST  /_emulator/clock                  {offset_seconds? | advance_seconds?}
     POST  /_emulator/settings               {sign_commits: bool}: the App's commits get a

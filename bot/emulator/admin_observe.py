@@ -1,5 +1,6 @@
 """Admin routes that observe or bend the emulator: journal, state, deliveries (and
-redelivery), rate-limit switches, the clock. The reference is in the package docstring.
+redelivery, and waiting for background ones), rate-limit switches, the clock. The
+reference is in the package docstring.
 """
 
 import json
@@ -8,9 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from bot.emulator import census, hooks
-from bot.emulator.deps import Em, UrlsDep, get_limiter
-from bot.emulator.errors import not_found, unprocessable
+from bot.emulator import api_hooks, census, hooks
+from bot.emulator.deps import Dispatch, Em, UrlsDep, get_limiter
+from bot.emulator.errors import ApiError, not_found, unprocessable
 from bot.emulator.gitrepo import utc
 from bot.emulator.journal import Journal
 
@@ -62,6 +63,37 @@ def deliveries(em: Em, event: str | None = None, action: str | None = None) -> l
             for d in group
             if (event is None or d.event == event) and (action is None or d.action == action)
         ]
+
+
+@router.get("/hook-deliveries")
+def hook_deliveries(
+    em: Em, app_id: int | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Every attempt as ``GET /app/hook/deliveries`` lists it (newest first, unpaged, no
+    JWT needed): ``app_id`` picks one App, ``status`` is ``success`` or ``failure``."""
+    ranges = api_hooks.STATUS_RANGES
+    if status is not None and status not in ranges:
+        raise unprocessable("status must be success or failure")
+    with em.lock:
+        return [
+            {**api_hooks.item(d, a), "app_id": d.app_id}
+            for d, a in reversed(em.attempts.values())
+            if (app_id is None or d.app_id == app_id)
+            and (status is None or hooks.outcome(a)[1] in ranges[status])
+        ]
+
+
+@router.post("/deliveries/drain")
+def drain(
+    dispatch: Dispatch, body: Annotated[dict[str, Any] | None, Body()] = None
+) -> dict[str, Any]:
+    """Wait until every background delivery queued so far (pushes caused by API calls,
+    redeliveries asked for through the API) has been sent: ``{"timeout": S}`` (10)."""
+    timeout = float((body or {}).get("timeout", 10))
+    drained = dispatch.drain(timeout)
+    if not drained:
+        raise ApiError(504, f"deliveries still pending after {timeout} s")
+    return {"pending": dispatch.pending()}
 
 
 @router.get("/deliveries/{guid}")

@@ -10,11 +10,13 @@ from bot.emulator import (
     api_apps,
     api_checks,
     api_git,
+    api_hooks,
     api_issues,
     api_triage,
     codeload,
     web,
 )
+from bot.emulator.dispatch import Dispatcher
 from bot.emulator.errors import install_handlers
 from bot.emulator.journal import Journal, JournalMiddleware
 from bot.emulator.ratelimit import RateLimiter
@@ -34,8 +36,10 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     app.state.emulator = emulator
     app.state.limiter = limiter
     app.state.journal = journal
+    app.state.dispatcher = Dispatcher(emulator)
     for router in (
         api_apps.router,
+        api_hooks.router,
         api_git.router,
         api_issues.router,
         api_triage.router,

@@ -227,6 +227,20 @@ class EmulatorControl:
         result: list[dict[str, Any]] = self._call("GET", f"/deliveries/{delivery_id}")
         return result
 
+    def hook_deliveries(
+        self, *, app_id: int | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every delivery attempt as ``GET /app/hook/deliveries`` lists it, newest first and
+        unpaged (plus ``app_id``); ``status`` is ``"success"`` or ``"failure"``."""
+        params = {k: v for k, v in (("app_id", app_id), ("status", status)) if v is not None}
+        result: list[dict[str, Any]] = self._call("GET", "/hook-deliveries", params=params)
+        return result
+
+    def drain_deliveries(self, timeout: float = 10.0) -> None:
+        """Wait until the webhooks sent in the background (pushes caused by API calls,
+        redeliveries asked for through the API) have all been sent."""
+        self._call("POST", "/deliveries/drain", json={"timeout": timeout})
+
     def journal(self, **filters: Any) -> list[dict[str, Any]]:
         """Filters: method, path (prefix), contains, status, since (sequence), limit."""
         params = {k: v for k, v in filters.items() if v is not None}

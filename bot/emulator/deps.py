@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bot.emulator.auth import installation_from_token
+from bot.emulator.dispatch import Dispatcher
 from bot.emulator.errors import not_found
 from bot.emulator.ratelimit import RateLimiter
 from bot.emulator.render import Urls
@@ -27,12 +28,18 @@ def get_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
+def get_dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    return dispatcher
+
+
 def get_urls(request: Request) -> Urls:
     return Urls.of(request)
 
 
 Em = Annotated[Emulator, Depends(get_emulator)]
 UrlsDep = Annotated[Urls, Depends(get_urls)]
+Dispatch = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 @dataclass(frozen=True)

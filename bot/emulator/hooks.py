@@ -10,14 +10,21 @@ GitHub-Hookshot/emulator``, ``Content-Type: application/json`` and, when the App
 secret, ``X-Hub-Signature-256`` (HMAC-SHA256 of the exact body) and the legacy SHA-1
 ``X-Hub-Signature``.
 
+An App whose ``events`` list is not empty receives only those events, as on GitHub; an
+App registered without one (the admin default) receives every event.
+
 Building happens under the emulator lock; sending never does, because the receiver may
 call the emulator back before it answers. A redelivery sends the stored bytes again with
-the same delivery id, as GitHub does.
+the same delivery id, as GitHub does. Every attempt is recorded with a fresh numeric id,
+what the receiver answered (status, headers, body) or why it could not be reached, and
+its duration: the log behind ``GET /app/hook/deliveries``. Only a 2xx answer is a
+success; GitHub's words for the rest are :func:`outcome`'s.
 """
 
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -115,9 +122,22 @@ def prepare(
         app = em.apps[installation.app_id]
         if not app.webhook_url or (only_app is not None and app.id != only_app):
             continue
+        if app.events and event not in app.events:
+            continue  # GitHub sends an App only the events it subscribed to
         data = payload(installation)
         body = json.dumps(data, separators=(",", ":")).encode()
-        deliveries.append(Delivery(guid, event, data.get("action"), app.id, app.webhook_url, body))
+        deliveries.append(
+            Delivery(
+                guid,
+                event,
+                data.get("action"),
+                app.id,
+                app.webhook_url,
+                body,
+                installation_id=installation.id,
+                repository_id=repo.id,
+            )
+        )
     if deliveries:
         em.deliveries[guid] = deliveries
     return deliveries
@@ -142,8 +162,12 @@ def headers(delivery: Delivery, app: App) -> dict[str, str]:
     return result
 
 
+MAX_RESPONSE_CHARS = 4096
+
+
 def send(em: Emulator, delivery: Delivery, *, redelivery: bool = False) -> Attempt:
-    """POST one delivery (call WITHOUT the lock held) and record the attempt."""
+    """POST one delivery (call WITHOUT the lock held) and record the attempt. Never raises
+    for the receiver's sake: an unreachable or failing receiver is a failed attempt."""
     with em.lock:
         app = em.apps[delivery.app_id]
         request_headers = headers(delivery, app)
@@ -151,15 +175,48 @@ def send(em: Emulator, delivery: Delivery, *, redelivery: bool = False) -> Attem
         timeout = em.config.webhook_timeout_seconds
     status: int | None = None
     error: str | None = None
+    timed_out = False
+    response_headers: dict[str, str] = {}
+    response_body: str | None = None
+    started = time.monotonic()
     try:
         response = httpx.post(url, content=delivery.body, headers=request_headers, timeout=timeout)
         status = response.status_code
-    except httpx.HTTPError as exc:
+        response_headers = dict(response.headers)
+        response_body = response.text[:MAX_RESPONSE_CHARS]
+    except httpx.TimeoutException as exc:
+        timed_out, error = True, f"{type(exc).__name__}: {exc}"
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    duration = round(time.monotonic() - started, 2)
     with em.lock:
-        attempt = Attempt(em.now(), status, error, redelivery)
+        attempt = Attempt(
+            id=em.next_id(),
+            at=em.now(),
+            status=status,
+            error=error,
+            redelivery=redelivery,
+            duration=duration,
+            timed_out=timed_out,
+            request_headers=request_headers,
+            response_headers=response_headers,
+            response_body=response_body,
+        )
         delivery.attempts.append(attempt)
+        em.attempts[attempt.id] = (delivery, attempt)
     return attempt
+
+
+def outcome(attempt: Attempt) -> tuple[str, int]:
+    """GitHub's ``(status, status_code)`` for an attempt: ``"OK"`` for a 2xx answer,
+    ``"Invalid HTTP Response: 503"`` for any other answer, ``"timed out"`` (504) when the
+    receiver took longer than the webhook timeout, and ``"failed to connect to host"``
+    (502, the code of GitHub's schema example) when nothing answered."""
+    if attempt.status is None:
+        return ("timed out", 504) if attempt.timed_out else ("failed to connect to host", 502)
+    if 200 <= attempt.status < 300:
+        return "OK", attempt.status
+    return f"Invalid HTTP Response: {attempt.status}", attempt.status
 
 
 def summary(deliveries: list[Delivery]) -> dict[str, Any]:
@@ -190,12 +247,16 @@ def describe(delivery: Delivery) -> dict[str, Any]:
         "action": delivery.action,
         "app_id": delivery.app_id,
         "url": delivery.url,
+        "installation_id": delivery.installation_id,
+        "repository_id": delivery.repository_id,
         "attempts": [
             {
+                "id": a.id,
                 "at": a.at.isoformat(),
                 "status": a.status,
                 "error": a.error,
                 "redelivery": a.redelivery,
+                "outcome": outcome(a)[0],
             }
             for a in delivery.attempts
         ],

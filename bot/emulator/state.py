@@ -185,20 +185,32 @@ class Repo:
 
 @dataclass
 class Attempt:
+    """One POST of a delivery: what GitHub's deliveries API lists as a "hook delivery"."""
+
+    id: int  # the hook delivery id (GET /app/hook/deliveries/{id}); a new one per attempt
     at: datetime
-    status: int | None
-    error: str | None
+    status: int | None  # what the receiver answered; None when it could not be reached
+    error: str | None  # why it could not be reached (None when it answered)
     redelivery: bool
+    duration: float  # seconds
+    timed_out: bool = False
+    request_headers: dict[str, str] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str | None = None
 
 
 @dataclass
 class Delivery:
+    """One App's copy of one event; every attempt to deliver it shares ``guid``."""
+
     guid: str
     event: str
     action: str | None
     app_id: int
     url: str
     body: bytes
+    installation_id: int | None = None
+    repository_id: int | None = None
     attempts: list[Attempt] = field(default_factory=list)
 
 
@@ -247,6 +259,8 @@ class Emulator:
         self.check_runs: dict[int, CheckRun] = {}
         self.check_suites: dict[tuple[str, str, int], int] = {}
         self.deliveries: dict[str, list[Delivery]] = {}
+        # Every attempt by its id, oldest first (ids grow): the App's deliveries log.
+        self.attempts: dict[int, tuple[Delivery, Attempt]] = {}
         self.manifests: dict[str, PendingManifest] = {}
         self.codeloads: dict[str, Codeload] = {}
         self.teams: dict[str, int] = {}  # "org/slug" (lower-cased) -> team id
