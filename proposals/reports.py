@@ -6,7 +6,9 @@ event trail's table comes from :mod:`proposals.trail`) and the check run's outpu
 body starts with the job's hidden marker, which is how the comment is found again.
 Untrusted text (commands, messages, file names) passes through :mod:`proposals.markdown`;
 events hold one-line messages, and long fields are truncated, so a report never carries a
-traceback or more than a bounded amount of agent output.
+traceback or more than a bounded amount of agent output. An agent speaks to the reviewer
+through lines of its log that start with ``Note: `` (the rename agent's "also mentioned in
+3 strings, not changed"): the first few are shown beside the changes.
 """
 
 import shlex
@@ -24,6 +26,8 @@ DEFAULT_PREFIX = "/farcaster"
 COMMENT_LIMIT = 65_000
 CHECK_SUMMARY_LIMIT = 65_000
 PLAN_DIFF_LIMIT = 50_000
+NOTE_PREFIX = "Note: "
+MAX_NOTES = 3
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,19 @@ def _changes_line(proposal: ProposalRecord) -> str:
     return f"{proposal.files_changed} {noun}, +{proposal.additions} -{proposal.deletions}"
 
 
+def agent_notes(proposal: ProposalRecord) -> list[str]:
+    """The agent's notes to the reviewer: its log lines that start with ``Note: ``."""
+    notes = [
+        line[len(NOTE_PREFIX) :].strip()
+        for line in proposal.agent_log.splitlines()
+        if line.startswith(NOTE_PREFIX)
+    ]
+    return [n for n in notes if n][:MAX_NOTES]
+
+
 def _facts(job: Job, proposal: ProposalRecord, *, prefix: str) -> list[str]:
     base = f"{code_span(job.base_ref)} at " if job.base_ref else ""
+    notes = [f"| Note | {table_cell(note, 300)} |" for note in agent_notes(proposal)]
     return [
         "| | |",
         "|---|---|",
@@ -123,6 +138,7 @@ def _facts(job: Job, proposal: ProposalRecord, *, prefix: str) -> list[str]:
         f"| Requested by | {_requester(job)} in {_where(job)} |",
         f"| Base | {base}{code_span(short(proposal.base_sha))} |",
         f"| Changes | {_changes_line(proposal)} |",
+        *notes,
         f"| Agent | {table_cell(f'{proposal.agent} {proposal.agent_version}', 60)} |",
         f"| Verify | {table_cell(_verify_line(proposal.verify), 240)} |",
     ]
@@ -231,6 +247,7 @@ def plan_comment(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PR
         f"The agent proposes {_changes_line(proposal)} on {code_span(short(proposal.base_sha))}"
         f" (verify: {plain(_verify_line(proposal.verify), 240)}). No branch or pull request "
         "was created.",
+        *[f"Note: {plain(note, 300)}" for note in agent_notes(proposal)],
         "",
         "<details><summary>Proposed diff</summary>",
         "",

@@ -11,30 +11,46 @@ For a method or class attribute, rope cannot always tell the type of ``obj`` in
 ``obj.total()``; such *unsure* references with the same name are renamed too (that is what
 keeps callers working) and listed in the log with their lines, so a reviewer can check
 them. Methods are renamed through the class hierarchy, so overrides keep overriding.
+
+Strings that are code change too, so a package stays importable: ``__all__`` entries and
+doctest code that name the symbol (see rename_strings.py). Other mentions in strings,
+comments and non-Python files stay as they are; they are counted in a ``Note:`` line of the
+log, which the reports show, and listed below it.
+
+Cost: a byte search over the checkout finds the files that mention the old name
+(prefilter.py); only those are parsed and given to rope, which reads the modules they
+import on demand. Rope never imports or runs repository code (rope_project.py).
 """
 
+import ast
 import keyword
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import rope
 from rope.base import exceptions as rope_errors
-from rope.base.fscommands import FileSystemCommands
-from rope.base.project import Project
 from rope.base.taskhandle import TaskHandle
 from rope.refactor.occurrences import Occurrence
 from rope.refactor.rename import Rename
 
 from bot.agents.base import AgentRequest, AgentResult, command_paths, command_text
+from bot.agents.exports import Bindings, ModuleIndex
+from bot.agents.mentions import count_mentions
 from bot.agents.paths import read_text, repository_files, selected
+from bot.agents.prefilter import Candidates, files_mentioning
+from bot.agents.rename_strings import StringEdits, apply_spans, member_edits, module_symbol_edits
+from bot.agents.rope_project import open_project
 from bot.agents.symbols import Definition, all_definitions, named, similar
 from bot.core.errors import AgentFailed, LeaseLost
 
 # Shown per ambiguity or unknown name, so a message stays one screen long.
 MAX_LISTED = 10
+# Places listed per kind in the log (mentions left alone, strings renamed).
+MAX_PLACES = 50
 WATCH_INTERVAL = 0.05
 
 
@@ -129,46 +145,146 @@ def stoppable(request: AgentRequest) -> Iterator[tuple[TaskHandle, threading.Eve
         watcher.join()
 
 
+@dataclass(frozen=True)
+class RopeOutcome:
+    changed: list[str]  # files rope changed
+    unsure: list[str]  # "path:line" of references renamed by name only
+
+
 class RenameAgent:
     name = "rename"
-    version = f"1+rope{rope.VERSION}"
+    version = f"2+rope{rope.VERSION}"
     wants_git = False
 
     def run(self, request: AgentRequest) -> AgentResult:
         old = command_text(request.command, "old").strip()
         new = new_identifier(old, command_text(request.command, "new").strip())
         request.check_stop()
-        sources = python_sources(request.checkout)
-        definitions = all_definitions(sources)
-        target = choose_definition(definitions, old)
-        clash = f"{target.qualname.rpartition('.')[0]}.{new}"
-        taken = [d for d in definitions if d.qualname == clash]
-        if taken:
-            raise AgentFailed(
-                f"{new!r} is already defined next to {old!r}, at {taken[0].where()}.",
-                reason_code="name_taken",
-            )
-        globs = command_paths(request.command)
-        files = [p for p in sources if selected(p, globs)] if globs else None
-        with stoppable(request) as (handle, timed_out):
-            try:
-                log = _rename(request.checkout, target, new, files, handle)
-            except rope_errors.InterruptedTaskError:
-                request.check_stop()
-                if timed_out.is_set():
-                    raise AgentFailed(
-                        f"The rename ran past its {request.limits.timeout:g} s limit.",
-                        reason_code="agent_timeout",
-                        retryable=True,
-                    ) from None
-                raise LeaseLost("The rename was stopped.") from None
+        log = rename_symbol(request.checkout, old, new, command_paths(request.command), request)
         return AgentResult(log=request.redactor.clean(log, request.limits.max_log_bytes))
 
 
-def _rename(
-    root: Path, target: Definition, new: str, files: list[str] | None, handle: TaskHandle
+def rename_symbol(root: Path, old: str, new: str, globs: list[str], request: AgentRequest) -> str:
+    """Rename ``old`` to ``new`` in the checkout at ``root``; the log says what changed."""
+    short = old.rpartition(".")[2]
+    candidates = files_mentioning(root, short)
+    request.check_stop()
+    definitions = all_definitions(candidates.python())
+    if not named(definitions, old):
+        # Only a name that is not found pays for reading every file: the hint needs them all.
+        definitions = all_definitions(python_sources(root))
+    target = choose_definition(definitions, old)
+    clash = f"{target.qualname.rpartition('.')[0]}.{new}"
+    taken = [d for d in definitions if d.qualname == clash]
+    if taken:
+        raise AgentFailed(
+            f"{new!r} is already defined next to {old!r}, at {taken[0].where()}.",
+            reason_code="name_taken",
+        )
+    files = [p for p in sorted(candidates.python()) if selected(p, globs)]
+    with stoppable(request) as (handle, timed_out):
+        try:
+            outcome = _rename(root, target, new, files, handle)
+        except rope_errors.InterruptedTaskError:
+            request.check_stop()
+            if timed_out.is_set():
+                raise AgentFailed(
+                    f"The rename ran past its {request.limits.timeout:g} s limit.",
+                    reason_code="agent_timeout",
+                    retryable=True,
+                ) from None
+            raise LeaseLost("The rename was stopped.") from None
+    request.check_stop()
+    edits = _rename_strings(root, target, new, candidates, files, outcome.changed)
+    after = {p: t for p, t in candidates.texts.items() if selected(p, globs)}
+    for path in {*outcome.changed, *edits}:
+        after[path] = (root / path).read_text()
+    return _log(target, new, candidates, files, outcome, edits, after)
+
+
+def _rename_strings(
+    root: Path,
+    target: Definition,
+    new: str,
+    candidates: Candidates,
+    files: list[str],
+    rope_changed: list[str],
+) -> dict[str, StringEdits]:
+    """Rename the symbol in ``__all__`` and doctests (rename_strings.py); what changed where."""
+    short = target.qualname.rpartition(".")[2]
+    trees: dict[str, ast.Module | None] = {}
+
+    def tree_of(path: str) -> ast.Module | None:
+        # The text before the rename: bindings are about what the old code imported.
+        if path not in trees:
+            text = candidates.texts.get(path)
+            if text is None:
+                text = read_text(root / path)
+            try:
+                trees[path] = ast.parse(text, filename=path) if text is not None else None
+            except SyntaxError:
+                trees[path] = None
+        return trees[path]
+
+    bindings = Bindings(short, target.path, ModuleIndex(candidates.python_paths), tree_of)
+    done: dict[str, StringEdits] = {}
+    for path in files:
+        text = (root / path).read_text()
+        if target.in_class:
+            if path not in rope_changed and path != target.path:
+                continue
+            edits = member_edits(path, text, short)
+        else:
+            edits = module_symbol_edits(path, text, bindings)
+        if edits.spans:
+            (root / path).write_text(apply_spans(text, edits.spans, new))
+            done[path] = edits
+    return done
+
+
+def _places(places: list[str]) -> str:
+    more = f" and {len(places) - MAX_PLACES} more" if len(places) > MAX_PLACES else ""
+    return ", ".join(places[:MAX_PLACES]) + more
+
+
+def _log(
+    target: Definition,
+    new: str,
+    candidates: Candidates,
+    files: list[str],
+    outcome: RopeOutcome,
+    edits: dict[str, StringEdits],
+    after: dict[str, str],
 ) -> str:
-    project = Project(str(root), fscommands=FileSystemCommands(), ropefolder=None)
+    short = target.qualname.rpartition(".")[2]
+    lines = [f"Renamed the {target.kind} {target.qualname} ({target.path}:{target.line}) to {new}."]
+    mentions = count_mentions(after, short)
+    sentence = mentions.sentence()
+    if sentence:
+        lines.append(f"Note: {short} is {sentence}.")
+    lines += [f"changed {path}" for path in sorted({*outcome.changed, *edits})]
+    in_all = [where for e in edits.values() for where in e.in_all]
+    in_doctests = [where for e in edits.values() for where in e.in_doctests]
+    if in_all:
+        lines.append(f"Renamed in __all__: {_places(in_all)}")
+    if in_doctests:
+        lines.append(f"Renamed in doctests: {_places(in_doctests)}")
+    if outcome.unsure:
+        lines.append("References rope could not type-check, renamed by name (please review):")
+        lines += [f"  {where}" for where in outcome.unsure]
+    if sentence:
+        lines.append(f"Mentions left as they were (review by hand): {_places(mentions.places())}")
+    lines.append(
+        f"Searched {candidates.searched} files: {len(candidates.texts)} contain {short!r}, "
+        f"{len(files)} Python files of them were renamed through."
+    )
+    return "\n".join(lines)
+
+
+def _rename(
+    root: Path, target: Definition, new: str, files: list[str], handle: TaskHandle
+) -> RopeOutcome:
+    project = open_project(root)
     unsure: list[str] = []
 
     def accept_unsure(occurrence: Occurrence) -> bool:
@@ -184,13 +300,12 @@ def _rename(
     try:
         resource = project.get_resource(target.path)
         renamer = Rename(project, resource, target.offset)
-        resources = [project.get_resource(f) for f in files] if files is not None else None
         changes = renamer.get_changes(
             new,
             in_hierarchy=target.in_class,
             docs=False,
             unsure=accept_unsure if target.in_class else None,
-            resources=resources,
+            resources=[project.get_resource(f) for f in files],
             task_handle=handle,
         )
         changed = sorted(r.path for r in changes.get_changed_resources())
@@ -207,9 +322,4 @@ def _rename(
         ) from None
     finally:
         project.close()
-    lines = [f"Renamed the {target.kind} {target.qualname} ({target.path}:{target.line}) to {new}."]
-    lines += [f"changed {path}" for path in changed]
-    if unsure:
-        lines.append("References rope could not type-check, renamed by name (please review):")
-        lines += [f"  {where}" for where in unsure]
-    return "\n".join(lines)
+    return RopeOutcome(changed, unsure)

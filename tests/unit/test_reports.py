@@ -162,6 +162,25 @@ def test_a_plan_shows_the_diff_collapsed_and_how_to_apply_it() -> None:
     assert "`/farcaster apply 0a1b2c3d4e5f`" in body
 
 
+def test_the_agents_notes_reach_the_pr_body_the_check_run_and_the_plan() -> None:
+    log = (
+        "Renamed the function a.old_name (a.py:1) to new_name.\n"
+        "Note: old_name is also mentioned in 3 strings, not changed.\n"
+        "changed a.py\n"
+        "Noted in passing | not a note\n"
+    )
+    proposal = make_proposal(agent_log=log)
+    job = make_job()
+    pull = PullInfo(3, "https://github.test/o/r/pull/3", "open")
+    row = "| Note | old_name is also mentioned in 3 strings, not changed. |"
+    assert row in reports.pr_body(job, proposal).splitlines()
+    assert row in reports.check_done(job, proposal, pull).summary.splitlines()
+    plan = reports.plan_comment(make_job(mode="plan"), proposal)
+    assert "Note: old_name is also mentioned in 3 strings, not changed." in plan
+    assert "not a note" not in plan
+    assert "| Note |" not in reports.pr_body(job, make_proposal())
+
+
 def test_a_long_plan_is_cut_at_a_line_with_a_note() -> None:
     diff = "".join(f"+line {i}\n" for i in range(20_000))
     body = reports.plan_comment(make_job(mode="plan"), make_proposal(diff))
