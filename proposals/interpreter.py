@@ -35,6 +35,11 @@ Failures.
 
 - The diff is invalid, or the branch is someone else's: ``store.fail``, non-retryable; the
   tombstone's report replaces the status comment (:mod:`proposals.job_report`).
+- The proposal's verify verdict (stored by the runner, :mod:`bot.core.verdict`) says the
+  tests must pass and they did not: ``verify_failed``, naming the new failures, before
+  anything is written. When they need not pass, the PR opens as a draft and its check run
+  concludes ``failure`` (``neutral`` if the tests could not be judged) with the failures
+  as annotations.
 - The base branch changed a file the diff touches: requeued to RUN on the new head, with a
   ``drift`` event naming the files. Changes elsewhere do not matter.
 - GitHub rate limit: propagates; the worker loop requeues the step with GitHub's delay and
@@ -54,10 +59,12 @@ from bot.core import faults
 from bot.core.errors import ConfigurationError, RefConflict, Refusal
 from bot.core.records import Job, JobState, Lease, Phase
 from bot.core.redaction import Redactor
+from bot.core.verdict import Verdict, verdict_from_json
 from bot.github.client import GitHubClient
 from bot.worker.leases import LeaseGuard
 from bot.worker.loop import failure_from_error
 from proposals import drift, effects, policy, pr_extras, reports
+from proposals import verdict as verdict_report
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
 from proposals.ledger import Ledger, content_key
@@ -94,6 +101,7 @@ class _Interpretation:
         self.token = guard.token
         self.prefix = runtime.settings.command_prefix
         self.ledger = Ledger(self.store, self.job.id, self.token)
+        self.verdict: Verdict | None = None
 
     def _hold(self) -> None:
         """Renew the lease before writing to GitHub; stop if another holder has the job."""
@@ -135,6 +143,11 @@ class _Interpretation:
         if job.mode == "plan":
             self._plan()
             return
+        self.verdict = verdict_from_json(proposal.verify)
+        if self.verdict is not None and self.verdict.blocks:
+            raise Refusal(
+                verdict_report.failure_sentence(self.verdict), reason_code="verify_failed"
+            )
         branch = self._check_drift(changes)
         if branch is not None:
             self._publish(base, changes, branch)
@@ -268,7 +281,8 @@ class _Interpretation:
                     base=branch,
                     title=reports.pr_title(job, template=self.config.pull_request.title),
                     body=reports.pr_body(job, self.proposal, prefix=self.prefix),
-                    draft=self.config.pull_request.draft,
+                    draft=self.config.pull_request.draft
+                    or (self.verdict is not None and self.verdict.wants_draft),
                 )
             ),
             job_updates=lambda r: {"pr_number": r["number"], "pr_url": r["url"]},
@@ -311,9 +325,10 @@ class _Interpretation:
         self._hold()
         if pr.state != "closed":
             output = reports.check_done(self.job, self.proposal, pr, prefix=self.prefix)
+            conclusion = verdict_report.conclusion(self.verdict)
             self.ledger.once(
                 "check_run",
-                lambda: self._conclude_new_run(head_sha, "success", output),
+                lambda: self._conclude_new_run(head_sha, conclusion, output),
                 job_updates=lambda r: {"check_run_id": r["id"]},
             )
         self._step_done("after_check_run")

@@ -8,6 +8,8 @@ report survives a crash right after the decision. Handling it:
    tombstone;
 2. concludes the job's check runs ``failure`` (tombstone) or ``cancelled``, with the same
    text; a job that never had a check run gets one on its base SHA, so the stop is visible.
+   A job its tests stopped (``verify_failed``) titles the run with the tests' line and
+   annotates the new failures.
 
 Idempotent: running it again edits the same comment and check runs to the same content.
 A job that moved on before the item ran (a maintainer retried it) is left alone; its new
@@ -16,8 +18,10 @@ attempt owns the comment now.
 
 from bot.app.runtime import Runtime
 from bot.core.records import Job, JobState
+from bot.core.verdict import verdict_from_json
 from bot.store.outbox import OutboxItem
 from proposals import effects, reports
+from proposals import verdict as verdict_report
 from proposals.effects import Repo
 from proposals.interpreter import client_for
 
@@ -30,12 +34,14 @@ def handle_job_report(runtime: Runtime, item: OutboxItem) -> None:
     store = runtime.store
     job = store.get(item.job_id)
     prefix = runtime.settings.command_prefix
+    stopped_by_tests = False
     if job.state is JobState.TOMBSTONED:
         tombstone = store.tombstone(job.id)
         if tombstone is None:
             return
         body = reports.tombstone_report(job, tombstone, prefix=prefix)
         conclusion, title = "failure", f"Stopped: {tombstone.reason_code}"
+        stopped_by_tests = tombstone.reason_code == "verify_failed"
     elif job.state is JobState.CANCELLED:
         body = reports.cancel_report(job, store.events(job.id), prefix=prefix)
         conclusion, title = "cancelled", "Cancelled"
@@ -50,6 +56,8 @@ def handle_job_report(runtime: Runtime, item: OutboxItem) -> None:
         if job.state is JobState.TOMBSTONED:
             store.set_tombstone_comment(job.id, comment_id)
     output = reports.check_report(title, body)
+    if stopped_by_tests:
+        output = _with_verdict(runtime, job, output)
     for run_id in _check_runs(runtime, repo, job):
         effects.conclude_check_run(repo, run_id, conclusion, output)
 
@@ -66,3 +74,16 @@ def _check_runs(runtime: Runtime, repo: Repo, job: Job) -> list[int]:
     run_id = effects.find_or_create_check_run(repo, job.base_sha, job.id, output)
     runtime.store.set_job_fields(job.id, {"check_run_id": run_id})
     return [run_id]
+
+
+def _with_verdict(runtime: Runtime, job: Job, output: reports.CheckOutput) -> reports.CheckOutput:
+    """A job stopped by its tests: the check run's title is their line, with annotations."""
+    proposal = runtime.store.latest_proposal(job.id)
+    verdict = verdict_from_json(proposal.verify if proposal else None)
+    if verdict is None:
+        return output
+    return reports.CheckOutput(
+        f"Stopped: {verdict_report.title(verdict)}",
+        output.summary,
+        tuple(verdict_report.annotations(verdict)),
+    )

@@ -18,6 +18,8 @@ from typing import Any
 
 from bot.core.records import Event, Job, ProposalRecord, Tombstone, display_state
 from bot.core.repo_config import render_title
+from bot.core.verdict import verdict_from_json
+from proposals import verdict as verdict_report
 from proposals.markdown import code_block, code_span, plain, table_cell, truncate
 from proposals.trail import trail_table, utc
 
@@ -43,9 +45,13 @@ class PullInfo:
 class CheckOutput:
     title: str
     summary: str
+    annotations: tuple[dict[str, Any], ...] = ()
 
-    def as_json(self) -> dict[str, str]:
-        return {"title": self.title, "summary": self.summary}
+    def as_json(self) -> dict[str, Any]:
+        output: dict[str, Any] = {"title": self.title, "summary": self.summary}
+        if self.annotations:
+            output["annotations"] = list(self.annotations)
+        return output
 
 
 def marker(job_id: str) -> str:
@@ -106,6 +112,9 @@ def _where(job: Job) -> str:
 
 
 def _verify_line(verify: Mapping[str, Any] | None) -> str:
+    verdict = verdict_from_json(verify)
+    if verdict is not None:
+        return verdict_report.pr_line(verdict)
     if not verify:
         return "not run"
     outcome = plain(str(verify.get("outcome", "unknown")), 40)
@@ -321,11 +330,18 @@ def check_in_progress(job: Job, *, prefix: str = DEFAULT_PREFIX) -> CheckOutput:
 def check_done(
     job: Job, proposal: ProposalRecord, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX
 ) -> CheckOutput:
-    summary = "\n".join(
-        [f"Pull request #{pr.number}: {pr.url}", "", *_facts(job, proposal, prefix=prefix)]
-    )
+    """The check run of an opened PR; with a verify verdict, its title is the tests' line."""
+    lines = [f"Pull request #{pr.number}: {pr.url}", "", *_facts(job, proposal, prefix=prefix)]
     title = "Pull request opened" if pr.state == "open" else f"Pull request {pr.state}"
-    return CheckOutput(title, truncate(summary, CHECK_SUMMARY_LIMIT))
+    verdict = verdict_from_json(proposal.verify)
+    if verdict is None:
+        return CheckOutput(title, truncate("\n".join(lines), CHECK_SUMMARY_LIMIT))
+    lines += ["", *verdict_report.summary(verdict)]
+    return CheckOutput(
+        verdict_report.title(verdict),
+        truncate("\n".join(lines), CHECK_SUMMARY_LIMIT),
+        tuple(verdict_report.annotations(verdict)),
+    )
 
 
 def check_plan(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> CheckOutput:

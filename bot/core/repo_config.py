@@ -26,12 +26,21 @@ An absent or empty file means the defaults. Example::
       title: "refactor: {command} {old} -> {new} ({job})"
     permission:
       minimum: maintain                # write | maintain | admin
+    verify:                            # the repository's own tests decide (bot/core/verdict.py)
+      setup: ["python", "-m", "pip", "install", "-e", ".[test]"]  # optional, runs first
+      run: ["python", "-m", "pytest", "-q", "--junitxml=$FARCASTER_JUNIT_XML"]
+      timeout: 900                     # seconds for setup and run together, per tree
+      must_pass: true                  # false: open the PR as a draft and say why
+      compare_with_base: true          # failures the base has too do not count
+
+Commands are argv lists, never a shell; ``$FARCASTER_JUNIT_XML`` in an argument is replaced
+by the path the runner reads JUnit XML from (also exported under that name).
 """
 
 import re
 import string
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,6 +52,7 @@ __all__ = [
     "CONFIG_PATH",
     "InvalidRepoConfig",
     "RepoConfig",
+    "VerifyConfig",
     "cap_repo_config",
     "parse_repo_config",
     "render_title",
@@ -53,6 +63,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 MAX_DEPTH = 8
 MAX_LIST_ITEMS = 100
 MAX_TITLE_CHARS = 256  # GitHub's limit on a pull request title
+MAX_VERIFY_SECONDS = 3600.0  # the server may allow less (FARCASTER_VERIFY_TIMEOUT_SECONDS)
 TITLE_FIELDS = frozenset({"command", "old", "new", "job"})
 
 _AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -137,6 +148,38 @@ class PermissionConfig(_Section):
     )
 
 
+def _check_argv(argv: list[str] | None) -> list[str] | None:
+    for part in argv or []:
+        if "\0" in part:
+            raise ValueError("a command argument contains a NUL character")
+    if argv is not None and not argv[0].strip():
+        raise ValueError("the program to run is empty")
+    return argv
+
+
+class VerifyConfig(_Section):
+    run: list[str] = Field(
+        min_length=1, max_length=MAX_LIST_ITEMS, description="The test command, as an argv list."
+    )
+    setup: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_LIST_ITEMS,
+        description="A command run before `run` (installing the package), as an argv list.",
+    )
+    timeout: float = Field(
+        default=900.0, gt=0, le=MAX_VERIFY_SECONDS, description="Seconds for setup and run."
+    )
+    must_pass: bool = Field(
+        default=True, description="Failing tests stop the job; false opens a draft PR instead."
+    )
+    compare_with_base: bool = Field(
+        default=True, description="Run the tests on the base too; only new failures count."
+    )
+
+    _argv = field_validator("run", "setup")(_check_argv)
+
+
 class RepoConfig(_Section):
     agents: list[str] | None = Field(
         default=None,
@@ -146,6 +189,9 @@ class RepoConfig(_Section):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     pull_request: PullRequestConfig = Field(default_factory=PullRequestConfig)
     permission: PermissionConfig = Field(default_factory=PermissionConfig)
+    verify: VerifyConfig | None = Field(
+        default=None, description="The repository's tests, run on every proposal."
+    )
 
     @field_validator("agents")
     @classmethod
@@ -325,11 +371,12 @@ def _known_keys(loc: Sequence[int | str]) -> list[str]:
     model: Any = RepoConfig
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
-        if field is None or not (
-            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-        ):
+        # A section that may be absent is annotated `Section | None`.
+        options = get_args(field.annotation) or (field.annotation,) if field else ()
+        sections = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
+        if not sections:
             return []
-        model = field.annotation
+        model = sections[0]
     return list(model.model_fields)
 
 

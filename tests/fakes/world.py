@@ -151,7 +151,14 @@ class World:
         values.update(overrides)
         return self.store.enqueue(NewJob(**values)).job
 
-    def propose(self, diff: str, *, base_sha: str | None = None, now: float | None = None) -> None:
+    def propose(
+        self,
+        diff: str,
+        *,
+        base_sha: str | None = None,
+        now: float | None = None,
+        verify: dict[str, Any] | None = None,
+    ) -> None:
         """Play the runner: claim the job for RUN and store ``diff`` as its proposal."""
         (lease,) = self.store.claim("runner", Phase.RUN, now=now)
         proposal = NewProposal(
@@ -159,7 +166,7 @@ class World:
             diff=diff,
             agent="rename",
             agent_version="1.0",
-            verify={"outcome": "passed", "summary": "12 tests passed"},
+            verify=verify or {"outcome": "passed", "summary": "12 tests passed"},
         )
         self.store.store_proposal(lease.job_id, lease.token, proposal)
 

@@ -1,5 +1,6 @@
 """`.github/farcaster.yml`: valid files parse, mistakes name a line, hostile ones are refused."""
 
+import re
 import time
 
 import pytest
@@ -234,3 +235,49 @@ def test_a_repository_cannot_lower_the_permission_below_write() -> None:
     assert "permission.minimum" in refusal("permission:\n  minimum: triage\n")
     config = parse_repo_config("permission:\n  minimum: admin\n")
     assert cap_repo_config(config, {"rename"}).permission.minimum == "admin"
+
+
+VERIFY = """\
+verify:
+  setup: ["python", "-m", "pip", "install", "-e", ".[test]"]
+  run: ["python", "-m", "pytest", "-q"]
+  timeout: 120
+  must_pass: false
+  compare_with_base: false
+"""
+
+
+def test_the_verify_section_gives_the_test_command_and_its_policy() -> None:
+    verify = parse_repo_config(VERIFY).verify
+    assert verify is not None
+    assert verify.run == ["python", "-m", "pytest", "-q"]
+    assert verify.setup == ["python", "-m", "pip", "install", "-e", ".[test]"]
+    assert (verify.timeout, verify.must_pass, verify.compare_with_base) == (120.0, False, False)
+
+
+def test_verify_defaults_to_must_pass_and_comparing_with_the_base() -> None:
+    assert parse_repo_config("").verify is None
+    verify = parse_repo_config("verify:\n  run: [pytest]\n").verify
+    assert verify is not None
+    assert (verify.setup, verify.timeout, verify.must_pass, verify.compare_with_base) == (
+        None,
+        900.0,
+        True,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("verify:\n  run: pytest -q\n", "line 2: verify.run: should be a list"),
+        ("verify:\n  run: []\n", "verify.run"),
+        ("verify:\n  setup: [pip]\n", "verify.run: Field required"),
+        ("verify:\n  run: [pytest]\n  timeout: 86400\n", "verify.timeout"),
+        ("verify:\n  run: ['']\n", "the program to run is empty"),
+        ("verify:\n  run: [pytest]\n  shell: true\n", "known here: run, setup, timeout"),
+    ],
+)
+def test_a_verify_section_that_cannot_run_is_refused_with_its_line(text: str, why: str) -> None:
+    with pytest.raises(InvalidRepoConfig, match=re.escape(why)):
+        parse_repo_config(text)
