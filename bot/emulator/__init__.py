@@ -35,6 +35,7 @@ GitHub routes served (all under ``/api/v3``)::
     GET   /repos/{o}/{r}/git/ref/heads/{branch}         404 Not Found if missing
     POST  /repos/{o}/{r}/git/refs                       422 Reference already exists
     PATCH /repos/{o}/{r}/git/refs/heads/{branch}        422 Update is not a fast forward
+    DELETE /repos/{o}/{r}/git/refs/heads/{branch}       204; 422 Reference does not exist
     GET   /repos/{o}/{r}/git/blobs/{sha}   POST .../git/blobs (utf-8 or base64)
     GET   /repos/{o}/{r}/git/trees/{sha}?recursive=1   POST .../git/trees (base_tree; sha null
                                                         deletes; sha or content per entry)
@@ -71,7 +72,10 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
                                              private?, owner_type? ("Organization"), message?,
                                              author?} -> {repository, head, git_dir}
     POST  /_emulator/repos/{o}/{r}/commits  a human's push: {branch, files, message?, user?,
-                                             from?, author?} -> {sha, tree, branch, parent}
+                                             from?, force?, author?} -> {sha, tree, branch,
+                                             parent, before, delivery} (push)
+    DELETE /_emulator/repos/{o}/{r}/branches/{b}?user=  a human deletes a branch (push,
+                                             deleted: true)
     GET   /_emulator/repos/{o}/{r}/files?ref=  {ref, sha, files: {path: text}}
     PUT   /_emulator/repos/{o}/{r}/collaborators/{user}  {permission: admin|maintain|write|
                                              triage|read|none}
@@ -80,7 +84,8 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
     POST  /_emulator/repos/{o}/{r}/issues/{n}/comments  {user, body, author_association?,
                                              deliver? (true)} -> {comment, delivery}
     POST  /_emulator/repos/{o}/{r}/pulls/{n}/close      {user?, merge?} -> {pull_request,
-                                             delivery}  (pull_request.closed)
+                                             delivery (pull_request.closed), push_delivery
+                                             (a merge's push to the base, sent first)}
     POST  /_emulator/repos/{o}/{r}/check-runs/{id}/rerequest {user?} -> {delivery}
                                              (check_run.rerequested, to the run's App only)
     GET   /_emulator/deliveries?event=&action=   every delivery and its attempts
@@ -103,8 +108,9 @@ status the App's server answered, or null if unreachable>, "results": [{"app_id"
 "status", "error"}]}``; webhooks are delivered synchronously, before the admin call returns.
 
 Known differences from GitHub: state lives in memory (only the git repositories are on
-disk), so a restarted emulator starts empty; the App's own API actions (opening a PR,
-commenting) deliver no webhooks; one installation covers every repository of its account;
+disk), so a restarted emulator starts empty; of the App's own API actions only ref
+changes deliver webhooks (``push``, sent in the background as GitHub does; opening a PR or
+commenting delivers nothing); one installation covers every repository of its account;
 any login exists (permission ``read`` on a public repository, ``none`` on a private one,
 unless set). Error sentences beyond the ones named above are modelled on GitHub's, not
 copied from it.

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from bot.emulator import apps, files, hooks, issues, render
+from bot.emulator import apps, files, hooks, issues, push, render
 from bot.emulator.api_git import parse_person
 from bot.emulator.deps import Em, UrlsDep
 from bot.emulator.errors import ApiError, not_found, unprocessable
-from bot.emulator.gitrepo import BareRepo, Person, TreeRejected
+from bot.emulator.gitrepo import ZERO_SHA, BareRepo, Person, TreeRejected
 from bot.emulator.state import PERMISSIONS, Emulator, Repo
 
 router = APIRouter(prefix="/_emulator")
@@ -165,19 +165,26 @@ def create_repo(em: Em, urls: UrlsDep, body: JsonBody) -> dict[str, Any]:
 
 
 @router.post("/repos/{owner}/{repo}/commits", status_code=201)
-def push_commit(em: Em, owner: str, repo: str, body: JsonBody) -> dict[str, Any]:
+def push_commit(em: Em, urls: UrlsDep, owner: str, repo: str, body: JsonBody) -> dict[str, Any]:
     """A human's push: one commit changing ``files`` on top of ``branch`` (created from
-    ``from``, default the default branch, when missing). ``null`` deletes a file."""
+    ``from``, default the default branch, when missing; with ``force: true``, on top of
+    ``from`` even when the branch exists, a force-push). ``null`` deletes a file. Delivers
+    ``push``."""
     branch = str(_required(body, "branch"))
+    force = bool(body.get("force", False))
+    if force and not body.get("from"):
+        raise unprocessable("force needs from: the commit the branch is forced onto")
     try:
         changes = files.from_json(body.get("files") or {}, allow_delete=True)
     except files.BadFiles as exc:
         raise unprocessable(str(exc)) from None
+    login = str(body.get("user") or owner)
     with em.lock:
         record = _repo(em, owner, repo)
         git = record.git
         head = git.ref(f"refs/heads/{branch}")
-        parent = head or git.resolve_branch_or_sha(str(body.get("from") or record.default_branch))
+        start = str(body.get("from") or record.default_branch)
+        parent = head if head and not force else git.resolve_branch_or_sha(start)
         if parent is None:
             raise unprocessable(f"cannot find {body.get('from')}")
         base = git.read_commit(parent)
@@ -186,12 +193,53 @@ def push_commit(em: Em, owner: str, repo: str, body: JsonBody) -> dict[str, Any]
             tree = git.build_tree(base.tree, changes)
         except TreeRejected as exc:
             raise unprocessable(f"{exc}: a deleted path does not exist") from None
-        who = parse_person(body.get("author"), "author", _human(em, str(body.get("user") or owner)))
+        who = parse_person(body.get("author"), "author", _human(em, login))
         message = str(body.get("message") or f"Update {branch}")
         sha = git.write_commit(tree, [parent], message, who, who)
         if not git.set_ref(f"refs/heads/{branch}", sha, head):
             raise ApiError(409, "the branch moved during the push")
-        return {"sha": sha, "tree": tree, "branch": branch, "parent": parent}
+        deliveries = push.prepare(
+            em,
+            urls,
+            record,
+            ref=f"refs/heads/{branch}",
+            before=head or ZERO_SHA,
+            after=sha,
+            pusher=em.user(login).login,
+        )
+    for delivery in deliveries:
+        hooks.send(em, delivery)
+    return {
+        "sha": sha,
+        "tree": tree,
+        "branch": branch,
+        "parent": parent,
+        "before": head or ZERO_SHA,
+        "delivery": hooks.summary(deliveries),
+    }
+
+
+@router.delete("/repos/{owner}/{repo}/branches/{branch:path}")
+def delete_branch(
+    em: Em, urls: UrlsDep, owner: str, repo: str, branch: str, user: str | None = None
+) -> dict[str, Any]:
+    """A human deletes ``branch`` (``?user=``, default the owner); delivers ``push`` with
+    ``deleted: true``."""
+    login = user or owner
+    with em.lock:
+        record = _repo(em, owner, repo)
+        name = f"refs/heads/{branch}"
+        head = record.git.ref(name)
+        if head is None or branch == record.default_branch:
+            raise unprocessable(f"cannot delete {branch}")
+        if not record.git.delete_ref(name, head):
+            raise ApiError(409, "the branch moved during the deletion")
+        deliveries = push.prepare(
+            em, urls, record, ref=name, before=head, after=ZERO_SHA, pusher=em.user(login).login
+        )
+    for delivery in deliveries:
+        hooks.send(em, delivery)
+    return {"branch": branch, "before": head, "delivery": hooks.summary(deliveries)}
 
 
 @router.get("/repos/{owner}/{repo}/files")
@@ -297,22 +345,38 @@ def close_pull(
     em: Em, urls: UrlsDep, owner: str, repo: str, number: int, body: JsonBody
 ) -> dict[str, Any]:
     """Close (or with ``merge: true`` merge) a pull request as ``user`` and deliver
-    ``pull_request.closed``."""
+    ``pull_request.closed``; a merge first delivers the ``push`` of the merge commit to
+    the base branch, as GitHub does."""
     login = str(body.get("user") or owner)
     with em.lock:
         record = _repo(em, owner, repo)
         issue = record.issues.get(number)
         if issue is None or issue.pull is None:
             raise not_found()
-        issues.close_pull(
-            em, record, issue, user=em.user(login).login, merge=bool(body.get("merge"))
-        )
+        user = em.user(login).login
+        issues.close_pull(em, record, issue, user=user, merge=bool(body.get("merge")))
+        pr = issue.pull
+        pushed = []
+        if pr.merged and pr.merge_commit_sha:
+            pushed = push.prepare(
+                em,
+                urls,
+                record,
+                ref=f"refs/heads/{pr.base_ref}",
+                before=pr.base_sha,
+                after=pr.merge_commit_sha,
+                pusher=user,
+            )
         result = render.pull(em, urls, record, issue)
         payload = hooks.pull_request(em, urls, record, issue, "closed", login)
         deliveries = hooks.prepare(em, record, "pull_request", payload)
-    for delivery in deliveries:
+    for delivery in [*pushed, *deliveries]:
         hooks.send(em, delivery)
-    return {"pull_request": result, "delivery": hooks.summary(deliveries)}
+    return {
+        "pull_request": result,
+        "delivery": hooks.summary(deliveries),
+        "push_delivery": hooks.summary(pushed) if pushed else None,
+    }
 
 
 @router.post("/repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest")

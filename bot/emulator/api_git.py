@@ -7,6 +7,10 @@ Objects live in a real bare repository, so SHAs are git's. GitHub's exact answer
 not a commit object``, ``GitRPC::BadObjectState`` (deleting a path that is not there), and
 ``Must supply either tree.sha or tree.content...``. A tarball answers 302 to a codeload URL
 valid for five minutes and carrying an unguessable token (see ``codeload.py``).
+
+A branch or tag created, moved or deleted here delivers ``push`` (see ``push.py``) after
+the call has answered, as GitHub does for pushes made through the API; ``DELETE
+git/refs/{ref}`` answers 204 with no body.
 """
 
 import base64
@@ -17,10 +21,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from bot.emulator import render
-from bot.emulator.deps import Call
+from bot.emulator import push, render
+from bot.emulator.deps import Call, Dispatch
+from bot.emulator.dispatch import Dispatcher
 from bot.emulator.errors import ApiError, not_found, unprocessable
-from bot.emulator.gitrepo import Person, TreeChange, TreeRejected, is_sha
+from bot.emulator.gitrepo import ZERO_SHA, Person, TreeChange, TreeRejected, is_sha
 from bot.emulator.state import App, Codeload, Emulator, Repo, node_id
 
 router = APIRouter()
@@ -54,8 +59,21 @@ def get_ref(call: Call, ref: str) -> dict[str, Any]:
         return render.git_ref(call.urls, call.repo, f"refs/{ref}", sha)
 
 
+def _pushed(call: Call, dispatch: Dispatcher, name: str, before: str, after: str) -> None:
+    """Queue the ``push`` GitHub sends for a ref moved through the API (under the lock;
+    sent after the call answers, see ``dispatch.py``)."""
+    pusher = call.em.user(call.app.bot_login, "Bot").login
+    dispatch.submit(
+        push.prepare(
+            call.em, call.urls, call.repo, ref=name, before=before, after=after, pusher=pusher
+        )
+    )
+
+
 @router.post("/repos/{owner}/{repo}/git/refs", status_code=201)
-def create_ref(call: Call, body: JsonBody, response: Response) -> dict[str, Any]:
+def create_ref(
+    call: Call, dispatch: Dispatch, body: JsonBody, response: Response
+) -> dict[str, Any]:
     name, sha = body.get("ref"), body.get("sha")
     if not isinstance(name, str):
         raise missing("ref")
@@ -72,12 +90,14 @@ def create_ref(call: Call, body: JsonBody, response: Response) -> dict[str, Any]
         if not git.create_ref(name, sha):
             raise unprocessable("Reference already exists", f"{REFS_DOCS}#create-a-reference")
         result = render.git_ref(call.urls, call.repo, name, sha)
+        if git.object_type(sha) == "commit":
+            _pushed(call, dispatch, name, ZERO_SHA, sha)
     response.headers["location"] = result["url"]
     return result
 
 
 @router.patch("/repos/{owner}/{repo}/git/refs/{ref:path}")
-def update_ref(call: Call, ref: str, body: JsonBody) -> dict[str, Any]:
+def update_ref(call: Call, dispatch: Dispatch, ref: str, body: JsonBody) -> dict[str, Any]:
     sha, force = body.get("sha"), bool(body.get("force", False))
     if not isinstance(sha, str):
         raise missing("sha")
@@ -92,7 +112,23 @@ def update_ref(call: Call, ref: str, body: JsonBody) -> dict[str, Any]:
             raise unprocessable("Update is not a fast forward", docs)
         if not git.set_ref(name, sha, old):
             raise unprocessable("Reference cannot be updated", docs)
+        _pushed(call, dispatch, name, old, sha)
         return render.git_ref(call.urls, call.repo, name, sha)
+
+
+@router.delete("/repos/{owner}/{repo}/git/refs/{ref:path}", status_code=204)
+def delete_ref(call: Call, dispatch: Dispatch, ref: str) -> Response:
+    name, git = f"refs/{ref}", call.repo.git
+    docs = f"{REFS_DOCS}#delete-a-reference"
+    with call.em.lock:
+        old = git.ref(name)
+        if old is None:
+            raise unprocessable("Reference does not exist", docs)
+        if not git.delete_ref(name, old):
+            raise unprocessable("Reference cannot be deleted", docs)
+        if git.object_type(old) == "commit":
+            _pushed(call, dispatch, name, old, ZERO_SHA)
+    return Response(status_code=204)
 
 
 # -- blobs -------------------------------------------------------------------------------

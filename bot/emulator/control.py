@@ -112,16 +112,49 @@ class EmulatorControl:
         message: str | None = None,
         user: str | None = None,
         from_ref: str | None = None,
+        force: bool = False,
     ) -> str:
         """A human's commit on ``branch`` (``None`` as content deletes); returns its SHA."""
+        pushed = self.push_commit(
+            owner, repo, branch, files, message=message, user=user, from_ref=from_ref, force=force
+        )
+        return str(pushed["sha"])
+
+    def push_commit(
+        self,
+        owner: str,
+        repo: str,
+        branch: str,
+        files: dict[str, Any],
+        *,
+        message: str | None = None,
+        user: str | None = None,
+        from_ref: str | None = None,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Like :meth:`push`, answering ``{"sha", "tree", "branch", "parent", "before",
+        "delivery"}``: the ``push`` webhook's summary is in ``delivery``. With ``force``
+        the commit goes on top of ``from_ref`` and the branch is forced onto it."""
         body = {
             "branch": branch,
             "files": files,
             "message": message,
             "user": user,
             "from": from_ref,
+            "force": force,
         }
-        return str(self._call("POST", f"/repos/{owner}/{repo}/commits", json=body)["sha"])
+        result: dict[str, Any] = self._call("POST", f"/repos/{owner}/{repo}/commits", json=body)
+        return result
+
+    def delete_branch(
+        self, owner: str, repo: str, branch: str, *, user: str | None = None
+    ) -> dict[str, Any]:
+        """A human deletes ``branch``: delivers ``push`` with ``deleted: true``."""
+        params = {"user": user} if user else None
+        result: dict[str, Any] = self._call(
+            "DELETE", f"/repos/{owner}/{repo}/branches/{branch}", params=params
+        )
+        return result
 
     def files(self, owner: str, repo: str, ref: str | None = None) -> dict[str, Any]:
         """``{path: text}`` at ``ref`` (default branch if None)."""
@@ -194,6 +227,8 @@ class EmulatorControl:
     def close_pull(
         self, owner: str, repo: str, number: int, *, user: str | None = None, merge: bool = False
     ) -> dict[str, Any]:
+        """Close (``merge``: merge) as ``user``: ``{"pull_request", "delivery"
+        (pull_request.closed), "push_delivery" (the merge's push, or None)}``."""
         result: dict[str, Any] = self._call(
             "POST",
             f"/repos/{owner}/{repo}/pulls/{number}/close",

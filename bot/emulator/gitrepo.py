@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 ZERO_SHA = "0" * 40
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's empty tree, in every repo
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -335,6 +336,9 @@ class BareRepo:
         args = ["update-ref", name, sha] + ([expected_old] if expected_old else [])
         return self.run(*args).returncode == 0
 
+    def delete_ref(self, name: str, expected_old: str) -> bool:
+        return self.run("update-ref", "-d", name, expected_old).returncode == 0
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.run("merge-base", "--is-ancestor", ancestor, descendant).returncode == 0
 
@@ -348,6 +352,28 @@ class BareRepo:
     def commits_between(self, exclude: str, include: str, limit: int = 250) -> list[str]:
         out = self.git("rev-list", "--reverse", f"--max-count={limit}", include, f"^{exclude}")
         return out.split()
+
+    def rev_list(self, include: str, exclude: list[str], limit: int) -> list[str]:
+        """Commits reachable from ``include`` and from none of ``exclude``, oldest first
+        (the newest ``limit`` of them)."""
+        args = ["rev-list", f"--max-count={limit}", include, *(f"^{sha}" for sha in exclude)]
+        return list(reversed(self.git(*args).split()))
+
+    def paths_changed(self, commit: str) -> tuple[list[str], list[str], list[str]]:
+        """(added, removed, modified) paths of ``commit`` against its first parent (all
+        added for a root commit), without rename detection, as a push event lists them."""
+        info = self.read_commit(commit)
+        if info is None:
+            raise GitFailed(f"{commit} is not a commit")
+        base = info.parents[0] if info.parents else EMPTY_TREE
+        out = self.git("diff-tree", "-r", "-z", "--no-commit-id", "--name-status", base, commit)
+        fields = out.split("\0")
+        added: list[str] = []
+        removed: list[str] = []
+        modified: list[str] = []
+        for letter, path in zip(fields[0::2], fields[1::2], strict=False):
+            {"A": added, "D": removed}.get(letter[:1], modified).append(path)
+        return added, removed, modified
 
     def merge_tree(self, ours: str, theirs: str) -> str | None:
         """The tree of a clean merge of two commits, or None on a conflict."""

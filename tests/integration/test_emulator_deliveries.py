@@ -11,11 +11,9 @@ A tiny HTTP server plays the App's webhook endpoint and records what arrives.
 import json
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ from githubkit.exception import RequestFailed
 
 from bot.emulator.control import EmulatorControl
 from bot.emulator.serve import EmulatorThread
+from tests.integration.emulator_support import Sink, running_sink
 
 APP_ID = 61
 OTHER_APP_ID = 62
@@ -37,46 +36,10 @@ HTTP = httpx.Client()
 WEBHOOK_TIMEOUT = 2.0
 
 
-@dataclass
-class Hit:
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Sink:
-    """The App's webhook endpoint: records every delivery, answers ``status``."""
-
-    url: str
-    hits: list[Hit] = field(default_factory=list)
-    status: int = 202
-
-
 @pytest.fixture(scope="module")
 def sink() -> Iterator[Sink]:
-    record = Sink(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            record.hits.append(Hit({k.lower(): v for k, v in self.headers.items()}, body))
-            answer = b'{"accepted": true}'
-            self.send_response(record.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    record.url = f"http://127.0.0.1:{server.server_address[1]}/api/github/webhooks"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield record
-    server.shutdown()
-    server.server_close()
+    with running_sink() as record:
+        yield record
 
 
 @dataclass
