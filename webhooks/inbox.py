@@ -76,7 +76,7 @@ class Inbox:
             return error_answer(
                 503,
                 "github_unavailable",
-                f"GitHub rate limit; try again in {exc.retry_after:.0f} s",
+                exc.message,
                 **{"Retry-After": str(int(exc.retry_after + 0.999))},
             )
         except (GitHubError, ConfigurationError) as exc:

@@ -10,6 +10,7 @@
     │   └── LeaseLost                   no          lease_lost
     ├── GitHubError                     yes         github_error
     │   ├── RateLimited                 yes         rate_limited     (retry_after seconds)
+    │   │   └── CredentialsRejected     yes         github_auth      (waits like a rate limit)
     │   ├── GitHubUnavailable           yes         github_unavailable (5xx, network)
     │   └── GitHubRefused               no          github_refused   (4xx we cannot fix by waiting)
     │       └── RefConflict             no          ref_conflict     (a branch we do not own)
@@ -76,6 +77,20 @@ class RateLimited(GitHubError):
     def __init__(self, message: str, *, retry_after: float, status: int | None = None) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+
+
+class CredentialsRejected(RateLimited):
+    """GitHub refused the App's credentials (401) even after a freshly minted token.
+
+    A clock skew, a restarted GitHub Enterprise or a rotated key heal without us, so this
+    waits like a rate limit: the job or outbox item is postponed with its attempt refunded,
+    intake answers 503 with ``Retry-After``; it is never a final verdict.
+    """
+
+    reason_code = "github_auth"
+
+    def __init__(self, message: str, *, retry_after: float = 60.0, status: int | None = 401):
+        super().__init__(message, retry_after=retry_after, status=status)
 
 
 class GitHubUnavailable(GitHubError):

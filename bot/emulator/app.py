@@ -51,5 +51,5 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(admin_observe.router)
     install_handlers(app)
-    app.add_middleware(JournalMiddleware, journal=journal, limiter=limiter)
+    app.add_middleware(JournalMiddleware, journal=journal, limiter=limiter, clock=emulator.now)
     return app

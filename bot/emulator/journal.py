@@ -11,8 +11,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -110,10 +112,17 @@ def _shorten(value: Any, depth: int = 0) -> Any:
 
 
 class JournalMiddleware:
-    def __init__(self, app: ASGIApp, journal: Journal, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        journal: Journal,
+        limiter: RateLimiter,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.app = app
         self.journal = journal
         self.limiter = limiter
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,8 +144,10 @@ class JournalMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = MutableHeaders(scope=message)
+                # GitHub's Date is GitHub's clock: a client may correct its JWTs by it.
+                headers["Date"] = format_datetime(self.clock(), usegmt=True)
                 if is_api:
-                    headers = MutableHeaders(scope=message)
                     for name, value in self.limiter.count_request().items():
                         if name not in headers:
                             headers[name] = value

@@ -35,7 +35,10 @@ def url_of(sock: socket.socket) -> str:
 def make_server(config: EmulatorConfig, *, log_level: str = "warning") -> uvicorn.Server:
     app = create_app(config)
     return uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+        # No uvicorn Date: the emulator sends its own, on its own clock (journal.py).
+        uvicorn.Config(
+            app, log_level=log_level, access_log=False, lifespan="off", date_header=False
+        )
     )
 
 

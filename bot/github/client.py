@@ -7,6 +7,14 @@ is translated here into :mod:`bot.core.errors`; nothing above this module sees t
 Retries: a 5xx is retried twice quickly inside the call; a rate limit is never slept on
 here. It raises :class:`~bot.core.errors.RateLimited` with ``retry_after`` so the caller can
 re-queue the job and free its lease.
+
+Credentials heal themselves: each client keeps its installation's token in a cache of its
+own. A 401 on a call made with that token (it expired early, GitHub was restarted, the clock
+jumped) drops the cache, mints a new token and repeats the call once; GitHub did not act on
+a request it refused with 401, so repeating it is safe. A second 401, or a 401 on the App's
+own JWT while minting, raises :class:`~bot.core.errors.CredentialsRejected`: retry later,
+never final. A JWT refused because the clocks disagree is signed again on GitHub's time
+(bot/github/app_auth.py) before that.
 """
 
 import base64
@@ -18,13 +26,20 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from githubkit import AppInstallationAuthStrategy, GitHub
+from githubkit import GitHub
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
 
-from bot.core.errors import GitHubError, GitHubRefused, GitHubUnavailable, RateLimited
+from bot.core.errors import (
+    CredentialsRejected,
+    GitHubError,
+    GitHubRefused,
+    GitHubUnavailable,
+    RateLimited,
+)
 from bot.core.settings import Settings
+from bot.github.app_auth import ClockedInstallationAuth, GitHubClock
 
 # Observers of every call (endpoint template, status, seconds); metrics register here.
 CallObserver = Callable[[str, str, int, float], None]
@@ -89,7 +104,7 @@ def make_installation_github(
     transport: httpx.BaseTransport | None = None,
     cache: MemCacheStrategy | None = None,
 ) -> GitHub[Any]:
-    auth = AppInstallationAuthStrategy(
+    auth = ClockedInstallationAuth(
         settings.require_app_id(), settings.private_key_pem(), installation_id
     )
     return GitHub(
@@ -108,8 +123,15 @@ def make_installation_github(
 class GitHubClient:
     """The REST calls of one installation."""
 
-    def __init__(self, gh: GitHub[Any], *, api_version: str = "2022-11-28") -> None:
+    def __init__(
+        self,
+        gh: GitHub[Any],
+        *,
+        api_version: str = "2022-11-28",
+        token_cache: MemCacheStrategy | None = None,
+    ) -> None:
         self._gh = gh
+        self._token_cache = token_cache
         self._headers = {
             "X-GitHub-Api-Version": api_version,
             "Accept": "application/vnd.github+json",
@@ -124,12 +146,42 @@ class GitHubClient:
         transport: httpx.BaseTransport | None = None,
         cache: MemCacheStrategy | None = None,
     ) -> "GitHubClient":
+        # A cache of its own, so that a 401 drops this installation's token and no other's.
+        cache = cache if cache is not None else MemCacheStrategy()
         gh = make_installation_github(settings, installation_id, transport=transport, cache=cache)
-        return cls(gh, api_version=settings.github_api_version)
+        return cls(gh, api_version=settings.github_api_version, token_cache=cache)
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def _learn_clock(self, response: httpx.Response) -> bool:
+        auth = self._gh.auth
+        clock: GitHubClock | None = getattr(auth, "clock", None)
+        return clock is not None and clock.learn(response)
+
     def _call(
+        self,
+        method: str,
+        template: str,
+        *args: Any,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        token_refused_before = False
+        while True:
+            try:
+                return self._call_once(method, template, *args, params=params, json=json)
+            except _ClockCorrected:
+                pass  # the next JWT is signed on GitHub's time: mint again
+            except _JwtRefused:
+                raise  # the App's own key or id is refused: a new token cannot help
+            except CredentialsRejected:
+                if self._token_cache is None or token_refused_before:
+                    raise
+                token_refused_before = True
+            if self._token_cache is not None:
+                self._token_cache.cleanup()  # drop the refused token and JWT: mint anew
+
+    def _call_once(
         self,
         method: str,
         template: str,
@@ -157,6 +209,10 @@ class GitHubClient:
         except RequestFailed as exc:
             status = exc.response.status_code
             message = _message_of(exc.response.raw_response)
+            if status == 401:
+                raise CredentialsRejected(
+                    f"GitHub refused the installation token ({message}) on {method} {url}."
+                ) from None
             if status >= 500:
                 raise GitHubUnavailable(
                     f"GitHub answered {status} to {method} {url}: {message}", status=status
@@ -170,6 +226,14 @@ class GitHubClient:
                 # The installation-token exchange failed inside githubkit's auth flow: the
                 # App id or key is wrong, or the App is not installed. Waiting will not help.
                 status = inner.response.status_code
+                if status == 401 and self._learn_clock(inner.response.raw_response):
+                    raise _ClockCorrected("GitHub's clock differs from ours.") from None
+                if status == 401:
+                    raise _JwtRefused(
+                        "GitHub refused the App's own token (401: "
+                        f"{_message_of(inner.response.raw_response)}) while minting an "
+                        "installation token; check the App id, the private key and the clock."
+                    ) from None
                 raise GitHubRefused(
                     f"GitHub refused the App's credentials ({status}: "
                     f"{_message_of(inner.response.raw_response)}); check FARCASTER_GITHUB_APP_ID, "
@@ -472,6 +536,14 @@ class GitHubClient:
         if role in ("admin", "maintain", "write", "triage", "read"):
             return role
         return str(result.get("permission") or "none")
+
+
+class _JwtRefused(CredentialsRejected):
+    """GitHub refused the App's JWT itself (wrong key or App id, or a clock it disputes)."""
+
+
+class _ClockCorrected(CredentialsRejected):
+    """A JWT refused by a clock we have just corrected: minting again will work."""
 
 
 def _message_of(response: httpx.Response) -> str:

@@ -82,7 +82,7 @@ def postpone_for_rate_limit(
             lease.job_id,
             lease.token,
             phase=phase,
-            reason="rate_limited",
+            reason=exc.reason_code,
             delay=exc.retry_after,
             refund_attempt=True,
             data={"message": redactor.redact(exc.message)},

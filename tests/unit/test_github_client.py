@@ -1,11 +1,15 @@
 """The GitHub edge translates failures into errors that say whether waiting helps."""
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import httpx
+import jwt
 import pytest
 import respx
 from githubkit.cache import MemCacheStrategy
 
-from bot.core.errors import GitHubRefused, GitHubUnavailable
+from bot.core.errors import CredentialsRejected, GitHubRefused, GitHubUnavailable, RateLimited
 from bot.core.settings import Settings
 from bot.github.client import GitHubClient
 
@@ -23,11 +27,68 @@ def client(rsa_private_key_pem: str) -> GitHubClient:
     return GitHubClient.for_installation(settings, 42, cache=MemCacheStrategy())
 
 
-def test_refused_app_credentials_are_not_retried(client: GitHubClient) -> None:
+TOKEN_PATH = "/app/installations/42/access_tokens"
+BAD_CREDENTIALS = {
+    "message": "Bad credentials",
+    "documentation_url": "https://docs.github.com/rest",
+}
+
+
+def mint(github: respx.Router, *tokens: str) -> respx.Route:
+    """The token endpoint hands out ``tokens`` in order, one per mint."""
+    route = github.post(TOKEN_PATH)
+    route.side_effect = [
+        httpx.Response(201, json={"token": token, "expires_at": "2099-01-01T00:00:00Z"})
+        for token in tokens
+    ]
+    return route
+
+
+def test_a_refused_token_is_dropped_and_the_call_repeated_once_with_a_new_one(
+    client: GitHubClient,
+) -> None:
     with respx.mock(base_url=API) as github:
-        github.post("/app/installations/42/access_tokens").respond(
+        minted = mint(github, "ghs_old", "ghs_new")
+        repo = github.get("/repos/acme/widgets")
+        repo.side_effect = lambda request: (
+            httpx.Response(200, json={"full_name": "acme/widgets"})
+            if request.headers["Authorization"].endswith("ghs_new")
+            else httpx.Response(401, json=BAD_CREDENTIALS)
+        )
+        assert client.get_repo("acme", "widgets")["full_name"] == "acme/widgets"
+        assert client.get_repo("acme", "widgets")["full_name"] == "acme/widgets"
+    assert minted.call_count == 2  # the new token is kept for later calls
+    assert repo.call_count == 3
+
+
+def test_a_second_401_is_a_credentials_error_that_waits_instead_of_failing(
+    client: GitHubClient,
+) -> None:
+    with respx.mock(base_url=API) as github:
+        minted = mint(github, "ghs_one", "ghs_two")
+        repo = github.get("/repos/acme/widgets").respond(401, json=BAD_CREDENTIALS)
+        with pytest.raises(CredentialsRejected) as rejected:
+            client.get_repo("acme", "widgets")
+    assert minted.call_count == 2 and repo.call_count == 2
+    assert isinstance(rejected.value, RateLimited) and rejected.value.retry_after > 0
+    assert rejected.value.reason_code == "github_auth" and rejected.value.retryable
+
+
+def test_a_refused_app_jwt_is_a_credentials_error_not_a_final_refusal(
+    client: GitHubClient,
+) -> None:
+    with respx.mock(base_url=API) as github:
+        github.post(TOKEN_PATH).respond(
             401, json={"message": "A JSON web token could not be decoded"}
         )
+        with pytest.raises(CredentialsRejected) as rejected:
+            client.get_repo("acme", "widgets")
+    assert "App id, the private key and the clock" in rejected.value.message
+
+
+def test_an_app_that_is_not_installed_is_refused(client: GitHubClient) -> None:
+    with respx.mock(base_url=API) as github:
+        github.post(TOKEN_PATH).respond(404, json={"message": "Not Found"})
         with pytest.raises(GitHubRefused) as refused:
             client.get_repo("acme", "widgets")
     assert refused.value.reason_code == "github_auth" and not refused.value.retryable
@@ -147,3 +208,31 @@ def test_calls_share_one_kept_alive_connection(rsa_private_key_pem: str) -> None
     finally:
         server.shutdown()
     assert len(connections) == 1
+
+
+def test_a_jwt_refused_for_the_clock_is_signed_again_on_githubs_time(
+    client: GitHubClient,
+) -> None:
+    github_now = datetime.now(UTC) + timedelta(hours=2)
+    issued_at: list[int] = []
+
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        claims = jwt.decode(
+            request.headers["Authorization"].removeprefix("Bearer "),
+            options={"verify_signature": False},
+        )
+        issued_at.append(claims["iat"])
+        if claims["exp"] <= github_now.timestamp():
+            return httpx.Response(
+                401,
+                json={"message": "'Expiration time' claim ('exp') must be a numeric value"},
+                headers={"Date": format_datetime(github_now, usegmt=True)},
+            )
+        return httpx.Response(201, json={"token": "ghs_ok", "expires_at": "2099-01-01T00:00:00Z"})
+
+    with respx.mock(base_url=API) as github:
+        github.post(TOKEN_PATH).mock(side_effect=token_endpoint)
+        github.get("/repos/acme/widgets").respond(200, json={"full_name": "acme/widgets"})
+        assert client.get_repo("acme", "widgets")["full_name"] == "acme/widgets"
+    assert len(issued_at) == 2
+    assert issued_at[1] - issued_at[0] == pytest.approx(2 * 3600, abs=60)
