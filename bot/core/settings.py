@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     agent_timeout_seconds: float = Field(
         default=300.0, gt=0, description="Default time budget of one agent run."
     )
+    verify_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="The most a repository's verify step may take per tree (setup and run).",
+    )
     scratch_dir: Path | None = Field(
         default=None, description="Where checkouts are made; a temporary directory if unset."
     )

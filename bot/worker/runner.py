@@ -5,6 +5,7 @@
     claimed ──▶ snapshot (tarball at the base SHA, unpacked safely, committed in scratch)
             ──▶ agent (changes the working tree; no credentials, bounded time and log)
             ──▶ diff (git, against the recorded base commit, whatever the agent did to git)
+            ──▶ verify (the repository's tests, if its farcaster.yml asks; worker/verify.py)
             ──▶ store_proposal (fenced; the proposal and the phase change in one transaction)
 
 ``guard.check()`` runs between steps, so a lost lease or a spent time budget stops the
@@ -17,31 +18,44 @@ kill the runner between any two steps.
 
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bot.agents.base import DEFAULT_MAX_LOG_BYTES, Agent, AgentLimits, AgentRequest, AgentResult
+from bot.agents.command import scrubbed_env
+from bot.agents.process import ProcessOutcome, run_bounded
 from bot.agents.registry import load_registry, longest_timeout
 from bot.app.runtime import Runtime
 from bot.core.errors import AgentFailed, LeaseLost, Refusal
 from bot.core.faults import fault_point
 from bot.core.records import Job, Lease, NewProposal
 from bot.core.redaction import Redactor
-from bot.core.repo_config import CONFIG_PATH, RepoConfig, cap_repo_config, parse_repo_config
+from bot.core.repo_config import (
+    CONFIG_PATH,
+    RepoConfig,
+    VerifyConfig,
+    cap_repo_config,
+    parse_repo_config,
+)
 from bot.core.settings import Settings
+from bot.core.verdict import Verdict
 from bot.github.client import GitHubClient
 from bot.observe.metrics import observe_agent_duration
 from bot.worker.checkout import (
+    Snapshot,
     diff_against_base,
     give_agent_a_repository,
     remove_tree,
     take_snapshot,
 )
 from bot.worker.leases import LeaseGuard
+from bot.worker.verify import VERIFY_LOG_BYTES, JUnitFile, verify_proposal
 
 # Downloading, unpacking, committing and diffing, on top of the agent's own time.
 SNAPSHOT_MARGIN_SECONDS = 120.0
@@ -66,6 +80,7 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
         config = repo_config_at(snapshot.work, set(registry.names()))
         check_agent_enabled(config, job.agent)
         check_requester_permission(config, job, client)
+        base_copy = _copy_base(snapshot.work, root, config.verify)
         if agent.wants_git:
             give_agent_a_repository(snapshot)
         fault_point("after_snapshot")
@@ -84,10 +99,14 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
             fault_point("after_agent")
             diff = _diff_text(diff_against_base(snapshot), settings.max_diff_bytes)
             outcome.append("proposed")
+        verdict = None
+        if config.verify is not None:
+            guard.check()
+            verdict = _verify(settings, config.verify, snapshot, base_copy, request).as_json()
     finally:
         remove_tree(root)
     guard.check()
-    proposal = _proposal(agent, base_sha, diff, result, redactor)
+    proposal = _proposal(agent, base_sha, diff, result, redactor, verdict)
     runtime.store.store_proposal(job.id, guard.token, proposal)
     fault_point("after_proposal")
 
@@ -132,11 +151,62 @@ def check_requester_permission(config: RepoConfig, job: Job, client: GitHubClien
         )
 
 
+def _copy_base(work: Path, root: Path, verify: VerifyConfig | None) -> Path | None:
+    """A pristine copy of the base tree, for running the tests on the base too."""
+    if verify is None or not verify.compare_with_base:
+        return None
+    base = root / "base-tree"
+    shutil.copytree(work, base, symlinks=True)
+    return base
+
+
+def _verify(
+    settings: Settings,
+    config: VerifyConfig,
+    snapshot: Snapshot,
+    base_copy: Path | None,
+    request: AgentRequest,
+) -> Verdict:
+    """The repository's tests on the proposed tree (after the diff was taken)."""
+    timeout = min(config.timeout, settings.verify_timeout_seconds)
+    env = scrubbed_env(snapshot.home, [], os.environ, request.redactor)
+    junit = snapshot.home / "farcaster-junit.xml"
+
+    def run(
+        argv: Sequence[str], *, checkout: Path, env: Mapping[str, str], timeout: float
+    ) -> ProcessOutcome:
+        return run_bounded(
+            list(argv),
+            cwd=checkout,
+            env=dict(env),
+            timeout=timeout,
+            stop=request.stop,
+            max_output_bytes=VERIFY_LOG_BYTES,
+        )
+
+    return verify_proposal(
+        config.model_copy(update={"timeout": timeout}),
+        head=snapshot.work,
+        base=base_copy,
+        run=run,
+        junit=JUnitFile(junit, str(junit)),
+        env=env,
+        redactor=request.redactor,
+    )
+
+
 def _proposal(
-    agent: Agent, base_sha: str, diff: str, result: AgentResult, redactor: Redactor
+    agent: Agent,
+    base_sha: str,
+    diff: str,
+    result: AgentResult,
+    redactor: Redactor,
+    verdict: dict[str, Any] | None = None,
 ) -> NewProposal:
-    """What is stored: the diff as git computed it, and the agent's words redacted again."""
-    verify = dict(result.verify) if result.verify is not None else None
+    """What is stored: the diff as git computed it, and the agent's words redacted again.
+
+    The repository's verify verdict, when it has one, replaces an agent's own verify."""
+    verify = verdict or (dict(result.verify) if result.verify is not None else None)
     if verify is not None and isinstance(verify.get("log"), str):
         verify["log"] = redactor.redact(verify["log"])
     return NewProposal(
@@ -176,8 +246,10 @@ def _timed(agent: str) -> Iterator[list[str]]:
 
 
 def run_budget_seconds(settings: Settings) -> float:
-    """The time budget of one run attempt: the longest agent plus the snapshot's margin."""
-    return longest_timeout(settings) + SNAPSHOT_MARGIN_SECONDS
+    """The time budget of one run attempt: the longest agent, the repository's tests on
+    both trees, and the snapshot's margin."""
+    verify = 2 * settings.verify_timeout_seconds
+    return longest_timeout(settings) + verify + SNAPSHOT_MARGIN_SECONDS
 
 
 def _installation(job: Job) -> int:
