@@ -10,7 +10,7 @@ These functions do not know about the store; the interpreter records each result
 effects ledger before it starts the next one.
 """
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,6 @@ from typing import Any
 from bot.core.errors import GitHubRefused, GitHubUnavailable, RefConflict
 from bot.github.client import GitHubClient
 from proposals.reports import CheckOutput, PullInfo, marker
-from proposals.validation import FileChange
 
 CHECK_NAME = "farcaster"
 
@@ -56,34 +55,7 @@ def identity(slug: str, app_id: int | None, when: float) -> dict[str, str]:
     return {"name": user, "email": email, "date": iso_utc(when)}
 
 
-# -- git data -------------------------------------------------------------------------------
-
-
-def create_blobs(repo: Repo, changes: Sequence[FileChange]) -> dict[str, str]:
-    """A blob per written file (path -> blob SHA). Blobs are content-addressed: repeatable."""
-    return {
-        c.path: repo.gh.create_blob(repo.owner, repo.name, c.new_content)
-        for c in changes
-        if c.new_content is not None
-    }
-
-
-def tree_entries(changes: Sequence[FileChange], blobs: dict[str, str]) -> list[dict[str, Any]]:
-    """Tree entries on top of the base tree: writes point at blobs, ``sha: None`` deletes."""
-    entries: list[dict[str, Any]] = []
-    written = {c.path for c in changes if c.new_content is not None}
-    for change in changes:
-        if change.old_path and change.old_path != change.path and change.old_path not in written:
-            entries.append(
-                {"path": change.old_path, "mode": change.mode, "type": "blob", "sha": None}
-            )
-        sha = blobs.get(change.path) if change.new_content is not None else None
-        entries.append({"path": change.path, "mode": change.mode, "type": "blob", "sha": sha})
-    return entries
-
-
-def create_tree(repo: Repo, base_tree: str, entries: list[dict[str, Any]]) -> str:
-    return repo.gh.create_tree(repo.owner, repo.name, base_tree=base_tree, entries=entries)
+# -- git data (the tree is built in chunks by proposals/trees.py) -------------------------
 
 
 def create_commit(

@@ -14,8 +14,9 @@ and calls :func:`apply_job`, which ends the attempt itself with one fenced store
 
 Steps, each recorded in the effects ledger before the next one starts, and skipped when
 the ledger has it already: validate → drift check (every attempt until the branch exists)
-→ blobs → tree → commit → ref → pull_request → pr_extras (labels and reviewers from the
-repository's settings, when it names any) → check_run → comment → complete. A plan:
+→ tree (in bounded chunks, each chunk recorded: proposals/trees.py) → commit → ref →
+pull_request → pr_extras (labels and reviewers from the repository's settings, when it
+names any) → check_run → comment → complete. A plan:
 validate → plan_check_run → comment → complete(PLANNED); it opens nothing.
 
 Invariants.
@@ -63,11 +64,11 @@ from bot.core.verdict import Verdict, verdict_from_json
 from bot.github.client import GitHubClient
 from bot.worker.leases import LeaseGuard
 from bot.worker.loop import failure_from_error
-from proposals import drift, effects, policy, pr_extras, reports
+from proposals import drift, effects, policy, pr_extras, reports, trees
 from proposals import verdict as verdict_report
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
-from proposals.ledger import Ledger, content_key
+from proposals.ledger import Ledger, TreeProgress, content_key
 from proposals.reports import CheckOutput, PullInfo
 from proposals.validation import FileChange, read_diff, touched_paths, validate
 
@@ -218,23 +219,23 @@ class _Interpretation:
         )
 
     def _git_objects(self, base: BaseTree, changes: list[FileChange]) -> str:
-        """Blobs, tree, commit and branch; returns the commit the branch points at."""
+        """Tree, commit and branch; returns the commit the branch points at."""
         job, repo, key = self.job, self.repo, self.content
-        self._hold()
-        blobs = self.ledger.once(
-            "blobs", lambda: {"blobs": effects.create_blobs(repo, changes), "content": key}
-        )["blobs"]
-        self._step_done("after_blobs")
-        self._hold()
-        entries = effects.tree_entries(changes, blobs)
+        settings = self.runtime.settings
+        builder = trees.TreeBuilder(
+            repo.gh,
+            repo.owner,
+            repo.name,
+            TreeProgress(self.ledger, key, lambda: self._step_done("after_tree_chunk")),
+            before_write=self._hold,
+            bounds=trees.Bounds(settings.tree_chunk_entries, settings.tree_chunk_bytes),
+        )
         tree = self.ledger.once(
-            "tree",
-            lambda: {"sha": effects.create_tree(repo, base.sha, entries), "content": key},
+            "tree", lambda: {"sha": builder.build(base.sha, trees.plan(changes)), "content": key}
         )["sha"]
         self._hold()
         parent = self.proposal.base_sha
         message = reports.commit_message(job, self.proposal, prefix=self.prefix)
-        settings = self.runtime.settings
         author = effects.identity(settings.github_app_slug, settings.github_app_id, job.created_at)
         commit = self.ledger.once(
             "commit",

@@ -8,6 +8,10 @@ resumes at the first step that was not recorded.
 Steps that depend on the proposal's content (the git objects) record a ``content`` key:
 the base SHA and the diff's hash. A ledger written for other content (the agent ran again
 and proposed something else) is stale as a whole.
+
+The new tree is built in chunks (proposals/trees.py); :class:`TreeProgress` keeps each
+chunk's tree SHA as a step ``tree:<entries covered>`` and each uploaded blob as
+``blob:<sha>``, so a requeued attempt continues after the furthest chunk.
 """
 
 from collections.abc import Callable, Mapping
@@ -15,8 +19,6 @@ from typing import Any
 
 from bot.core.records import ProposalRecord
 from bot.store import Store
-
-CONTENT_STEPS = ("blobs", "tree", "commit")
 
 Result = dict[str, Any]
 
@@ -35,11 +37,13 @@ class Ledger:
     def result(self, step: str) -> Result | None:
         return self._done.get(step)
 
+    def steps(self, prefix: str) -> dict[str, Result]:
+        """The recorded steps whose names start with ``prefix``."""
+        return {s: r for s, r in self._done.items() if s.startswith(prefix)}
+
     def stale_for(self, content: str) -> bool:
-        """True when a content step was recorded for another proposal."""
-        return any(
-            self._done[s].get("content") != content for s in CONTENT_STEPS if s in self._done
-        )
+        """True when a content step (one that records ``content``) was for another proposal."""
+        return any(r.get("content", content) != content for r in self._done.values())
 
     def once(
         self,
@@ -61,3 +65,27 @@ class Ledger:
         )
         self._done[step] = effect.result
         return effect.result
+
+
+class TreeProgress:
+    """The chunks of one proposal's tree, as :class:`proposals.trees.Progress` wants them."""
+
+    def __init__(self, ledger: Ledger, content: str, after_chunk: Callable[[], None]) -> None:
+        self._ledger = ledger
+        self._content = content
+        self._after_chunk = after_chunk
+
+    def furthest(self) -> tuple[int, str] | None:
+        chunks = self._ledger.steps("tree:").values()
+        best = max(chunks, key=lambda r: int(r["end"]), default=None)
+        return None if best is None else (int(best["end"]), str(best["sha"]))
+
+    def record(self, end: int, sha: str) -> None:
+        self._ledger.once(f"tree:{end}", lambda: {"sha": sha, "end": end, "content": self._content})
+        self._after_chunk()
+
+    def has_blob(self, sha: str) -> bool:
+        return self._ledger.result(f"blob:{sha}") is not None
+
+    def record_blob(self, sha: str) -> None:
+        self._ledger.once(f"blob:{sha}", lambda: {"sha": sha, "content": self._content})

@@ -9,7 +9,7 @@ import os
 
 RUNNER_POINTS = ("after_claim", "after_snapshot", "after_agent", "after_proposal")
 INTERPRETER_POINTS = (
-    "after_blobs",
+    "after_tree_chunk",
     "after_commit",
     "after_ref",
     "after_pr",

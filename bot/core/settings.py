@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         default=1_000_000, gt=0, description="Largest single file a proposal may write."
     )
+    tree_chunk_entries: int = Field(
+        default=100,
+        ge=1,
+        description="Most entries in one POST git/trees request (proposals/trees.py).",
+    )
+    tree_chunk_bytes: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most bytes of request body in one POST git/trees request.",
+    )
     permission_cache_seconds: float = Field(
         default=60.0, ge=0, description="How long a commenter's repository permission is cached."
     )

@@ -72,7 +72,7 @@ def assert_one_of_each(world: World) -> None:
 
 
 @pytest.mark.parametrize(
-    "point", ["after_blobs", "after_commit", "after_ref", "after_pr", "after_check_run"]
+    "point", ["after_tree_chunk", "after_commit", "after_ref", "after_pr", "after_check_run"]
 )
 def test_an_interpreter_paused_between_effects_is_refused_after_another_took_over(
     world: World, monkeypatch: pytest.MonkeyPatch, point: str
