@@ -1,29 +1,45 @@
-"""The files a proposal touches, read from the git tree at its base SHA (a thin fetch).
+"""The files a proposal touches, with the bytes git holds at its base SHA (a thin fetch).
 
 Validation applies every hunk to these files, so they must be the real git objects at the
-base commit, never the tarball snapshot (which omits ``export-ignore`` paths and LFS
-content). A path absent from the result does not exist at the base. A submodule is refused
-here: Farcaster never changes one.
+base commit. Reads do not grow with the file count:
 
-Large repositories get a truncated recursive listing (GitHub caps it at 100,000 entries);
-then each touched path is looked up one directory at a time.
+1. The base commit's tree is listed recursively, once: every path's mode and blob SHA.
+2. When more than ``TARBALL_FROM`` touched files exist at the base, their contents come from
+   one tarball of the base SHA; fewer are fetched as blobs, one request each, which is no
+   more than the tarball would cost.
+3. The tarball is not trusted: ``export-subst`` rewrites files, ``export-ignore`` leaves
+   them out, LFS may replace pointers with content. Every file taken from it is hashed as
+   git hashes a blob and compared with the tree's SHA; a file that differs or is missing is
+   fetched through the API (``GET git/blobs``), so the bytes validated and committed are
+   always git's. ``BaseTree.from_api`` names those files.
+
+A path absent from the result does not exist at the base. A submodule is refused here:
+Farcaster never changes one. Large repositories get a truncated recursive listing (GitHub
+caps it at 100,000 entries); then each touched path is looked up one directory at a time.
 """
 
+import io
+import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.errors import InvalidDiff
 from bot.github.client import GitHubClient
+from proposals.trees import git_blob_sha
 from proposals.validation import BaseFile
 
 Entry = dict[str, Any]
+
+# From this many touched files on, one tarball is cheaper than a blob request per file.
+TARBALL_FROM = 3
 
 
 @dataclass(frozen=True)
 class BaseTree:
     sha: str  # the tree of the base commit: what the new tree is built on
     files: dict[str, BaseFile]
+    from_api: tuple[str, ...] = ()  # files whose tarball bytes were not git's (or absent)
 
 
 class _Walker:
@@ -61,12 +77,30 @@ def _entries(
     return str(tree["sha"]), {p: e for p, e in found.items() if e is not None}
 
 
+def tarball_files(archive: bytes, wanted: set[str]) -> dict[str, bytes]:
+    """The ``wanted`` paths' bytes in a GitHub tarball (a symlink's bytes are its target).
+
+    Nothing is written to disk and nothing here is trusted: the caller checks every SHA.
+    """
+    found: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar:
+            _, _, path = member.name.partition("/")  # below the owner-repo-sha7/ folder
+            if path not in wanted:
+                continue
+            if member.issym():
+                found[path] = member.linkname.encode("utf-8", "surrogateescape")
+            elif member.isfile() and (data := tar.extractfile(member)) is not None:
+                found[path] = data.read()
+    return found
+
+
 def fetch_base(
     gh: GitHubClient, owner: str, repo: str, base_sha: str, paths: Iterable[str]
 ) -> BaseTree:
     """The base commit's tree SHA and those of ``paths`` that exist there, with content."""
     tree_sha, entries = _entries(gh, owner, repo, base_sha, set(paths))
-    files: dict[str, BaseFile] = {}
+    blobs: dict[str, Entry] = {}
     for path, entry in sorted(entries.items()):
         if entry.get("type") == "commit":
             raise InvalidDiff(
@@ -74,6 +108,18 @@ def fetch_base(
                 reason_code="submodule",
             )
         if entry.get("type") == "blob":
+            blobs[path] = entry
+    use_tarball = len(blobs) >= TARBALL_FROM
+    archived: dict[str, bytes] = {}
+    if use_tarball:
+        archived = tarball_files(gh.download_tarball(owner, repo, base_sha), set(blobs))
+    files: dict[str, BaseFile] = {}
+    from_api: list[str] = []
+    for path, entry in blobs.items():
+        content = archived.get(path)
+        if content is None or git_blob_sha(content) != entry["sha"]:
+            if use_tarball:
+                from_api.append(path)
             content = gh.get_blob(owner, repo, str(entry["sha"]))
-            files[path] = BaseFile(path=path, mode=str(entry["mode"]), content=content)
-    return BaseTree(tree_sha, files)
+        files[path] = BaseFile(path=path, mode=str(entry["mode"]), content=content)
+    return BaseTree(tree_sha, files, tuple(from_api))

@@ -135,6 +135,15 @@ class _Interpretation:
         base = fetch_base(
             self.repo.gh, job.owner, job.name, proposal.base_sha, [*touched, policy.CONFIG_PATH]
         )
+        if base.from_api:
+            # The tarball's bytes were not git's (export-subst, export-ignore, LFS): those
+            # files were read through the API instead, so what is validated is git's.
+            self.store.note(
+                job.id,
+                "base_read_from_api",
+                {"files": list(base.from_api[:20]), "count": len(base.from_api)},
+                token=self.token,
+            )
         self.config = policy.repo_config(base.files)
         files = {path: base.files[path] for path in touched if path in base.files}
         limits = policy.limits_for(job, self.runtime.settings, self.config)

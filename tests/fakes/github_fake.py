@@ -19,9 +19,11 @@ the write and then kills the caller before it hears the answer, ``pause`` runs a
 
 import base64
 import hashlib
+import io
 import itertools
 import json
 import re
+import tarfile
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -202,6 +204,7 @@ class FakeGitHub:
             ("POST", repo + r"/git/trees$", self._create_tree),
             ("GET", repo + r"/git/blobs/(?P<sha>\w+)$", self._get_blob),
             ("POST", repo + r"/git/blobs$", self._create_blob),
+            ("GET", repo + r"/tarball/(?P<ref>.+)$", self._tarball),
             ("GET", repo + r"/compare/(?P<base>.+)\.\.\.(?P<head>.+)$", self._compare),
             ("GET", repo + r"/pulls$", self._list_pulls),
             ("POST", repo + r"/pulls$", self._create_pull),
@@ -434,6 +437,19 @@ class FakeGitHub:
             return _not_found()
         content = base64.b64encode(self.blobs[p["sha"]]).decode()
         return _answer(200, {"sha": p["sha"], "content": content, "encoding": "base64"})
+
+    def _tarball(self, request: httpx.Request, p: dict[str, str]) -> httpx.Response:
+        """The commit's files as GitHub's tarball (served directly, without the redirect)."""
+        sha = self._commit_of(p["ref"])
+        prefix = f"{self.owner}-{self.repo}-{sha[:7]}/"
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for path, (mode, blob) in sorted(self.trees[self.commits[sha]["tree"]].items()):
+                info = tarfile.TarInfo(prefix + path)
+                info.size = len(self.blobs[blob])
+                info.mode = 0o755 if mode == "100755" else 0o644
+                tar.addfile(info, io.BytesIO(self.blobs[blob]))
+        return httpx.Response(200, content=buffer.getvalue())
 
     def _create_blob(self, request: httpx.Request, p: dict[str, str]) -> httpx.Response:
         body = json.loads(request.content)

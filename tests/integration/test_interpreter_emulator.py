@@ -7,7 +7,7 @@ recognised by tree and parent, drift re-queued, a closed PR left closed.
 """
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -71,15 +71,17 @@ class Scene:
         return {p: str(t).encode() for p, t in self.control.files(OWNER, self.repo, ref).items()}
 
 
-@pytest.fixture
-def scene(
+def make_scene(
     control: EmulatorControl,
     store: Store,
     outbox: Outbox,
     settings: Settings,
+    base_files: Mapping[str, bytes] = BASE_FILES,
+    edits: Mapping[str, bytes | None] = RENAMED,
 ) -> Scene:
+    """A repository holding ``base_files`` and a job whose proposal is their ``edits``."""
     repo = f"widgets-{next(_REPOS)}"
-    files = {path: content.decode() for path, content in BASE_FILES.items()}
+    files = {path: content.decode() for path, content in base_files.items()}
     base_sha = str(control.create_repo(OWNER, repo, files=files)["head"])
     control.create_issue(OWNER, repo, title="rename please")
     settings = settings.model_copy(
@@ -104,9 +106,14 @@ def scene(
         )
     )
     (lease,) = store.claim("runner", Phase.RUN)
-    diff = git_diff(BASE_FILES, RENAMED)
+    diff = git_diff(dict(base_files), dict(edits))
     store.store_proposal(job_id, lease.token, NewProposal(base_sha, diff, "rename", "1.0"))
     return Scene(control, runtime, repo, base_sha, job_id)
+
+
+@pytest.fixture
+def scene(control: EmulatorControl, store: Store, outbox: Outbox, settings: Settings) -> Scene:
+    return make_scene(control, store, outbox, settings)
 
 
 def test_the_pull_request_holds_exactly_the_base_plus_the_diff(scene: Scene) -> None:
@@ -167,3 +174,37 @@ def test_a_closed_pull_request_is_not_reopened_by_a_replay(scene: Scene) -> None
     assert job.state is JobState.DONE and job.pr_number == first.pr_number
     pulls = scene.state()["pulls"]
     assert isinstance(pulls, dict) and (pulls["total"], pulls["closed"]) == (1, 1)
+
+
+SUBST_BASE = {
+    ".gitattributes": b"version.txt export-subst\nscratch/* export-ignore\n",
+    "version.txt": b"commit $Format:%H$\nold_name\n",
+    "scratch/notes.txt": b"old_name scratch\n",
+    "a.py": b"old_name = 1\n",
+    "b.py": b"print(old_name)\n",
+}
+SUBST_EDITS: dict[str, bytes | None] = {
+    "version.txt": b"commit $Format:%H$\nnew_name\n",
+    "scratch/notes.txt": b"new_name scratch\n",
+    "a.py": b"new_name = 1\n",
+    "b.py": b"print(new_name)\n",
+}
+
+
+def test_files_the_tarball_rewrites_or_leaves_out_are_read_from_git_and_committed_from_git(
+    control: EmulatorControl, store: Store, outbox: Outbox, settings: Settings
+) -> None:
+    scene = make_scene(control, store, outbox, settings, SUBST_BASE, SUBST_EDITS)
+    since = control.journal_position()
+
+    job = scene.apply()
+
+    assert job.state is JobState.DONE
+    # git's bytes, not the tarball's: `$Format:%H$` is still there, unexpanded.
+    assert scene.files(job.branch) == applied(SUBST_BASE, SUBST_EDITS)
+    gets = [e["path"] for e in control.journal(method="GET", since=since)]
+    assert sum("/tarball/" in p for p in gets) == 1
+    blob_reads = [p for p in gets if "/git/blobs/" in p]
+    assert len(blob_reads) == 2  # version.txt (export-subst) and scratch/notes.txt (ignored)
+    (noted,) = [e for e in store.events(job.id) if e.kind == "base_read_from_api"]
+    assert sorted(noted.data["files"]) == ["scratch/notes.txt", "version.txt"]
