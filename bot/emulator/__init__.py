@@ -46,6 +46,10 @@ GitHub routes served (all under ``/api/v3``)::
     GET   /repos/{o}/{r}/pulls?head=owner:branch&state=all|open|closed
     POST  /repos/{o}/{r}/pulls                          422 "A pull request already exists..."
     GET   /repos/{o}/{r}/pulls/{n}                      labels, requested_reviewers/_teams
+    GET   /repos/{o}/{r}/pulls/{n}/commits              oldest first, at most 250 in all
+    GET   /repos/{o}/{r}/pulls/{n}/comments             review comments (per_page, page)
+    GET   /repos/{o}/{r}/pulls/comments/{id}
+    POST  /repos/{o}/{r}/pulls/{n}/comments/{id}/replies {body} -> 201; 422 for a reply
     POST  /repos/{o}/{r}/pulls/{n}/requested_reviewers  {reviewers, team_reviewers} -> 201;
                                                         422 author or non-collaborator
     POST  /repos/{o}/{r}/issues/{n}/labels              {labels} -> 200 the issue's labels
@@ -86,6 +90,11 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
     POST  /_emulator/repos/{o}/{r}/pulls/{n}/close      {user?, merge?} -> {pull_request,
                                              delivery (pull_request.closed), push_delivery
                                              (a merge's push to the base, sent first)}
+    POST  /_emulator/repos/{o}/{r}/pulls/{n}/review-comments  {user, body, path, line,
+                                             side?, start_line?, start_side?, commit_id?,
+                                             in_reply_to?} -> {comment, delivery}
+                                             (pull_request_review_comment.created; 422 off
+                                             the diff, see reviews.py)
     POST  /_emulator/repos/{o}/{r}/check-runs/{id}/rerequest {user?} -> {delivery}
                                              (check_run.rerequested, to the run's App only)
     GET   /_emulator/deliveries?event=&action=   every delivery and its attempts

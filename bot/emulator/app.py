@@ -7,11 +7,13 @@ from fastapi import FastAPI
 from bot.emulator import (
     admin,
     admin_observe,
+    admin_review,
     api_apps,
     api_checks,
     api_git,
     api_hooks,
     api_issues,
+    api_review,
     api_triage,
     codeload,
     web,
@@ -43,6 +45,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
         api_git.router,
         api_issues.router,
         api_triage.router,
+        api_review.router,
         api_checks.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
@@ -50,6 +53,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     app.include_router(web.router)
     app.include_router(admin.router)
     app.include_router(admin_observe.router)
+    app.include_router(admin_review.router)
     install_handlers(app)
     app.add_middleware(JournalMiddleware, journal=journal, limiter=limiter, clock=emulator.now)
     return app

@@ -2,8 +2,9 @@
 
 For each repository: refs, every branch head, for each ``farcaster/*`` branch the number of
 commits reachable from it that are not on the default branch, issues, pull requests (by
-state and head branch), comments (by author), check runs (by name and status), reactions
-(by content), labels (by issue) and pending review requests (by pull request). A test
+state and head branch), comments (by author), review comments (by author, and replies),
+check runs (by name and status), reactions (by content), labels (by issue) and pending
+review requests (by pull request). A test
 asserting "exactly one PR, one commit, one status comment" reads these numbers rather than
 trusting the bot's own records.
 """
@@ -32,6 +33,9 @@ def repo_counts(em: Emulator, repo: Repo) -> dict[str, Any]:
     comments = [em.comments[c] for i in repo.issues.values() for c in i.comment_ids]
     runs = [r for r in em.check_runs.values() if (r.owner, r.repo) == (repo.owner, repo.name)]
     reactions = [r for c in comments for r in c.reactions]
+    review_comments = [
+        em.review_comments[i] for p in pulls if p.pull for i in p.pull.review_comment_ids
+    ]
     return {
         "default_branch": repo.default_branch,
         "refs": len(git.refs("refs/")),
@@ -54,6 +58,11 @@ def repo_counts(em: Emulator, repo: Repo) -> dict[str, Any]:
                 for number, issue in repo.issues.items()
                 if issue.comment_ids
             },
+        },
+        "review_comments": {
+            "total": len(review_comments),
+            "by_author": dict(Counter(c.user for c in review_comments)),
+            "replies": sum(1 for c in review_comments if c.in_reply_to_id is not None),
         },
         "check_runs": {
             "total": len(runs),

@@ -224,6 +224,45 @@ class EmulatorControl:
         )
         return result
 
+    def review_comment(
+        self,
+        owner: str,
+        repo: str,
+        number: int,
+        body: str,
+        *,
+        user: str,
+        path: str | None = None,
+        line: int | None = None,
+        side: str = "RIGHT",
+        start_line: int | None = None,
+        start_side: str | None = None,
+        commit_id: str | None = None,
+        in_reply_to: int | None = None,
+        author_association: str | None = None,
+        deliver: bool = True,
+    ) -> dict[str, Any]:
+        """An inline review comment by ``user`` on ``line`` of ``path`` (or a reply to the
+        top-level comment ``in_reply_to``), delivering ``pull_request_review_comment``
+        (created): ``{"comment", "delivery"}``. 422 when the line is not in the diff."""
+        payload = {
+            "body": body,
+            "user": user,
+            "path": path,
+            "line": line,
+            "side": side,
+            "start_line": start_line,
+            "start_side": start_side,
+            "commit_id": commit_id,
+            "in_reply_to": in_reply_to,
+            "author_association": author_association,
+            "deliver": deliver,
+        }
+        result: dict[str, Any] = self._call(
+            "POST", f"/repos/{owner}/{repo}/pulls/{number}/review-comments", json=payload
+        )
+        return result
+
     def close_pull(
         self, owner: str, repo: str, number: int, *, user: str | None = None, merge: bool = False
     ) -> dict[str, Any]:

@@ -375,6 +375,13 @@ class BareRepo:
             {"A": added, "D": removed}.get(letter[:1], modified).append(path)
         return added, removed, modified
 
+    def file_diff(self, old: str, new: str, path: str) -> str:
+        """The unified diff (3 lines of context) of ``path`` between two commits, from its
+        first ``@@`` line; empty when the path did not change."""
+        out = self.git("diff-tree", "-p", "-U3", "--no-color", old, new, "--", path)
+        start = out.find("\n@@")
+        return out[start + 1 :] if start >= 0 else ""
+
     def merge_tree(self, ours: str, theirs: str) -> str | None:
         """The tree of a clean merge of two commits, or None on a conflict."""
         done = self.run("merge-tree", "--write-tree", ours, theirs)

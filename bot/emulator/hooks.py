@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bot.emulator import render
+from bot.emulator import render, reviews
 from bot.emulator.render import Urls
 from bot.emulator.state import (
     App,
@@ -43,6 +43,7 @@ from bot.emulator.state import (
     Installation,
     Issue,
     Repo,
+    ReviewComment,
     node_id,
 )
 
@@ -89,6 +90,20 @@ def pull_request(
             "number": issue.number,
             "pull_request": render.pull(em, urls, repo, issue),
             **envelope(em, urls, repo, installation, sender),
+        }
+
+    return build
+
+
+def review_comment(
+    em: Emulator, urls: Urls, repo: Repo, issue: Issue, comment: ReviewComment, action: str
+) -> Payload:
+    def build(installation: Installation) -> dict[str, Any]:
+        return {
+            "action": action,
+            "comment": reviews.comment_json(em, urls, repo, comment),
+            "pull_request": reviews.simple_pull(em, urls, repo, issue),
+            **envelope(em, urls, repo, installation, comment.user),
         }
 
     return build

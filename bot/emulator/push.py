@@ -25,7 +25,6 @@ Callers hold the emulator lock and call :func:`prepare` right after moving the r
 commit lists describe that moment.
 """
 
-import re
 from typing import Any
 
 from bot.emulator import hooks, render
@@ -35,7 +34,6 @@ from bot.emulator.state import Delivery, Emulator, Installation, Repo
 
 MAX_COMMITS = 2048
 PUSHED_PREFIXES = ("refs/heads/", "refs/tags/")
-_NOREPLY = re.compile(r"^\d+\+(?P<login>[^@]+)@users\.noreply\.github\.com$")
 
 
 def delivers(ref: str) -> bool:
@@ -49,9 +47,9 @@ def noreply_email(em: Emulator, login: str) -> str:
 
 def _person(em: Emulator, who: Person) -> dict[str, Any]:
     body: dict[str, Any] = {"name": who.name, "email": who.email}
-    match = _NOREPLY.match(who.email)
-    if match and match["login"].lower() in em.users:
-        body["username"] = em.users[match["login"].lower()].login
+    login = render.login_of_email(em, who.email)
+    if login is not None:
+        body["username"] = login
     return body
 
 

@@ -6,6 +6,7 @@ ones both read what they would read from GitHub. Callers hold the emulator lock.
 """
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -429,7 +430,7 @@ def pull(em: Emulator, urls: Urls, repo: Repo, record: Issue) -> dict[str, Any]:
         "mergeable_state": "clean" if record.state == "open" else "unknown",
         "merged_by": user(em, urls, pr.merged_by) if pr.merged_by else None,
         "comments": len(record.comment_ids),
-        "review_comments": 0,
+        "review_comments": len(pr.review_comment_ids),
         "maintainer_can_modify": pr.maintainer_can_modify,
         "commits": repo.git.count(pr.head_sha, pr.base_sha) if not pr.merged else 1,
         "additions": 0,
@@ -545,6 +546,50 @@ def git_commit(urls: Urls, repo: Repo, info: CommitInfo) -> dict[str, Any]:
             "payload": None,
             "verified_at": None,
         },
+    }
+
+
+_NOREPLY = re.compile(r"^\d+\+(?P<login>[^@]+)@users\.noreply\.github\.com$")
+
+
+def login_of_email(em: Emulator, email: str) -> str | None:
+    """The login whose noreply address ``email`` is, or None (no account has it)."""
+    match = _NOREPLY.match(email)
+    known = em.users.get(match["login"].lower()) if match else None
+    return known.login if known else None
+
+
+def user_of_email(em: Emulator, urls: Urls, email: str) -> dict[str, Any] | None:
+    """The account an e-mail belongs to, or None as GitHub gives for an unknown e-mail."""
+    login = login_of_email(em, email)
+    return user(em, urls, login) if login else None
+
+
+def commit(em: Emulator, urls: Urls, repo: Repo, info: CommitInfo) -> dict[str, Any]:
+    """A commit as the REST "commit" schema gives it (``GET pulls/{n}/commits``, ...)."""
+    api, web = urls.repo_api(repo), urls.repo_web(repo)
+    git_view = git_commit(urls, repo, info)
+    return {
+        "url": f"{api}/commits/{info.sha}",
+        "sha": info.sha,
+        "node_id": git_view["node_id"],
+        "html_url": f"{web}/commit/{info.sha}",
+        "comments_url": f"{api}/commits/{info.sha}/comments",
+        "commit": {
+            "url": git_view["url"],
+            "author": git_view["author"],
+            "committer": git_view["committer"],
+            "message": info.message,
+            "tree": git_view["tree"],
+            "comment_count": 0,
+            "verification": git_view["verification"],
+        },
+        "author": user_of_email(em, urls, info.author.email),
+        "committer": user_of_email(em, urls, info.committer.email),
+        "parents": [
+            {"sha": p, "url": f"{api}/commits/{p}", "html_url": f"{web}/commit/{p}"}
+            for p in info.parents
+        ],
     }
 
 

@@ -1,5 +1,5 @@
 """The emulator's whole world: apps, installations, tokens, repositories, issues, pulls,
-comments, check runs, deliveries; one lock around all of it.
+comments, review comments, check runs, deliveries; one lock around all of it.
 
 Rules:
 - Every read or write of these records happens under ``Emulator.lock`` (uvicorn runs the
@@ -96,6 +96,7 @@ class Pull:
     # Pending review requests: logins, and slugs of teams of the repository's organisation.
     requested_reviewers: list[str] = field(default_factory=list)
     requested_teams: list[str] = field(default_factory=list)
+    review_comment_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -141,6 +142,33 @@ class Comment:
     updated_at: datetime
     author_association: str
     app_id: int | None  # the App that posted it (performed_via_github_app)
+    reactions: list[Reaction] = field(default_factory=list)
+
+
+@dataclass
+class ReviewComment:
+    """An inline comment on a pull request's diff (see ``reviews.py``)."""
+
+    id: int
+    review_id: int
+    owner: str
+    repo: str
+    pull_number: int
+    user: str
+    body: str
+    path: str
+    line: int
+    side: str
+    start_line: int | None
+    start_side: str | None
+    commit_id: str
+    diff_hunk: str
+    position: int
+    created_at: datetime
+    updated_at: datetime
+    author_association: str
+    in_reply_to_id: int | None = None
+    app_id: int | None = None
     reactions: list[Reaction] = field(default_factory=list)
 
 
@@ -256,6 +284,7 @@ class Emulator:
         self.tokens_issued = 0
         self.repos: dict[str, Repo] = {}
         self.comments: dict[int, Comment] = {}
+        self.review_comments: dict[int, ReviewComment] = {}
         self.check_runs: dict[int, CheckRun] = {}
         self.check_suites: dict[tuple[str, str, int], int] = {}
         self.deliveries: dict[str, list[Delivery]] = {}
