@@ -16,7 +16,8 @@
     │       └── RefConflict             no          ref_conflict     (a branch we do not own)
     └── Refusal                         no          (each instance carries its own code)
         ├── InvalidDiff                              invalid_diff, path_outside_repo, ...
-        ├── AgentFailed                              agent_failed, agent_timeout, ...
+        ├── AgentFailed                              agent_failed, agent_timeout, ...,
+        │                                            secret_in_diff (bot/core/secret_scan.py)
         ├── UnsafeSnapshot                           unsafe_snapshot (a tarball we refuse)
         ├── InvalidRepoConfig                        invalid_repo_config (.github/farcaster.yml)
         ├── PermissionDenied                         permission_denied

@@ -5,10 +5,14 @@ The rule: anything an agent printed, and any error message, passes through a
 comments, and secrets never reach those. A redactor removes
 
 - every secret value this process knows (``Settings.secret_values()``), verbatim;
-- anything shaped like a GitHub token (``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_``,
-  ``github_pat_``), whoever it belongs to;
+- anything shaped like a credential (:mod:`bot.core.credentials`: GitHub, AWS and Slack
+  tokens, JWTs), and more loosely any ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/
+  ``github_pat_`` token and any ``Bearer`` value, whoever they belong to;
 - PEM blocks (``-----BEGIN ... PRIVATE KEY-----`` and friends);
-- the password of a URL (``scheme://user:password@host``), e.g. a database URL.
+- the password of a URL (``scheme://user:password@host``), e.g. a database URL;
+- the value of a signed URL's secret query parameters (``?token=``, ``access_token``,
+  ``X-Amz-Signature``, ``sig``, ``...key``, ``code`` ...): GitHub's tarball redirect
+  carries a ``?token=`` that downloads the archive by itself.
 
 Bounding keeps the head and the tail of a long log (the start says what ran, the end says
 how it ended) and says how much was left out. Redact first, then bound: a secret cut in
@@ -18,11 +22,21 @@ half by the bound would no longer match.
 import re
 from collections.abc import Iterable
 
+from bot.core.credentials import remove_shapes
+
 REDACTED = "[REDACTED]"
 
 _GITHUB_TOKEN = re.compile(r"\bgh[pousr]_[A-Za-z0-9_]{20,}|\bgithub_pat_[A-Za-z0-9_]{20,}")
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.DOTALL)
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)[^\s/@]+(?=@)")
+# A JWT is three base64url parts, the first one a JSON header ("ey" is base64 of '{"').
+_JWT = re.compile(r"\bey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(?P<head>bearer\s+)[A-Za-z0-9._~+/-]{16,}=*")
+# A query parameter whose name says it carries a secret: ?token=, &X-Amz-Signature=, ...
+_SIGNED_PARAM = re.compile(
+    r"(?i)(?P<head>[?&;][\w.-]*?(?:token|signature|sig|secret|password|passwd|pwd|credential"
+    r"|key|code|auth)=)[^&#\s\"'<>]+"
+)
 
 # A secret shorter than this is not redacted verbatim: replacing every "a" or "42" in a log
 # would destroy it while protecting nothing (settings refuse such secrets elsewhere).
@@ -49,8 +63,12 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         text = _PEM_BLOCK.sub(REDACTED, text)
+        text = remove_shapes(text, REDACTED)
         text = _GITHUB_TOKEN.sub(REDACTED, text)
+        text = _JWT.sub(REDACTED, text)
+        text = _BEARER.sub(rf"\g<head>{REDACTED}", text)
         text = _URL_PASSWORD.sub(rf"\g<head>{REDACTED}", text)
+        text = _SIGNED_PARAM.sub(rf"\g<head>{REDACTED}", text)
         for line in self._pem_lines:
             text = text.replace(line, REDACTED)
         return text

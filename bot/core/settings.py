@@ -4,8 +4,10 @@ Nothing is read at import time: call :func:`get_settings`. A missing required
 setting is reported by :func:`require`, one sentence naming the variable.
 """
 
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,11 +131,33 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret this process knows, for redaction of logs and agent output."""
-        values = []
-        for secret in (self.github_private_key, self.webhook_secret):
-            if secret is not None and secret.get_secret_value():
-                values.append(secret.get_secret_value())
-        return values
+        return [value for values in self.secret_values_by_kind().values() for value in values]
+
+    def secret_values_by_kind(self) -> dict[str, list[str]]:
+        """Every secret this process knows, by kind (the diff scanner names the kind).
+
+        - ``webhook_secret``;
+        - ``app_private_key``: the PEM, from the variable or from the key file (an unreadable
+          file gives nothing: this process cannot use that key either);
+        - ``database``: the URL's password, and the whole URL of a database server (it names
+          the host and user, which with trust authentication is all it takes). A SQLite
+          URL is only a file name.
+        """
+        kinds: dict[str, list[str]] = {}
+        if self.webhook_secret is not None and self.webhook_secret.get_secret_value():
+            kinds["webhook_secret"] = [self.webhook_secret.get_secret_value()]
+        if self.github_private_key is not None or self.github_private_key_path is not None:
+            with suppress(ConfigurationError):
+                if key := self.private_key_pem():
+                    kinds["app_private_key"] = [key]
+        url = urlsplit(self.database_url)
+        # The password as written in the URL (percent-encoded) and as the server knows it.
+        database = [unquote(url.password), url.password] if url.password else []
+        if not url.scheme.startswith("sqlite"):
+            database.append(self.database_url)
+        if database:
+            kinds["database"] = list(dict.fromkeys(database))
+        return kinds
 
 
 @lru_cache(maxsize=1)

@@ -7,25 +7,28 @@ The rules:
 - Context fields (``job_id``, ``delivery_id``, ``repo``, ``attempt``) come from
   ``extra={...}`` or from :func:`log_context`, which sets them for every record logged
   inside the ``with`` block, in this thread or task.
-- Secrets never reach the output: :class:`RedactingFilter` sits on the handler, so every
-  record of every logger passes through it. It rewrites the message (after ``%``
-  formatting), every string field, the exception text and the stack text, removing the
-  process's secret values, GitHub tokens, ``Bearer`` JWTs, PEM blocks and URL passwords.
+- Secrets never reach the output. :func:`configure_logging` redacts at two places, so no
+  logger can get around it: a record factory redacts the message (after ``%`` formatting)
+  and the exception of *every* record as it is made, whichever logger made it and
+  whichever handler prints it (a third-party logger with handlers of its own included);
+  and :class:`RedactingFilter`, on our handler, also redacts the ``extra`` fields and the
+  context. What is removed is :class:`~bot.core.redaction.Redactor`'s list: the process's
+  secret values, credential-shaped strings, PEM blocks, URL passwords and the secret query
+  parameters of signed URLs (httpx logs the tarball redirect with its ``?token=``).
 """
 
 import contextlib
 import json
 import logging
-import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal, TextIO
 
-from bot.core.redaction import REDACTED, Redactor
+from bot.core.redaction import Redactor
 
 __all__ = [
     "CONTEXT_FIELDS",
@@ -42,10 +45,6 @@ CONTEXT_FIELDS = ("job_id", "delivery_id", "repo", "attempt")
 _context: ContextVar[Mapping[str, Any]] = ContextVar(
     "farcaster_log_context", default=MappingProxyType({})
 )
-
-# A JWT is three base64url parts, the first one a JSON header ("ey" is base64 of '{"').
-_JWT = re.compile(r"\bey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/-]{16,}=*")
 
 # What every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRIBUTES = frozenset(
@@ -86,11 +85,16 @@ class RedactingFilter(logging.Filter):
         self._redactor = Redactor(secrets)
 
     def redact(self, text: str) -> str:
-        text = self._redactor.redact(text)
-        text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-        return _JWT.sub(REDACTED, text)
+        return self._redactor.redact(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        self.redact_record(record)
+        for key, value in _extra_fields(record).items():
+            setattr(record, key, self._redact_value(value))
+        return True
+
+    def redact_record(self, record: logging.LogRecord) -> None:
+        """The message and the exception and stack texts (what a record has when it is made)."""
         record.msg = self.redact(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
@@ -102,9 +106,6 @@ class RedactingFilter(logging.Filter):
         record.exc_info = None
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
-        for key, value in _extra_fields(record).items():
-            setattr(record, key, self._redact_value(value))
-        return True
 
     def _redact_value(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -116,6 +117,29 @@ class RedactingFilter(logging.Filter):
         if isinstance(value, list | tuple | set | frozenset):
             return [self._redact_value(v) for v in value]
         return self.redact(str(value))
+
+
+class _RedactingRecordFactory:
+    """Wraps the process's record factory: every record is redacted as it is made."""
+
+    def __init__(self, inner: Callable[..., logging.LogRecord], redacting: RedactingFilter):
+        self.inner = inner
+        self.redacting = redacting
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        # A bad format string is the handler's to report (handleError), not the caller's.
+        with contextlib.suppress(Exception):
+            self.redacting.redact_record(record)
+        return record
+
+
+def _install_record_factory(redacting: RedactingFilter) -> None:
+    """Make every record redacted at birth; calling again replaces our factory, not stacks."""
+    current = logging.getLogRecordFactory()
+    if isinstance(current, _RedactingRecordFactory):
+        current = current.inner
+    logging.setLogRecordFactory(_RedactingRecordFactory(current, redacting))
 
 
 class JsonFormatter(logging.Formatter):
@@ -173,8 +197,10 @@ def configure_logging(
         secrets = _settings_secrets()
     handler = logging.StreamHandler(stream or sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
+    redacting = RedactingFilter(secrets)
+    _install_record_factory(redacting)
     handler.addFilter(ContextFilter())
-    handler.addFilter(RedactingFilter(secrets))
+    handler.addFilter(redacting)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
@@ -191,9 +217,4 @@ def _settings_secrets() -> list[str]:
         settings = get_settings()
     except Exception:  # a bad setting is reported elsewhere; logging must still start
         return []
-    values = settings.secret_values()
-    if settings.github_private_key_path is not None:
-        # An unreadable key file leaves nothing to redact verbatim; the PEM pattern remains.
-        with contextlib.suppress(Exception):
-            values.append(settings.private_key_pem())
-    return values
+    return settings.secret_values()

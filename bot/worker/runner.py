@@ -5,6 +5,7 @@
     claimed ──▶ snapshot (tarball at the base SHA, unpacked safely, committed in scratch)
             ──▶ agent (changes the working tree; no credentials, bounded time and log)
             ──▶ diff (git, against the recorded base commit, whatever the agent did to git)
+            ──▶ secret scan (a diff adding a secret is refused: ``secret_in_diff``)
             ──▶ verify (the repository's tests, if its farcaster.yml asks; worker/verify.py)
             ──▶ store_proposal (fenced; the proposal and the phase change in one transaction)
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.agents.base import DEFAULT_MAX_LOG_BYTES, Agent, AgentLimits, AgentRequest, AgentResult
-from bot.agents.command import scrubbed_env
+from bot.agents.command import CommandAgent, scrubbed_env
 from bot.agents.process import ProcessOutcome, run_bounded
 from bot.agents.registry import load_registry, longest_timeout
 from bot.app.runtime import Runtime
@@ -43,6 +44,7 @@ from bot.core.repo_config import (
     cap_repo_config,
     parse_repo_config,
 )
+from bot.core.secret_scan import refuse_secrets
 from bot.core.settings import Settings
 from bot.core.verdict import Verdict
 from bot.github.client import GitHubClient
@@ -73,6 +75,7 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
     client = runtime.github(_installation(job))
     base_sha = _base_sha(runtime, job, client)
     redactor = Redactor(settings.secret_values())
+    secrets = _secrets(settings, agent)
     root = _scratch_dir(settings, job, lease.token)
     try:
         guard.check()
@@ -99,6 +102,7 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
             fault_point("after_agent")
             diff = _diff_text(diff_against_base(snapshot), settings.max_diff_bytes)
             outcome.append("proposed")
+        refuse_secrets(diff, secrets)
         verdict = None
         if config.verify is not None:
             guard.check()
@@ -106,9 +110,25 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
     finally:
         remove_tree(root)
     guard.check()
-    proposal = _proposal(agent, base_sha, diff, result, redactor, verdict)
+    proposal = _proposal(agent, base_sha, diff, result, Redactor(_values(secrets)), verdict)
     runtime.store.store_proposal(job.id, guard.token, proposal)
     fault_point("after_proposal")
+
+
+def _secrets(settings: Settings, agent: Agent) -> dict[str, list[str]]:
+    """What neither the diff nor the stored log may hold: the server's secrets, and the
+    values of the variables passed to the agent by name (installation tokens are caught by
+    their ``ghs_`` shape). The agent's own redactor leaves the latter out: it must be
+    able to pass them."""
+    secrets = settings.secret_values_by_kind()
+    if isinstance(agent, CommandAgent):
+        passed = [os.environ.get(name, "") for name in agent.config.env]
+        secrets["agent_variable"] = [value for value in passed if value]
+    return secrets
+
+
+def _values(secrets: dict[str, list[str]]) -> list[str]:
+    return [value for values in secrets.values() for value in values]
 
 
 def repo_config_at(checkout: Path, server_agents: set[str]) -> RepoConfig:

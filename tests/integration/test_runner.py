@@ -35,8 +35,27 @@ PY = sys.executable
 SCRIPTS = {
     "envdump.py": (
         "import json, os\n"
-        "open('env.json', 'w').write(json.dumps(dict(os.environ)))\n"
+        "env = dict(os.environ)\n"
+        "# The passed variable's value may not be proposed (secret_in_diff): its length shows\n"
+        "# that it arrived.\n"
+        "env['MY_API_KEY'] = len(env['MY_API_KEY'])\n"
+        "open('env.json', 'w').write(json.dumps(env))\n"
         "open('README.md', 'a').write('edited by the agent\\n')\n"
+    ),
+    "planter.py": (
+        "import os, sys\n"
+        "print('planting', open(sys.argv[1]).read())\n"
+        "open('leak.py', 'w').write('x = 1\\n' + open(sys.argv[1]).read())\n"
+    ),
+    "printer.py": (
+        "import os\n"
+        "print('my key is', os.environ['MY_API_KEY'])\n"
+        "open('README.md', 'a').write('edited by the agent\\n')\n"
+    ),
+    "passer.py": (
+        "import os\n"
+        "print('my key is', os.environ['MY_API_KEY'])\n"
+        "open('README.md', 'a').write('key: ' + os.environ['MY_API_KEY'] + '\\n')\n"
     ),
     "echo.py": (
         "import sys\n"
@@ -61,6 +80,17 @@ env = ["MY_API_KEY"]
 [agents.echo]
 argv = ["{PY}", "{folder}/echo.py", "{{instruction}}"]
 verify = ["{PY}", "{folder}/verify.py"]
+
+[agents.planter]
+argv = ["{PY}", "{folder}/planter.py", "{folder}/planted.txt"]
+
+[agents.printer]
+argv = ["{PY}", "{folder}/printer.py"]
+env = ["MY_API_KEY"]
+
+[agents.passer]
+argv = ["{PY}", "{folder}/passer.py"]
+env = ["MY_API_KEY"]
 
 [agents.sleeper]
 argv = ["{PY}", "{folder}/sleeper.py"]
@@ -252,10 +282,64 @@ def test_no_secret_reaches_a_command_agent(runtime, origin, github, monkeypatch,
     added = next(line[1:] for line in proposal.diff.splitlines() if line.startswith("+{"))
     seen = json.loads(added)
     assert set(seen) == {"PATH", "HOME", "LANG", "MY_API_KEY"}
+    assert seen["MY_API_KEY"] == len("model-key")
     for secret in secrets:
         assert secret not in proposal.diff
         assert secret not in proposal.agent_log
     assert "ghs_" not in proposal.diff
+
+
+# Made up, shaped like a classic personal access token.
+PLANTED_TOKEN = "ghp_" + "Zx9" * 12
+
+
+def test_a_diff_adding_secrets_is_refused_and_no_trace_of_them_is_stored(
+    runtime, origin, github, tmp_path
+):
+    _, sha = origin
+    hook = runtime.settings.webhook_secret.get_secret_value()
+    (tmp_path / "agents" / "planted.txt").write_text(
+        f"HOOK = {hook!r}\nTOKEN = {PLANTED_TOKEN!r}\n"
+    )
+    command = {"name": "run", "agent": "planter", "instruction": "plant"}
+    job = run_one(runtime, command, sha, agent="planter")
+    assert job.state is JobState.TOMBSTONED
+    assert runtime.store.latest_proposal("job1") is None
+    failure = failure_of(runtime)
+    assert failure["reason_code"] == "secret_in_diff"
+    assert "`leak.py` line 2 (this server's webhook secret)" in failure["message"]
+    assert "`leak.py` line 3 (a GitHub token)" in failure["message"]
+    stored = [json.dumps(e.data) for e in runtime.store.events("job1")]
+    stored.append(json.dumps(runtime.store.tombstone("job1").summary))
+    for text in stored:
+        assert hook not in text and PLANTED_TOKEN not in text
+    assert scratch_is_empty(runtime)
+
+
+def test_the_value_of_a_variable_passed_to_the_agent_may_be_used_but_not_proposed(
+    runtime, origin, github, monkeypatch
+):
+    _, sha = origin
+    monkeypatch.setenv("MY_API_KEY", "model-key-value")
+    command = {"name": "run", "agent": "passer", "instruction": "use the key"}
+    job = run_one(runtime, command, sha, agent="passer")
+    assert job.state is JobState.TOMBSTONED
+    failure = failure_of(runtime)
+    assert failure["reason_code"] == "secret_in_diff"
+    assert "`README.md`" in failure["message"] and "passed to the agent" in failure["message"]
+    assert "model-key-value" not in failure["message"]
+
+
+def test_the_stored_agent_log_is_redacted_of_the_passed_variables_too(
+    runtime, origin, github, monkeypatch
+):
+    _, sha = origin
+    monkeypatch.setenv("MY_API_KEY", "model-key-value")
+    command = {"name": "run", "agent": "printer", "instruction": "use the key"}
+    job = run_one(runtime, command, sha, agent="printer")
+    assert job.state is JobState.PROPOSED
+    proposal = runtime.store.latest_proposal("job1")
+    assert proposal.agent_log.strip() == f"my key is {REDACTED}"
 
 
 def test_the_agent_log_is_redacted_and_the_verify_outcome_stored(runtime, origin, github):

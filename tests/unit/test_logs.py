@@ -22,7 +22,9 @@ JWT = (
 @pytest.fixture
 def output(rsa_private_key_pem: str) -> Iterator[io.StringIO]:
     stream = io.StringIO()
+    factory = logging.getLogRecordFactory()
     yield stream
+    logging.setLogRecordFactory(factory)
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_farcaster_handler", False)]:
         root.removeHandler(handler)
@@ -154,3 +156,62 @@ def test_secrets_default_to_the_settings(
     finally:
         get_settings.cache_clear()
     assert "from-the-environment-123" not in output.getvalue()
+
+
+TARBALL_TOKEN = "AABCDEFGHIJKLMNOPQRSTUVWX2Y3Z4"
+
+
+def test_signed_url_tokens_logged_by_httpx_are_redacted(output: io.StringIO) -> None:
+    configure_logging("console", secrets=[], stream=output)
+    url = f"https://codeload.github.com/o/r/legacy.tar.gz/abc?token={TARBALL_TOKEN}&x=1"
+    # What httpx's own INFO line looks like for the redirect GitHub answers a tarball with.
+    logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "GET", url, "HTTP/1.1 200 OK")
+    signed = "https://bucket.s3.amazonaws.com/k?X-Amz-Credential=AKID%2F1&X-Amz-Signature=abc123def"
+    logging.getLogger("urllib3").warning("fetched %s", signed)
+    text = output.getvalue()
+    assert TARBALL_TOKEN not in text and "abc123def" not in text and "AKID" not in text
+    assert "legacy.tar.gz/abc?token=[REDACTED]&x=1" in text
+
+
+def test_a_third_party_logger_with_its_own_handler_is_redacted_too(
+    output: io.StringIO, rsa_private_key_pem: str
+) -> None:
+    configure_logging("json", secrets=[WEBHOOK_SECRET], stream=output)
+    own = io.StringIO()
+    lib = logging.getLogger("some.library")
+    handler = logging.StreamHandler(own)
+    lib.addHandler(handler)
+    lib.propagate = False
+    try:
+        lib.warning("secret %s token %s", WEBHOOK_SECRET, GITHUB_TOKEN)
+        try:
+            raise ValueError(f"boom ?token={TARBALL_TOKEN}")
+        except ValueError:
+            lib.exception("failed")
+    finally:
+        lib.removeHandler(handler)
+        lib.propagate = True
+    printed = own.getvalue()
+    assert "[REDACTED]" in printed and "ValueError: boom ?token=[REDACTED]" in printed
+    for secret in (WEBHOOK_SECRET, GITHUB_TOKEN, TARBALL_TOKEN):
+        assert secret not in printed
+
+
+def test_the_key_from_a_key_file_is_redacted(
+    output: io.StringIO, monkeypatch: pytest.MonkeyPatch, tmp_path, rsa_private_key_pem: str
+) -> None:
+    from bot.core.settings import get_settings
+
+    key = tmp_path / "app.pem"
+    key.write_text(rsa_private_key_pem)
+    monkeypatch.setenv("FARCASTER_GITHUB_PRIVATE_KEY_PATH", str(key))
+    database_url = "postgresql+psycopg://bot@db.internal/farcaster"
+    monkeypatch.setenv("FARCASTER_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    body_line = rsa_private_key_pem.splitlines()[4]
+    try:
+        configure_logging("json", stream=output)
+        logging.getLogger("bot").info("read %s from %s", body_line, database_url)
+    finally:
+        get_settings.cache_clear()
+    assert body_line not in output.getvalue() and database_url not in output.getvalue()

@@ -81,3 +81,40 @@ def test_clean_redacts_before_bounding_so_a_cut_secret_cannot_leak():
 def test_one_line_takes_the_first_non_empty_line_and_cuts_it():
     assert one_line("\n\n  first  \nsecond") == "first"
     assert one_line("x" * 50, 10) == "x" * 9 + "…"
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://codeload.github.com/o/r/legacy.tar.gz/sha?token=AAAA1234BBBB", "?token="),
+        ("https://x.test/cb?state=ok&code=abcdef123456&x=1", "&x=1"),
+        ("https://b.s3.amazonaws.com/k?X-Amz-Security-Token=FQoG&X-Amz-Signature=9f8e", "k?"),
+        ("https://a.blob.core.windows.net/c/f?sv=2020&sig=Zm9vYmFy%3D", "sv=2020"),
+        ("https://api.test/v1?api_key=live-1234567&page=2", "page=2"),
+    ],
+)
+def test_secret_query_parameters_of_signed_urls_are_removed(url, kept):
+    cleaned = Redactor().redact(f"GET {url} 302")
+    assert REDACTED in cleaned and kept in cleaned
+    for secret in ("AAAA1234BBBB", "abcdef123456", "FQoG", "9f8e", "Zm9vYmFy", "live-1234567"):
+        assert secret not in cleaned
+
+
+def test_ordinary_query_parameters_are_kept():
+    text = "GET https://api.github.com/repos/o/r/pulls?state=open&per_page=100 200"
+    assert Redactor().redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        "AKIAIOSFODNN7EXAMPLE",
+        "xoxb-1234567890-abcdefghijkl",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+        "https://hooks.slack.com/services/T0001/B0002/abcdefghijklmnopqrstuvwx",
+        "Bearer abcdefghijklmnop.qrstuvwx",
+    ],
+)
+def test_every_credential_shape_is_removed_from_logs(credential):
+    cleaned = Redactor().redact(f"agent said: {credential} (done)")
+    assert credential not in cleaned and cleaned.endswith(" (done)")
