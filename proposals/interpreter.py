@@ -125,6 +125,7 @@ class _Interpretation:
                 f"Job {job.id} has no stored proposal to apply.", reason_code="no_proposal"
             )
         self.proposal = proposal
+        self.blocked = reports.blocked_egress(self.store.events(job.id), proposal.attempt)
         self.content = content_key(proposal)
         self.repo = Repo(client_for(self.runtime, job), job.owner, job.name, self._hold)
         if self.ledger.stale_for(self.content):
@@ -290,7 +291,9 @@ class _Interpretation:
                     branch=job.branch,
                     base=branch,
                     title=reports.pr_title(job, template=self.config.pull_request.title),
-                    body=reports.pr_body(job, self.proposal, prefix=self.prefix),
+                    body=reports.pr_body(
+                        job, self.proposal, prefix=self.prefix, blocked=self.blocked
+                    ),
                     draft=self.config.pull_request.draft
                     or (self.verdict is not None and self.verdict.wants_draft),
                 )
@@ -334,7 +337,9 @@ class _Interpretation:
         """Conclude the job's check run on the PR's head (none for a PR a human closed)."""
         self._hold()
         if pr.state != "closed":
-            output = reports.check_done(self.job, self.proposal, pr, prefix=self.prefix)
+            output = reports.check_done(
+                self.job, self.proposal, pr, prefix=self.prefix, blocked=self.blocked
+            )
             conclusion = verdict_report.conclusion(self.verdict)
             self.ledger.once(
                 "check_run",
@@ -348,7 +353,7 @@ class _Interpretation:
     def _plan(self) -> None:
         job, proposal = self.job, self.proposal
         self._hold()
-        output = reports.check_plan(job, proposal, prefix=self.prefix)
+        output = reports.check_plan(job, proposal, prefix=self.prefix, blocked=self.blocked)
         recorded = self.ledger.once(
             "plan_check_run",
             lambda: self._conclude_new_run(proposal.base_sha, "neutral", output),

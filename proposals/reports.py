@@ -137,7 +137,24 @@ def agent_notes(proposal: ProposalRecord) -> list[str]:
     return [n for n in notes if n][:MAX_NOTES]
 
 
-def _facts(job: Job, proposal: ProposalRecord, *, prefix: str) -> list[str]:
+def blocked_egress(events: Sequence[Event], attempt: int) -> list[str]:
+    """What the egress proxy refused during ``attempt``: ``blocked: host:port (why)``."""
+    return [
+        str(e.data.get("message") or f"blocked: {e.data.get('target')}")
+        for e in events
+        if e.kind == "egress_blocked" and e.attempt == attempt
+    ]
+
+
+def _network_row(blocked: Sequence[str]) -> list[str]:
+    if not blocked:
+        return []
+    return [f"| Network | {table_cell('; '.join(blocked), 600)} |"]
+
+
+def _facts(
+    job: Job, proposal: ProposalRecord, *, prefix: str, blocked: Sequence[str] = ()
+) -> list[str]:
     base = f"{code_span(job.base_ref)} at " if job.base_ref else ""
     notes = [f"| Note | {table_cell(note, 300)} |" for note in agent_notes(proposal)]
     return [
@@ -150,15 +167,22 @@ def _facts(job: Job, proposal: ProposalRecord, *, prefix: str) -> list[str]:
         *notes,
         f"| Agent | {table_cell(f'{proposal.agent} {proposal.agent_version}', 60)} |",
         f"| Verify | {table_cell(_verify_line(proposal.verify), 240)} |",
+        *_network_row(blocked),
     ]
 
 
-def pr_body(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> str:
+def pr_body(
+    job: Job,
+    proposal: ProposalRecord,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    blocked: Sequence[str] = (),
+) -> str:
     lines = [
         marker(job.id),
         f"Farcaster job {code_span(job.id)} proposes this change.",
         "",
-        *_facts(job, proposal, prefix=prefix),
+        *_facts(job, proposal, prefix=prefix, blocked=blocked),
         "",
         "The diff was made by the agent in a scratch checkout of the base commit, then "
         "validated against that commit before anything was written here. Farcaster does not "
@@ -328,10 +352,16 @@ def check_in_progress(job: Job, *, prefix: str = DEFAULT_PREFIX) -> CheckOutput:
 
 
 def check_done(
-    job: Job, proposal: ProposalRecord, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX
+    job: Job,
+    proposal: ProposalRecord,
+    pr: PullInfo,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    blocked: Sequence[str] = (),
 ) -> CheckOutput:
     """The check run of an opened PR; with a verify verdict, its title is the tests' line."""
-    lines = [f"Pull request #{pr.number}: {pr.url}", "", *_facts(job, proposal, prefix=prefix)]
+    facts = _facts(job, proposal, prefix=prefix, blocked=blocked)
+    lines = [f"Pull request #{pr.number}: {pr.url}", "", *facts]
     title = "Pull request opened" if pr.state == "open" else f"Pull request {pr.state}"
     verdict = verdict_from_json(proposal.verify)
     if verdict is None:
@@ -344,12 +374,14 @@ def check_done(
     )
 
 
-def check_plan(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> CheckOutput:
+def check_plan(
+    job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX, blocked: Sequence[str] = ()
+) -> CheckOutput:
     summary = "\n".join(
         [
             "Plan posted on the issue; no branch or pull request was created.",
             "",
-            *_facts(job, proposal, prefix=prefix),
+            *_facts(job, proposal, prefix=prefix, blocked=blocked),
         ]
     )
     return CheckOutput(f"Plan: {_changes_line(proposal)}", truncate(summary, CHECK_SUMMARY_LIMIT))

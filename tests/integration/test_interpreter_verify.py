@@ -102,3 +102,21 @@ def test_tests_that_could_not_run_are_neutral_on_a_draft(world: World) -> None:
     (run,) = world.fake.check_runs_named(job.id)
     assert run["conclusion"] == "neutral"
     assert "could not be judged: the setup command exited 1" in run["output"]["title"]
+
+
+def test_connections_the_egress_proxy_refused_are_listed_on_the_pr_and_check_run(
+    world: World,
+) -> None:
+    world.enqueue()
+    world.propose(git_diff(BASE_FILES, RENAMED))
+    message = "blocked: evil.example:443 (not in the agent's network allowlist), 3 times"
+    data = {"target": "evil.example:443", "reason": "not_allowed", "count": 3, "message": message}
+    world.store.note(world.job_id, "egress_blocked", data)
+
+    job = world.apply()
+
+    assert job.state is JobState.DONE
+    (pull,) = world.fake.pulls
+    assert f"| Network | {message} |" in pull["body"]
+    (run,) = world.fake.check_runs_named(job.id)
+    assert message in run["output"]["summary"]
