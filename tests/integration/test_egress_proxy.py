@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import bot.sandbox.forwarder
-from bot.sandbox.proxy import Allowlist, Blocked, EgressProxy
+from bot.sandbox.egress import INSIDE_SOCKET, check_network, egress
+from bot.sandbox.proxy import Allowlist, Blocked, BlockedLog, EgressProxy
 
 FORWARDER = Path(bot.sandbox.forwarder.__file__)
 
@@ -323,3 +324,51 @@ def test_forwarder_says_when_its_command_cannot_start(tmp_path: Path) -> None:
     )
     assert done.returncode == 127
     assert "cannot run" in done.stderr
+
+
+# -- an agent's network setting ---------------------------------------------------------
+
+
+def test_an_allowlist_runs_the_command_behind_the_forwarder_and_logs_refusals(
+    origin: tuple[int, list], bystander: socket.socket
+) -> None:
+    port, seen = origin
+    other = bystander.getsockname()[1]
+    log = BlockedLog()
+    with egress([f"127.0.0.1:{port}"], log, sandboxed=False) as running:
+        assert running is not None
+        argv = running.wrap(
+            [
+                sys.executable,
+                "-c",
+                _FETCH,
+                f"http://127.0.0.1:{port}/x",
+                f"http://127.0.0.1:{other}/",
+            ]
+        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        socket_path = running.socket
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1] == "hello from the allowed server"
+    assert seen == [("/x", None)]
+    assert log.entries() == [{"target": f"127.0.0.1:{other}", "reason": "not_allowed", "count": 1}]
+    assert not socket_path.exists()  # the proxy lives exactly as long as the run
+
+
+@pytest.mark.parametrize("setting", ["none", "host"])
+def test_no_proxy_runs_for_none_or_host(setting: str) -> None:
+    with egress(setting, BlockedLog(), sandboxed=True) as running:  # type: ignore[arg-type]
+        assert running is None
+
+
+def test_the_sandboxed_command_reaches_the_proxy_at_the_bound_path() -> None:
+    with egress([], BlockedLog(), sandboxed=True) as running:
+        assert running is not None
+        argv = running.wrap(["true"])
+    assert argv[argv.index("--socket") + 1] == INSIDE_SOCKET
+    assert argv[-2:] == ["--", "true"]
+
+
+def test_a_network_entry_that_is_not_host_and_port_is_refused() -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        check_network(["pypi.org"])

@@ -1,0 +1,81 @@
+"""An agent's network: ``none``, ``host``, or an allowlist served by the egress proxy.
+
+The agents file says, per command agent::
+
+    network = "none"                        # the default: the sandbox has only lo
+    network = ["pypi.org:443", "files.pythonhosted.org:443"]   # only these, via the proxy
+    network = "host"                        # UNSAFE: the host's network, all of it
+
+For an allowlist, :func:`egress` starts an :class:`~bot.sandbox.proxy.EgressProxy` for
+the length of one run and yields an :class:`Egress`: the proxy's socket (which the
+sandbox binds in at :data:`INSIDE_SOCKET`) and :meth:`Egress.wrap`, which puts the
+forwarder (:mod:`bot.sandbox.forwarder`) in front of the command, so that the command
+finds ``HTTPS_PROXY``/``HTTP_PROXY`` naming ``127.0.0.1``. Every refusal goes to
+``on_blocked``. When the proxy stops, every tunnel ends with it.
+
+Without the sandbox (``FARCASTER_SANDBOX=off``, development only) the forwarder runs on
+the host and reaches the socket at its host path: clients that honour the variables go
+through the allowlist, but nothing stops a program from ignoring them.
+"""
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import bot.sandbox.forwarder
+from bot.sandbox.proxy import Allowlist, BadTarget, Blocked, EgressProxy
+
+# Where the sandbox binds the proxy's socket (bot/sandbox/bwrap.py binds it there).
+INSIDE_SOCKET = "/run/farcaster/proxy.sock"
+FORWARDER = Path(bot.sandbox.forwarder.__file__)
+
+NetworkSetting = Literal["none", "host"] | list[str]
+
+
+def check_network(value: NetworkSetting) -> NetworkSetting:
+    """The agents file's ``network``: ``none``, ``host``, or ``host:port`` entries."""
+    if isinstance(value, str):
+        return value
+    try:
+        Allowlist(value)
+    except BadTarget as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+@dataclass(frozen=True)
+class Egress:
+    """A running proxy for one run, and how the command reaches it."""
+
+    socket: Path  # the host path, to bind into the sandbox
+    sandboxed: bool
+    python: str = sys.executable
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` behind the forwarder (a free port on 127.0.0.1, relayed to the socket)."""
+        socket = INSIDE_SOCKET if self.sandboxed else str(self.socket)
+        return [
+            self.python,
+            str(FORWARDER),
+            "--port",
+            "0",
+            "--socket",
+            socket,
+            "--",
+            *argv,
+        ]
+
+
+@contextmanager
+def egress(
+    network: NetworkSetting, on_blocked: Callable[[Blocked], None], *, sandboxed: bool
+) -> Iterator[Egress | None]:
+    """A proxy for the run when ``network`` is an allowlist; None for ``none`` and ``host``."""
+    if isinstance(network, str):
+        yield None
+        return
+    with EgressProxy(Allowlist(network), on_blocked) as proxy:
+        yield Egress(proxy.socket_path, sandboxed)
