@@ -61,6 +61,7 @@ from bot.core.errors import ConfigurationError, RefConflict, Refusal
 from bot.core.records import Job, JobState, Lease, Phase
 from bot.core.redaction import Redactor
 from bot.core.verdict import Verdict, verdict_from_json
+from bot.core.vocab import EventKind, JobMode
 from bot.github.client import GitHubClient
 from bot.worker.leases import LeaseGuard
 from bot.worker.loop import failure_from_error
@@ -141,7 +142,7 @@ class _Interpretation:
             # files were read through the API instead, so what is validated is git's.
             self.store.note(
                 job.id,
-                "base_read_from_api",
+                EventKind.BASE_READ_FROM_API,
                 {"files": list(base.from_api[:20]), "count": len(base.from_api)},
                 token=self.token,
             )
@@ -151,7 +152,7 @@ class _Interpretation:
         changes = validate(parsed, files, limits)
         policy.check_repo_allowed(changes, job, self.config)
         self.guard.check()
-        if job.mode == "plan":
+        if job.mode is JobMode.PLAN:
             self._plan()
             return
         self.verdict = verdict_from_json(proposal.verify)
@@ -169,7 +170,7 @@ class _Interpretation:
             self.job.id,
             self.token,
             phase=Phase.APPLY,
-            reason="proposal_changed",
+            reason=EventKind.PROPOSAL_CHANGED,
             base_sha=self.proposal.base_sha,
             refund_attempt=True,
             data={"previous_commit": previous.get("sha"), "diff_sha256": self.proposal.diff_sha256},
@@ -196,14 +197,14 @@ class _Interpretation:
                 job.id,
                 self.token,
                 phase=Phase.RUN,
-                reason="drift",
+                reason=EventKind.DRIFT,
                 base_sha=found.head,
                 data={"files": list(found.files), "cause": found.reason, "old_base": base_sha},
             )
             return None
         self.store.note(
             job.id,
-            "drift_checked",
+            EventKind.DRIFT_CHECKED,
             {
                 "head": found.head,
                 "cause": found.reason,
@@ -277,7 +278,9 @@ class _Interpretation:
         return {
             str(e.data["sha"])
             for e in self.store.events(self.job.id)
-            if e.kind == "effect" and e.data.get("step") in ("commit", "ref") and e.data.get("sha")
+            if e.kind is EventKind.EFFECT
+            and e.data.get("step") in ("commit", "ref")
+            and e.data.get("sha")
         }
 
     def _pull_request(self, branch: str) -> PullInfo:
@@ -322,7 +325,7 @@ class _Interpretation:
             # than losing it.
             self.store.note(
                 self.job.id,
-                "reviewers_refused",
+                EventKind.REVIEWERS_REFUSED,
                 {
                     "step": "pr_extras",
                     "pr_number": number,

@@ -19,6 +19,7 @@ from typing import Any
 from bot.core.records import Event, Job, ProposalRecord, Tombstone, display_state
 from bot.core.repo_config import render_title
 from bot.core.verdict import verdict_from_json
+from bot.core.vocab import EventKind, JobMode
 from proposals import verdict as verdict_report
 from proposals.markdown import code_block, code_span, plain, table_cell, truncate
 from proposals.trail import trail_table, utc
@@ -83,7 +84,7 @@ def command_text(job: Job, *, prefix: str = DEFAULT_PREFIX) -> str:
     for glob in command.get("paths") or []:
         words += ["--path", glob]
     text = " ".join(shlex.quote(str(w)) for w in words)
-    plan = "plan " if job.mode == "plan" else ""
+    plan = "plan " if job.mode is JobMode.PLAN else ""
     return f"{prefix} {plan}{text}"
 
 
@@ -142,7 +143,7 @@ def blocked_egress(events: Sequence[Event], attempt: int) -> list[str]:
     return [
         str(e.data.get("message") or f"blocked: {e.data.get('target')}")
         for e in events
-        if e.kind == "egress_blocked" and e.attempt == attempt
+        if e.kind is EventKind.EGRESS_BLOCKED and e.attempt == attempt
     ]
 
 
@@ -321,7 +322,7 @@ def tombstone_report(
 
 
 def cancel_report(job: Job, events: Sequence[Event], *, prefix: str = DEFAULT_PREFIX) -> str:
-    cancelled = next((e for e in reversed(events) if e.kind == "cancelled"), None)
+    cancelled = next((e for e in reversed(events) if e.kind is EventKind.CANCELLED), None)
     actor = str(cancelled.data.get("actor") or "someone") if cancelled else "someone"
     reason = str(cancelled.data.get("reason") or "") if cancelled else ""
     why = f": {plain(reason, 300)}" if reason else "."

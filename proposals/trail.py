@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.vocab import EventKind
 from proposals.markdown import table_cell
 
 TRAIL_ROWS = 40
@@ -52,20 +53,24 @@ def _by(data: Mapping[str, Any]) -> str:
 
 # What the common events say, in a few words; other events list their scalar facts.
 _MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "created": lambda d: f"{d.get('agent')} job on {d.get('repo')}",
-    "claimed": _by,
-    "lease_expired": lambda d: f"{d.get('owner') or 'the holder'} stopped answering",
-    "proposal_stored": lambda d: (
+    EventKind.CREATED: lambda d: f"{d.get('agent')} job on {d.get('repo')}",
+    EventKind.CLAIMED: _by,
+    EventKind.LEASE_EXPIRED: lambda d: f"{d.get('owner') or 'the holder'} stopped answering",
+    EventKind.PROPOSAL_STORED: lambda d: (
         f"{d.get('files')} files, +{d.get('additions')} -{d.get('deletions')}; "
         f"verify {d.get('verify') or 'not run'}"
     ),
-    "drift": lambda d: "changed on the base branch: " + ", ".join(map(str, d.get("files") or [])),
-    "rate_limited": lambda d: f"GitHub rate limit; retry in {float(d.get('delay') or 0):.0f} s",
-    "fenced_write_rejected": lambda d: "a stale holder's write was refused",
-    "retried": _by,
-    "replay_requested": _by,
-    "apply_requested": _by,
-    "cancelled": _by,
+    EventKind.DRIFT: lambda d: (
+        "changed on the base branch: " + ", ".join(map(str, d.get("files") or []))
+    ),
+    EventKind.RATE_LIMITED: lambda d: (
+        f"GitHub rate limit; retry in {float(d.get('delay') or 0):.0f} s"
+    ),
+    EventKind.FENCED_WRITE_REJECTED: lambda d: "a stale holder's write was refused",
+    EventKind.RETRIED: _by,
+    EventKind.REPLAY_REQUESTED: _by,
+    EventKind.APPLY_REQUESTED: _by,
+    EventKind.CANCELLED: _by,
 }
 
 
@@ -75,10 +80,10 @@ def trail_row(entry: Mapping[str, Any]) -> TrailRow:
     data: Mapping[str, Any] = entry.get("data") or {}
     step = str(data.get("step") or data.get("phase") or "—")
     outcome = kind
-    if kind == "attempt_failed":
+    if kind == EventKind.ATTEMPT_FAILED:
         retry = "will retry" if data.get("retry_in") is not None else "final"
         outcome = f"failed: {data.get('reason_code', 'error')} ({retry})"
-    elif kind == "tombstoned":
+    elif kind == EventKind.TOMBSTONED:
         outcome = f"tombstoned: {data.get('reason_code', 'error')}"
     if data.get("message"):
         message = str(data["message"])

@@ -3,6 +3,7 @@
 from typing import Any
 
 from bot.core.records import Job, JobState
+from bot.core.vocab import JobMode
 
 NOW = 1_800_000_000.0
 BASE = "b" * 40
@@ -19,7 +20,7 @@ def make_job(**overrides: Any) -> Job:
         requester="alice",
         command={"name": "rename", "old": "old_name", "new": "new_name", "paths": []},
         agent="rename",
-        mode="pr",
+        mode=JobMode.PR,
         base_ref="main",
         base_sha=BASE,
         state=JobState.QUEUED,

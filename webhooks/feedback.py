@@ -19,11 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.app.runtime import Runtime
+from bot.core.vocab import OutboxKind
 from bot.store.deliveries import OutboxPut
 from bot.store.outbox import OutboxItem
-
-REACTION = "reaction"
-REPLY = "reply"
 
 
 def reply_marker(key: str) -> str:
@@ -41,7 +39,7 @@ def reaction_item(
 ) -> OutboxPut:
     return OutboxPut(
         key=f"reaction:{key}:{content}",
-        kind=REACTION,
+        kind=OutboxKind.REACTION,
         job_id=job_id,
         payload={
             "repo": repo,
@@ -64,7 +62,7 @@ def reply_item(
     marker = reply_marker(key)
     return OutboxPut(
         key=f"reply:{key}",
-        kind=REPLY,
+        kind=OutboxKind.REPLY,
         job_id=job_id,
         payload={
             "repo": repo,
@@ -124,6 +122,6 @@ def handle_reply(runtime: Runtime, item: OutboxItem) -> None:
 
 
 FEEDBACK_HANDLERS: dict[str, Callable[[Runtime, OutboxItem], None]] = {
-    REACTION: handle_reaction,
-    REPLY: handle_reply,
+    OutboxKind.REACTION: handle_reaction,
+    OutboxKind.REPLY: handle_reply,
 }

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.errors import ConfigurationError, GitHubError, RateLimited
+from bot.core.vocab import DeliveryOutcome
 from bot.store.deliveries import DeliveryRecord, NewDelivery
 from webhooks.context import Context
 from webhooks.payloads import Envelope, PayloadError, read_payload
-from webhooks.routing import PING, Decision, Delivery, Router, ignored
+from webhooks.routing import Decision, Delivery, Router, ignored
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def error_answer(status: int, outcome: str, reason: str, **headers: str) -> Answ
 
 
 def _accepted(record: DeliveryRecord, *, duplicate: bool) -> Answer:
-    status = 200 if record.outcome == PING else 202
+    status = 200 if record.outcome == DeliveryOutcome.PING else 202
     body = {
         "delivery_id": record.delivery_id,
         "outcome": record.outcome,

@@ -11,14 +11,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from bot.core.permissions import Permission, at_least
 from bot.github.client import GitHubClient
 
-WRITE_PERMISSIONS = frozenset({"write", "maintain", "admin"})
 MAX_ENTRIES = 10_000
 
 
 def can_change_jobs(permission: str) -> bool:
-    return permission in WRITE_PERMISSIONS
+    return at_least(permission, Permission.WRITE)
 
 
 class PermissionCache:

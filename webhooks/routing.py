@@ -12,20 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.core.records import NewJob
-from bot.store.deliveries import JOB_CREATED, JOB_EXISTS, OutboxPut
+from bot.core.vocab import DeliveryOutcome
+from bot.store.deliveries import OutboxPut
 
 if TYPE_CHECKING:
     from webhooks.context import Context
-
-# Outcomes a delivery is recorded with (deliveries.outcome, and the metrics label).
-IGNORED = "ignored"
-REPLIED = "replied"
-REFUSED = "refused"
-RECORDED = "recorded"
-PING = "ping"
-JOB_ACTION = "job_action"
-
-__all__ = ["JOB_CREATED", "JOB_EXISTS", "Decision", "Delivery", "Handler", "Router", "ignored"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +52,7 @@ class Delivery:
 class Decision:
     """What a handler decided; the inbox records it and answers with ``status``."""
 
-    outcome: str
+    outcome: DeliveryOutcome
     reason: str | None = None
     job: NewJob | None = None
     job_id: str | None = None
@@ -70,7 +61,7 @@ class Decision:
 
 
 def ignored(reason: str) -> Decision:
-    return Decision(IGNORED, reason)
+    return Decision(DeliveryOutcome.IGNORED, reason)
 
 
 Handler = Callable[["Context", Delivery], Decision]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 from bot.app.runtime import Runtime
 from bot.core.records import Phase
+from bot.core.vocab import OutboxKind
 from bot.worker.loop import Handler, WorkerLoop
 from bot.worker.outbox import OutboxHandler, drain_outbox
 
@@ -28,7 +29,7 @@ def outbox_handlers() -> dict[str, OutboxHandler]:
     from proposals.job_report import handle_job_report
     from webhooks.feedback import FEEDBACK_HANDLERS
 
-    return {**FEEDBACK_HANDLERS, "job_report": handle_job_report}
+    return {**FEEDBACK_HANDLERS, OutboxKind.JOB_REPORT: handle_job_report}
 
 
 def default_worker_id() -> str:

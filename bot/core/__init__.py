@@ -1,1 +1,2 @@
-"""The foundation: records, errors, settings, redaction, faults, retry. Imports nothing above it."""
+"""The foundation: records and vocabularies, errors, settings, permissions, redaction, faults,
+retry. Imports nothing above it."""

@@ -4,6 +4,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.vocab import EventKind, JobMode, PrOutcome
+
 
 class JobState(enum.StrEnum):
     QUEUED = "queued"  # waiting for a runner; a runner's claim moves it to RUNNING
@@ -25,6 +27,14 @@ class Phase(enum.StrEnum):
 
     RUN = "run"
     APPLY = "apply"
+
+    @classmethod
+    def of(cls, state: JobState) -> "Phase":
+        """The phase a job in ``state`` waits for or is in; a final or planned job has none."""
+        for phase in cls:
+            if state in (phase.ready_state, phase.leased_state):
+                return phase
+        raise ValueError(f"a {state} job is in no phase")
 
     @property
     def ready_state(self) -> JobState:
@@ -51,7 +61,7 @@ class NewJob:
     issue_number: int | None = None
     is_pull_request: bool = False
     requester: str | None = None
-    mode: str = "pr"
+    mode: JobMode = JobMode.PR
     base_ref: str | None = None
     base_sha: str | None = None
     max_attempts: int | None = None
@@ -68,7 +78,7 @@ class Job:
     requester: str | None
     command: dict[str, Any]
     agent: str
-    mode: str
+    mode: JobMode
     base_ref: str | None
     base_sha: str | None
     state: JobState
@@ -82,7 +92,7 @@ class Job:
     comment_id: int | None
     pr_number: int | None
     pr_url: str | None
-    outcome: str | None
+    outcome: PrOutcome | None
     last_error: str | None
     created_at: float
     updated_at: float
@@ -127,7 +137,7 @@ class Event:
     id: int
     job_id: str
     at: float
-    kind: str
+    kind: EventKind
     attempt: int
     fencing_token: int
     data: dict[str, Any]

@@ -38,6 +38,7 @@ from bot.core.errors import (
     GitHubUnavailable,
     RateLimited,
 )
+from bot.core.permissions import Permission
 from bot.core.settings import Settings
 from bot.github.app_auth import ClockedInstallationAuth, GitHubClock
 
@@ -533,7 +534,7 @@ class GitHubClient:
         # role_name distinguishes maintain/triage; permission folds them into write/read.
         # A custom role's role_name is its own name: then its base permission decides.
         role = str(result.get("role_name") or "")
-        if role in ("admin", "maintain", "write", "triage", "read"):
+        if Permission.parse(role) is not Permission.NONE:
             return role
         return str(result.get("permission") or "none")
 

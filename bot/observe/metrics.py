@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot.core.records import JobState
+from bot.core.vocab import EventKind
 from bot.github.client import observe_calls
 from bot.store import Store
 
@@ -47,16 +48,19 @@ __all__ = [
 
 # Event kinds counted from the trail, and the counter each one feeds.
 EVENT_COUNTERS = {
-    "claimed": ("farcaster_job_attempts", "Claims of jobs by workers (each is one attempt)."),
-    "lease_expired": (
+    EventKind.CLAIMED: (
+        "farcaster_job_attempts",
+        "Claims of jobs by workers (each is one attempt).",
+    ),
+    EventKind.LEASE_EXPIRED: (
         "farcaster_lease_expiries",
         "Leases that ran out before their holder finished (a worker died or hung).",
     ),
-    "fenced_write_rejected": (
+    EventKind.FENCED_WRITE_REJECTED: (
         "farcaster_fenced_write_rejections",
         "Writes refused because a newer holder owned the job (a stale worker woke up).",
     ),
-    "rate_limited": (
+    EventKind.RATE_LIMITED: (
         "farcaster_rate_limit_waits",
         "Jobs put back to wait for GitHub's rate limit.",
     ),

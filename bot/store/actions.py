@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from bot.core.errors import StoreError
 from bot.core.records import Job, JobState, Phase
+from bot.core.vocab import EventKind, JobMode, OutboxKind, PrOutcome
 from bot.store import statements as st
 from bot.store.database import Database
 
@@ -28,7 +29,7 @@ class MaintainerActions:
         job: Job,
         values: Mapping[str, Any],
         *,
-        kind: str,
+        kind: EventKind,
         data: Mapping[str, Any],
         at: float,
     ) -> Job:
@@ -55,14 +56,14 @@ class MaintainerActions:
                 conn,
                 job,
                 {"state": JobState.CANCELLED.value, **LEASE_CLEARED},
-                kind="cancelled",
+                kind=EventKind.CANCELLED,
                 data={"actor": actor, "reason": reason},
                 at=at,
             )
             st.put_outbox_item(
                 conn,
                 key=f"report:{job_id}:cancel:{at}",
-                kind="job_report",
+                kind=OutboxKind.JOB_REPORT,
                 job_id=job_id,
                 payload={},
                 now=at,
@@ -92,10 +93,10 @@ class MaintainerActions:
                     "state": phase.ready_state.value,
                     "run_after": at,
                     "max_attempts": job.attempts + self.max_attempts,
-                    "mode": "pr" if job.state is JobState.PLANNED else job.mode,
+                    "mode": JobMode.PR if job.state is JobState.PLANNED else job.mode,
                     **LEASE_CLEARED,
                 },
-                kind="retried",
+                kind=EventKind.RETRIED,
                 data={"actor": actor, "phase": phase.value},
                 at=at,
             )
@@ -110,8 +111,8 @@ class MaintainerActions:
             return self._move(
                 conn,
                 job,
-                {"state": JobState.PROPOSED.value, "mode": "pr", "run_after": at},
-                kind="apply_requested",
+                {"state": JobState.PROPOSED.value, "mode": JobMode.PR, "run_after": at},
+                kind=EventKind.APPLY_REQUESTED,
                 data={"actor": actor},
                 at=at,
             )
@@ -140,20 +141,22 @@ class MaintainerActions:
                     "max_attempts": job.attempts + self.max_attempts,
                     **LEASE_CLEARED,
                 },
-                kind="replay_requested",
+                kind=EventKind.REPLAY_REQUESTED,
                 data={"actor": actor, "from_state": job.state.value},
                 at=at,
             )
 
-    def record_outcome(self, job_id: str, outcome: str, *, data: Mapping[str, Any]) -> Job:
+    def record_outcome(self, job_id: str, outcome: PrOutcome, *, data: Mapping[str, Any]) -> Job:
         """A human merged or closed the job's PR."""
         with self.db.transaction() as conn:
             at = self.db.now(conn)
             job = st.update_job(conn, job_id, {"outcome": outcome, "updated_at": at})
-            st.append_event(conn, job_id, f"pr_{outcome}", now=at, attempt=job.attempts, data=data)
+            st.append_event(conn, job_id, outcome.event, now=at, attempt=job.attempts, data=data)
             return job
 
-    def note(self, job_id: str, kind: str, data: Mapping[str, Any], *, token: int = 0) -> None:
+    def note(
+        self, job_id: str, kind: EventKind, data: Mapping[str, Any], *, token: int = 0
+    ) -> None:
         """Append an informational event (drift checked, check run started, ...)."""
         with self.db.transaction() as conn:
             job = st.get_job(conn, job_id)

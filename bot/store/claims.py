@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from bot.core.records import Job, Lease, Phase
+from bot.core.vocab import EventKind
 from bot.store.rows import JOB_COLUMNS, job_from_row
 from bot.store.statements import PG_NOW, append_events
 
@@ -173,7 +174,7 @@ def _claim_events(
             {
                 "job_id": job.id,
                 "at": now,
-                "kind": "lease_expired",
+                "kind": EventKind.LEASE_EXPIRED,
                 "attempt": job.attempts - 1,
                 "fencing_token": job.fencing_token - 1,
                 "data": {"owner": row["prev_owner"], "expired_at": row["prev_expires_at"]},
@@ -183,7 +184,7 @@ def _claim_events(
         {
             "job_id": job.id,
             "at": now,
-            "kind": "claimed",
+            "kind": EventKind.CLAIMED,
             "attempt": job.attempts,
             "fencing_token": job.fencing_token,
             "data": {

@@ -30,14 +30,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.errors import JobNotFound, StoreError
 from bot.core.records import Job, NewJob
+from bot.core.vocab import DeliveryOutcome, OutboxKind
 from bot.store import statements as st
 from bot.store.database import Database
 from bot.store.outbox import Outbox
 from bot.store.store import Store
 from bot.store.tables import DELIVERIES, OUTBOX
-
-JOB_CREATED = "job_created"
-JOB_EXISTS = "job_exists"
 
 # Two transactions racing to create the same job can, on PostgreSQL, collide on the jobs
 # primary key rather than on the idempotency key that ON CONFLICT arbitrates; the loser
@@ -53,7 +51,7 @@ class NewDelivery:
     event: str
     action: str | None
     payload_sha256: str
-    outcome: str
+    outcome: DeliveryOutcome
     reason: str | None = None
     installation_id: int | None = None
     repo: str | None = None
@@ -79,7 +77,7 @@ class OutboxPut:
     """An outbox item to queue with the delivery (see :meth:`Outbox.put_in`)."""
 
     key: str
-    kind: str
+    kind: OutboxKind
     payload: dict[str, Any]
     job_id: str | None = None
 
@@ -212,7 +210,7 @@ class Deliveries:
                     queue_feedback = False
                     delivery = replace(
                         delivery,
-                        outcome=JOB_EXISTS,
+                        outcome=DeliveryOutcome.JOB_EXISTS,
                         reason="an earlier delivery about the same comment created the job",
                     )
             # A copy of this delivery recorded first (on PostgreSQL, even one in flight: this

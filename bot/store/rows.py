@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.core.records import Effect, Event, Job, JobState, ProposalRecord, Tombstone
+from bot.core.vocab import EventKind, JobMode, PrOutcome
 
 JOB_COLUMNS = (
     "id, idempotency_key, repo, installation_id, issue_number, is_pull_request, requester, "
@@ -34,7 +35,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         requester=row["requester"],
         command=_json(row["command"]) or {},
         agent=row["agent"],
-        mode=row["mode"],
+        mode=JobMode(row["mode"]),
         base_ref=row["base_ref"],
         base_sha=row["base_sha"],
         state=JobState(row["state"]),
@@ -48,7 +49,7 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         comment_id=row["comment_id"],
         pr_number=row["pr_number"],
         pr_url=row["pr_url"],
-        outcome=row["outcome"],
+        outcome=PrOutcome(row["outcome"]) if row["outcome"] else None,
         last_error=row["last_error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -60,7 +61,7 @@ def event_from_row(row: Mapping[Any, Any]) -> Event:
         id=row["id"],
         job_id=row["job_id"],
         at=row["at"],
-        kind=row["kind"],
+        kind=EventKind(row["kind"]),
         attempt=row["attempt"],
         fencing_token=row["fencing_token"],
         data=_json(row["data"]) or {},

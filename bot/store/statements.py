@@ -34,6 +34,7 @@ from bot.core.records import (
     ProposalRecord,
     Tombstone,
 )
+from bot.core.vocab import EventKind
 from bot.store.rows import (
     effect_from_row,
     event_from_row,
@@ -104,7 +105,7 @@ def get_job(conn: Connection, job_id: str, *, for_update: bool = False) -> Job:
 def append_event(
     conn: Connection,
     job_id: str,
-    kind: str,
+    kind: EventKind,
     *,
     now: float,
     attempt: int = 0,
@@ -190,7 +191,7 @@ def finish_if_tokens(
     *,
     state: JobState,
     now: float | None,
-    event: str,
+    event: EventKind,
 ) -> dict[str, int]:
     """Finish every leased job whose token is still current, each with an ``event``.
 
@@ -364,7 +365,9 @@ def count_reclaims(conn: Connection) -> int:
     """Claims that took over an expired lease: their ``claimed`` event names a previous owner
     (a job leaves its leased state with the owner cleared, so a fresh claim names none)."""
     previous_owner = EVENTS.c.data["previous_owner"].as_string()
-    stmt = select(func.count()).where(EVENTS.c.kind == "claimed", previous_owner.is_not(None))
+    stmt = select(func.count()).where(
+        EVENTS.c.kind == EventKind.CLAIMED, previous_owner.is_not(None)
+    )
     return int(conn.execute(stmt).scalar_one())
 
 

@@ -28,6 +28,7 @@ from bot.core.records import (
     ProposalRecord,
 )
 from bot.core.retry import backoff_seconds
+from bot.core.vocab import EventKind, OutboxKind
 from bot.store import statements as st
 from bot.store.actions import LEASE_CLEARED, MaintainerActions
 from bot.store.claims import claim_jobs, heartbeat_if_token
@@ -102,7 +103,7 @@ class Store(StoreReads, MaintainerActions):
             st.append_event(
                 conn,
                 job.id,
-                "created",
+                EventKind.CREATED,
                 now=at,
                 data={
                     "repo": job.repo,
@@ -166,14 +167,14 @@ class Store(StoreReads, MaintainerActions):
                 st.append_event(
                     conn,
                     job.id,
-                    "lease_expired",
+                    EventKind.LEASE_EXPIRED,
                     now=at,
                     attempt=job.attempts,
                     token=job.fencing_token,
                     data={"owner": job.lease_owner, "expired_at": job.lease_expires_at},
                 )
                 failure = Failure(
-                    "lease_expired",
+                    EventKind.LEASE_EXPIRED,
                     f"The last attempt ({job.attempts} of {job.max_attempts}) stopped "
                     "answering and its lease expired.",
                     retryable=False,
@@ -205,7 +206,7 @@ class Store(StoreReads, MaintainerActions):
             st.append_event(
                 conn,
                 job_id,
-                "fenced_write_rejected",
+                EventKind.FENCED_WRITE_REJECTED,
                 now=self.db.now(conn),
                 attempt=current.attempts,
                 token=token,
@@ -258,7 +259,7 @@ class Store(StoreReads, MaintainerActions):
             st.append_event(
                 conn,
                 job_id,
-                "proposal_stored",
+                EventKind.PROPOSAL_STORED,
                 now=at,
                 attempt=job.attempts,
                 token=token,
@@ -306,7 +307,7 @@ class Store(StoreReads, MaintainerActions):
             st.append_event(
                 conn,
                 job_id,
-                "effect",
+                EventKind.EFFECT,
                 now=at,
                 attempt=job.attempts,
                 token=token,
@@ -336,7 +337,7 @@ class Store(StoreReads, MaintainerActions):
                 {"state": state.value, "updated_at": at, "last_error": None, **LEASE_CLEARED},
                 step="complete",
             )
-            kind = "completed" if state is JobState.DONE else "planned"
+            kind = EventKind.COMPLETED if state is JobState.DONE else EventKind.PLANNED
             st.append_event(
                 conn, job_id, kind, now=at, attempt=job.attempts, token=token, data=dict(data or {})
             )
@@ -358,7 +359,7 @@ class Store(StoreReads, MaintainerActions):
         with self.db.single_statement() as conn:  # one statement on PostgreSQL, events too
             at = self._statement_now(conn, now)
             finished = st.finish_if_tokens(
-                conn, items, state=JobState.DONE, now=at, event="completed"
+                conn, items, state=JobState.DONE, now=at, event=EventKind.COMPLETED
             )
         for job_id, token in items:
             if job_id not in finished:
@@ -376,7 +377,7 @@ class Store(StoreReads, MaintainerActions):
                 JobState.APPLYING,
             ):
                 raise _Refused("fail")
-            phase = Phase.RUN if current.state is JobState.RUNNING else Phase.APPLY
+            phase = Phase.of(current.state)
             retry = failure.retryable and current.attempts < current.max_attempts
             delay = (
                 failure.retry_after
@@ -386,7 +387,7 @@ class Store(StoreReads, MaintainerActions):
             st.append_event(
                 conn,
                 job_id,
-                "attempt_failed",
+                EventKind.ATTEMPT_FAILED,
                 now=at,
                 attempt=current.attempts,
                 token=token,
@@ -428,7 +429,7 @@ class Store(StoreReads, MaintainerActions):
         st.append_event(
             conn,
             job.id,
-            "tombstoned",
+            EventKind.TOMBSTONED,
             now=now,
             attempt=job.attempts,
             token=job.fencing_token,
@@ -458,7 +459,7 @@ class Store(StoreReads, MaintainerActions):
         st.put_outbox_item(
             conn,
             key=f"report:{job.id}:{len(trail)}",
-            kind="job_report",
+            kind=OutboxKind.JOB_REPORT,
             job_id=job.id,
             payload={},
             now=now,
@@ -472,7 +473,7 @@ class Store(StoreReads, MaintainerActions):
         token: int,
         *,
         phase: Phase,
-        reason: str,
+        reason: EventKind,
         delay: float = 0.0,
         base_sha: str | None = None,
         refund_attempt: bool = False,

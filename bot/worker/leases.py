@@ -32,6 +32,11 @@ class LeaseGuard:
     def job_id(self) -> str:
         return self.lease.job.id
 
+    @property
+    def budget_spent(self) -> bool:
+        """True once the attempt has run past its time budget (never without a budget)."""
+        return self.deadline is not None and time.monotonic() > self.deadline
+
     def mark_lost(self, reason: str) -> None:
         if not self.lost.is_set():
             self.reason = reason
@@ -39,7 +44,7 @@ class LeaseGuard:
 
     def check(self) -> None:
         """Raise :class:`LeaseLost` if the lease is gone or the time budget is spent."""
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.budget_spent:
             self.mark_lost("the attempt ran past its time budget")
         if self.lost.is_set():
             raise LeaseLost(f"Job {self.job_id}: lease lost ({self.reason}).")
@@ -66,7 +71,7 @@ def heartbeating(
             if not held:
                 guard.mark_lost("another worker holds the job now, or it was cancelled")
                 return
-            if guard.deadline is not None and time.monotonic() > guard.deadline:
+            if guard.budget_spent:
                 guard.mark_lost("the attempt ran past its time budget")
                 return
 

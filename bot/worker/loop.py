@@ -36,9 +36,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.app.runtime import Runtime
-from bot.core.errors import FarcasterError, LeaseLost, RateLimited, StaleFencingToken
-from bot.core.records import Failure, JobState, Lease, Phase
+from bot.core.errors import (
+    CredentialsRejected,
+    FarcasterError,
+    LeaseLost,
+    RateLimited,
+    StaleFencingToken,
+)
+from bot.core.records import Failure, Lease, Phase
 from bot.core.redaction import Redactor, one_line
+from bot.core.vocab import EventKind
 from bot.worker.leases import LeaseGuard, heartbeating
 
 Handler = Callable[[Runtime, Lease, LeaseGuard], None]
@@ -76,13 +83,14 @@ def postpone_for_rate_limit(
     Never a sleep inside the lease, and not a failed attempt either (the claim is refunded):
     a busy GitHub must not turn a good job into a tombstone.
     """
-    phase = Phase.RUN if lease.job.state is JobState.RUNNING else Phase.APPLY
+    phase = Phase.of(lease.job.state)
+    auth = isinstance(exc, CredentialsRejected)
     try:
         runtime.store.requeue(
             lease.job_id,
             lease.token,
             phase=phase,
-            reason=exc.reason_code,
+            reason=EventKind.GITHUB_AUTH if auth else EventKind.RATE_LIMITED,
             delay=exc.retry_after,
             refund_attempt=True,
             data={"message": redactor.redact(exc.message)},
@@ -201,7 +209,7 @@ class WorkerLoop:
         return leases
 
     def _start(self, lease: Lease) -> threading.Thread:
-        phase = Phase.RUN if lease.job.state is Phase.RUN.leased_state else Phase.APPLY
+        phase = Phase.of(lease.job.state)
         guard = LeaseGuard(lease, budget_seconds=self.budgets.get(phase))
         # A daemon: after the grace period and the unwind, a handler stuck in a call that
         # cannot be interrupted must not keep the process alive (its lease just expires).
@@ -235,14 +243,14 @@ class WorkerLoop:
             postpone_for_rate_limit(self.runtime, lease, exc, self.redactor)
             return
         except (LeaseLost, StaleFencingToken) as exc:
-            if _budget_spent(guard):
+            if guard.budget_spent:
                 message = f"The attempt ran past its time budget of {self.budgets[phase]:g} s."
                 self._fail(lease, Failure("time_budget_exceeded", message, retryable=True))
             else:
                 log.warning("job %s: stopped without writing: %s", job_id, exc)
             return
         except Exception as exc:
-            if guard.lost.is_set() and not _budget_spent(guard):
+            if guard.lost.is_set() and not guard.budget_spent:
                 # The error is a consequence of the stop (a killed agent, a shutdown).
                 log.warning("job %s: stopped without writing: %s", job_id, one_line(str(exc)))
                 return
@@ -297,7 +305,3 @@ class WorkerLoop:
         for thread in left:
             thread.join(max(0.0, unwind - time.monotonic()))
         log.info("worker %s stopped", self.worker_id)
-
-
-def _budget_spent(guard: LeaseGuard) -> bool:
-    return guard.deadline is not None and time.monotonic() > guard.deadline

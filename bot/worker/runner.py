@@ -35,6 +35,7 @@ from bot.agents.registry import load_registry, longest_timeout
 from bot.app.runtime import Runtime
 from bot.core.errors import AgentFailed, LeaseLost, Refusal
 from bot.core.faults import fault_point
+from bot.core.permissions import Permission, at_least
 from bot.core.records import Job, Lease, NewProposal
 from bot.core.redaction import Redactor
 from bot.core.repo_config import (
@@ -47,6 +48,7 @@ from bot.core.repo_config import (
 from bot.core.secret_scan import refuse_secrets
 from bot.core.settings import Settings
 from bot.core.verdict import Verdict
+from bot.core.vocab import EventKind
 from bot.github.client import GitHubClient
 from bot.observe.metrics import observe_agent_duration
 from bot.worker.checkout import (
@@ -154,16 +156,13 @@ def check_agent_enabled(config: RepoConfig, agent: str) -> None:
         )
 
 
-_PERMISSION_RANK = {"none": 0, "read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
-
-
 def check_requester_permission(config: RepoConfig, job: Job, client: GitHubClient) -> None:
     """Intake lets writers in; a repository may ask for more (``permission.minimum``)."""
     minimum = config.permission.minimum
     if minimum == "write" or job.requester is None:
         return
     held = client.collaborator_permission(job.owner, job.name, job.requester)
-    if _PERMISSION_RANK.get(held, 0) < _PERMISSION_RANK[minimum]:
+    if not at_least(held, Permission(minimum)):
         raise AgentFailed(
             f"@{job.requester} has {held} permission, and {CONFIG_PATH} asks for at least "
             f"{minimum} to run Farcaster here.",
@@ -287,7 +286,7 @@ def _base_sha(runtime: Runtime, job: Job, client: GitHubClient) -> str:
         return job.base_sha
     branch = job.base_ref or str(client.get_repo(job.owner, job.name)["default_branch"])
     sha = client.branch_head(job.owner, job.name, branch)
-    runtime.store.note(job.id, "base_resolved", {"base_ref": branch, "base_sha": sha})
+    runtime.store.note(job.id, EventKind.BASE_RESOLVED, {"base_ref": branch, "base_sha": sha})
     return sha
 
 

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.records import JobState, Phase
 from bot.core.settings import Settings
+from bot.core.vocab import EventKind
 from tests.integration.test_intake_support import (
     INSTALLATION,
     REPO,
@@ -65,10 +66,10 @@ def test_uninstalling_the_app_cancels_its_waiting_jobs_only(intake):
     waiting = new_job(intake, "/farcaster rename a b")
     running = new_job(intake, "/farcaster rename c d")
     store = intake.runtime.store
-    # Both are claimed; the first is handed back to the queue, the second keeps running.
+    # Both are claimed; the first is put back to wait (a rate limit), the second keeps running.
     tokens = {lease.job_id: lease.token for lease in store.claim("w", Phase.RUN, limit=2)}
     assert set(tokens) == {waiting, running}
-    store.requeue(waiting, tokens[waiting], phase=Phase.RUN, reason="handed_back")
+    store.requeue(waiting, tokens[waiting], phase=Phase.RUN, reason=EventKind.RATE_LIMITED)
 
     response = intake.post(installation_event("deleted"), event="installation")
 

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from bot.core.records import Event, JobState, ProposalRecord, Tombstone
+from bot.core.vocab import EventKind, JobMode
 from proposals import reports, trail
 from proposals.markdown import code_block, code_span, table_cell
 from proposals.reports import PullInfo
@@ -94,7 +95,7 @@ def test_a_long_instruction_gives_a_bounded_title() -> None:
 
 def test_the_command_is_rebuilt_as_typed_with_quoting() -> None:
     job = make_job(
-        mode="plan",
+        mode=JobMode.PLAN,
         command={
             "name": "replace",
             "pattern": "a b",
@@ -240,7 +241,9 @@ def test_trail_rows_say_what_common_events_mean() -> None:
 
 
 def test_the_cancel_report_names_who_cancelled_and_why() -> None:
-    events = [Event(1, "j", NOW, "cancelled", 1, 1, {"actor": "bob", "reason": "not needed"})]
+    events = [
+        Event(1, "j", NOW, EventKind.CANCELLED, 1, 1, {"actor": "bob", "reason": "not needed"})
+    ]
     body = reports.cancel_report(make_job(state=JobState.CANCELLED), events)
     assert "Cancelled by bob: not needed" in body
     assert "`/farcaster retry 0a1b2c3d4e5f`" in body

@@ -6,10 +6,11 @@ needs write permission, like ``/farcaster retry JOB``. The retry re-runs the age
 """
 
 from bot.core.errors import JobNotFound
+from bot.core.vocab import DeliveryOutcome
 from webhooks.context import Context
 from webhooks.payloads import CheckRunEvent, read_payload
 from webhooks.permissions import can_change_jobs
-from webhooks.routing import JOB_ACTION, REFUSED, Decision, Delivery, Router, ignored
+from webhooks.routing import Decision, Delivery, Router, ignored
 
 router = Router()
 
@@ -35,7 +36,11 @@ def check_run_rerequested(ctx: Context, delivery: Delivery) -> Decision:
     github = ctx.github(event.installation.id)
     permission = ctx.permission(github, event.repository.full_name, user)
     if not can_change_jobs(permission):
-        return Decision(REFUSED, f"{user} has {permission!r} permission, not write", job_id=job.id)
+        return Decision(
+            DeliveryOutcome.REFUSED,
+            f"{user} has {permission!r} permission, not write",
+            job_id=job.id,
+        )
     after = ctx.store.retry(job.id, actor=user, recompute=True)
     reason = f"re-run requested by {user}: {job.state.value} -> {after.state.value}"
-    return Decision(JOB_ACTION, reason, job_id=job.id)
+    return Decision(DeliveryOutcome.JOB_ACTION, reason, job_id=job.id)

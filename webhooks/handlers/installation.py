@@ -6,9 +6,10 @@ never reach GitHub again. Jobs being worked on fail by themselves on their next 
 """
 
 from bot.core.records import JobState
+from bot.core.vocab import DeliveryOutcome
 from webhooks.context import Context
 from webhooks.payloads import InstallationEvent, read_payload
-from webhooks.routing import RECORDED, Decision, Delivery, Router
+from webhooks.routing import Decision, Delivery, Router
 
 router = Router()
 
@@ -20,17 +21,23 @@ UNINSTALLED = "the App was uninstalled"
 def installation(ctx: Context, delivery: Delivery) -> Decision:
     event = read_payload(InstallationEvent, delivery.payload)
     if event.action != "deleted":
-        return Decision(RECORDED, f"installation {event.installation.id} {event.action}")
+        return Decision(
+            DeliveryOutcome.RECORDED, f"installation {event.installation.id} {event.action}"
+        )
     actor = event.sender.login if event.sender else "github"
     jobs = ctx.store.jobs_of_installation(event.installation.id, WAITING_STATES)
     for job in jobs:
         ctx.store.cancel(job.id, actor=actor, reason=UNINSTALLED)
     return Decision(
-        RECORDED, f"installation {event.installation.id} deleted; {len(jobs)} jobs cancelled"
+        DeliveryOutcome.RECORDED,
+        f"installation {event.installation.id} deleted; {len(jobs)} jobs cancelled",
     )
 
 
 @router.register("installation_repositories")
 def installation_repositories(ctx: Context, delivery: Delivery) -> Decision:
     event = read_payload(InstallationEvent, delivery.payload)
-    return Decision(RECORDED, f"installation {event.installation.id} repositories {event.action}")
+    return Decision(
+        DeliveryOutcome.RECORDED,
+        f"installation {event.installation.id} repositories {event.action}",
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from bot.agents.registry import load_registry
 from bot.core.errors import FarcasterError, GitHubRefused, JobNotFound
 from bot.core.records import Job, NewJob
+from bot.core.vocab import DeliveryOutcome, JobMode
 from bot.github.client import GitHubClient
 from bot.store.deliveries import OutboxPut
 from webhooks.commands import (
@@ -43,15 +44,7 @@ from webhooks.replies import (
     unchanged,
     unknown_agent,
 )
-from webhooks.routing import (
-    JOB_ACTION,
-    JOB_CREATED,
-    JOB_EXISTS,
-    REFUSED,
-    REPLIED,
-    Decision,
-    ignored,
-)
+from webhooks.routing import Decision, ignored
 
 
 @dataclass(frozen=True)
@@ -81,7 +74,7 @@ def replied(
     body: str,
     *,
     reason: str,
-    outcome: str = REPLIED,
+    outcome: DeliveryOutcome = DeliveryOutcome.REPLIED,
     job_id: str | None = None,
 ) -> Decision:
     item = reply_item(
@@ -112,7 +105,9 @@ def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> D
     earlier, answered = ctx.deliveries.comment_history(job_id, outbox_keys_of(request.key))
     if earlier is not None and earlier.idempotency_key == request.key:
         return Decision(
-            JOB_EXISTS, "an earlier delivery about the same comment created it", job_id=earlier.id
+            DeliveryOutcome.JOB_EXISTS,
+            "an earlier delivery about the same comment created it",
+            job_id=earlier.id,
         )
     if answered:
         return ignored("an earlier delivery about the same comment was answered")
@@ -123,12 +118,12 @@ def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> D
             request,
             refusal(request.user, permission),
             reason=f"{request.user} has {permission!r} permission, not write",
-            outcome=REFUSED,
+            outcome=DeliveryOutcome.REFUSED,
         )
     if isinstance(command, PlanCommand):
-        return start_job(ctx, github, request, command.command, mode="plan")
+        return start_job(ctx, github, request, command.command, mode=JobMode.PLAN)
     if isinstance(command, JobCommandBase):
-        return start_job(ctx, github, request, command, mode="pr")
+        return start_job(ctx, github, request, command, mode=JobMode.PR)
     if isinstance(command, StatusCommand):
         return status(ctx, request, command)
     if isinstance(command, RetryCommand | CancelCommand | ApplyCommand):
@@ -151,7 +146,7 @@ def start_job(
     request: CommentRequest,
     command: JobCommandBase,
     *,
-    mode: str,
+    mode: JobMode,
 ) -> Decision:
     """A new queued job at the head of its base branch, with an ``eyes`` reaction."""
     known = _agent_names(ctx)
@@ -188,7 +183,7 @@ def start_job(
     )
     reason = f"{mode} job {command.contract()['name']} on {base_ref}@{base_sha[:12]}"
     return Decision(
-        JOB_CREATED,
+        DeliveryOutcome.JOB_CREATED,
         reason,
         job=job,
         job_id=job_id,
@@ -238,7 +233,9 @@ def change_job(
             job_id=job.id,
         )
     reason = f"{command.name} by {actor}: {job.state.value} -> {after.state.value}"
-    return Decision(JOB_ACTION, reason, job_id=job.id, feedback=(eyes(request, job.id),))
+    return Decision(
+        DeliveryOutcome.JOB_ACTION, reason, job_id=job.id, feedback=(eyes(request, job.id),)
+    )
 
 
 def status(ctx: Context, request: CommentRequest, command: StatusCommand) -> Decision:

@@ -5,9 +5,10 @@ branch of the same repository counts (a fork may name a branch anything).
 """
 
 from bot.core.errors import JobNotFound
+from bot.core.vocab import DeliveryOutcome, PrOutcome
 from webhooks.context import Context
 from webhooks.payloads import PullRequestEvent, read_payload
-from webhooks.routing import RECORDED, Decision, Delivery, Router, ignored
+from webhooks.routing import Decision, Delivery, Router, ignored
 
 router = Router()
 
@@ -30,9 +31,11 @@ def pull_request_closed(ctx: Context, delivery: Delivery) -> Decision:
         return ignored(f"there is no job {job_id!r}")
     if job.repo.lower() != repo.lower():
         return ignored(f"job {job_id} belongs to another repository")
-    outcome = "merged" if pull.merged else "closed_by_human"
+    outcome = PrOutcome.MERGED if pull.merged else PrOutcome.CLOSED_BY_HUMAN
     by = pull.merged_by.login if pull.merged and pull.merged_by else event.sender.login
     ctx.store.record_outcome(
         job.id, outcome, data={"pr_number": pull.number, "pr_url": pull.html_url, "by": by}
     )
-    return Decision(RECORDED, f"pull request #{pull.number} {outcome} by {by}", job_id=job.id)
+    return Decision(
+        DeliveryOutcome.RECORDED, f"pull request #{pull.number} {outcome} by {by}", job_id=job.id
+    )

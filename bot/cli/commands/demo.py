@@ -22,6 +22,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from bot.core.records import Job, JobState
+from bot.core.vocab import EventKind
 
 if TYPE_CHECKING:  # the test world pulls in the emulator; `farcaster --help` need not
     from bot.emulator.world import World
@@ -134,7 +135,7 @@ def second_part(box: "World") -> Job:
     box.wait_for_outbox()
     console.print(trail_table(box, job))
     kinds = [e.kind for e in box.store.events(job.id)]
-    check("lease_expired" in kinds, "the trail does not show the expired lease")
+    check(EventKind.LEASE_EXPIRED in kinds, "the trail does not show the expired lease")
     pull = pull_for(box, job)
     state = box.state()
     branch = state["farcaster_branches"].get(job.branch, {})
