@@ -102,7 +102,14 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
     POST  /_emulator/deliveries/{id}/redeliver   same id, same bytes -> delivery summary
     GET   /_emulator/hook-deliveries?app_id=&status=  every attempt, as the API lists it
     POST  /_emulator/deliveries/drain       {timeout?}: wait for background deliveries
-    POST  /_emulator/rate-limit             {kind: secondary|primary, count, retry_after}
+    POST  /_emulator/rate-limit             {kind: secondary|primary, count, retry_after}, or
+                                             {kind: content, per_minute? (80), per_hour?
+                                             (500), enabled?}: GitHub's content-creation
+                                             limit, enforced (see ratelimit.py)
+    POST  /_emulator/outage                 {seconds? | count?, status? (502)}: the API
+                                             answers 5xx, webhooks still go out (outage.py)
+    POST  /_emulator/tokens/revoke          {installation_id?}: every token answers 401
+                                             Bad credentials from now on (a GitHub reset)
     POST  /_emulator/clock                  {offset_seconds? | advance_seconds?}
     POST  /_emulator/settings               {sign_commits: bool}: the App's commits get a
                                              gpgsig header, so identical inputs no longer

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from bot.emulator import api_hooks, census, hooks
-from bot.emulator.deps import Dispatch, Em, UrlsDep, get_limiter
+from bot.emulator.deps import Dispatch, Em, UrlsDep, get_limiter, get_outage
 from bot.emulator.errors import ApiError, not_found, unprocessable
 from bot.emulator.gitrepo import utc
 from bot.emulator.journal import Journal
@@ -51,6 +51,7 @@ def state(em: Em, request: Request) -> dict[str, Any]:
         result = census.counts(em)
         result["clock"] = {"now": utc(em.now()), "offset_seconds": em.clock_offset.total_seconds()}
     result["rate_limit_pending"] = get_limiter(request).pending()
+    result["outage"] = get_outage(request).state()
     return result
 
 
@@ -120,14 +121,56 @@ def redeliver(em: Em, guid: str) -> dict[str, Any]:
 
 @router.post("/rate-limit")
 def rate_limit(request: Request, body: JsonBody) -> dict[str, Any]:
-    """Arm a switch: ``{"kind": "secondary"|"primary", "count": N, "retry_after": S}``."""
+    """Arm a switch: ``{"kind": "secondary"|"primary", "count": N, "retry_after": S}``, or
+    enforce GitHub's content-creation limits: ``{"kind": "content", "per_minute": 80,
+    "per_hour": 500}`` (``"enabled": false`` switches them off)."""
     kind = str(body.get("kind") or "secondary")
+    limiter = get_limiter(request)
     try:
-        count, seconds = int(body.get("count", 1)), int(body.get("retry_after", 60))
-        get_limiter(request).arm(kind, count, seconds)
+        if kind == "content":
+            if body.get("enabled", True) is False:
+                limiter.limit_content(None, None)
+            else:
+                limiter.limit_content(
+                    int(body.get("per_minute") or 80), int(body.get("per_hour") or 500)
+                )
+        else:
+            count, seconds = int(body.get("count", 1)), int(body.get("retry_after", 60))
+            limiter.arm(kind, count, seconds)
     except (TypeError, ValueError) as exc:
         raise unprocessable(str(exc)) from None
-    return get_limiter(request).pending()
+    return limiter.pending()
+
+
+@router.post("/outage")
+def outage(request: Request, body: JsonBody) -> dict[str, Any]:
+    """``{"seconds": S}`` or ``{"count": N}``, ``status`` (502): the API answers 5xx while
+    webhooks still go out; ``{"seconds": 0}`` ends it (see ``outage.py``)."""
+    switch = get_outage(request)
+    try:
+        seconds = float(body["seconds"]) if body.get("seconds") is not None else None
+        count = int(body["count"]) if body.get("count") is not None else None
+        switch.arm(seconds=seconds, count=count, status=int(body.get("status") or 502))
+    except (TypeError, ValueError) as exc:
+        raise unprocessable(str(exc)) from None
+    return switch.state()
+
+
+@router.post("/tokens/revoke")
+def revoke_tokens(em: Em, body: Annotated[dict[str, Any] | None, Body()] = None) -> dict[str, Any]:
+    """Invalidate every installation token (``{"installation_id": N}``: that one's only),
+    as a GitHub-side reset would: the next call with one answers 401 Bad credentials, and
+    the App's JWT still mints new ones."""
+    only = (body or {}).get("installation_id")
+    with em.lock:
+        doomed = [
+            value
+            for value, token in em.tokens.items()
+            if only is None or token.installation_id == int(only)
+        ]
+        for value in doomed:
+            del em.tokens[value]
+    return {"revoked": len(doomed)}
 
 
 @router.post("/settings")

@@ -21,6 +21,7 @@ from bot.emulator import (
 from bot.emulator.dispatch import Dispatcher
 from bot.emulator.errors import install_handlers
 from bot.emulator.journal import Journal, JournalMiddleware
+from bot.emulator.outage import Outage, OutageMiddleware
 from bot.emulator.ratelimit import RateLimiter
 from bot.emulator.render import API_PREFIX
 from bot.emulator.state import Emulator, EmulatorConfig
@@ -39,6 +40,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     app.state.limiter = limiter
     app.state.journal = journal
     app.state.dispatcher = Dispatcher(emulator)
+    app.state.outage = outage = Outage()
     for router in (
         api_apps.router,
         api_hooks.router,
@@ -55,5 +57,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     app.include_router(admin_observe.router)
     app.include_router(admin_review.router)
     install_handlers(app)
+    app.add_middleware(OutageMiddleware, outage=outage)
+    # Added last, so outermost: the journal also records the outage's refusals.
     app.add_middleware(JournalMiddleware, journal=journal, limiter=limiter, clock=emulator.now)
     return app

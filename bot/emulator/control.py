@@ -338,6 +338,32 @@ class EmulatorControl:
             "POST", "/rate-limit", json={"kind": kind, "count": count, "retry_after": retry_after}
         )
 
+    def limit_content(
+        self, per_minute: int | None = 80, per_hour: int | None = 500, *, enabled: bool = True
+    ) -> dict[str, Any]:
+        """Enforce GitHub's content-creation limits per installation (80 a minute and 500
+        an hour by default): the next write over either answers 403 + ``retry-after``."""
+        body = {"kind": "content", "per_minute": per_minute, "per_hour": per_hour}
+        result: dict[str, Any] = self._call(
+            "POST", "/rate-limit", json={**body, "enabled": enabled}
+        )
+        return result
+
+    def outage(
+        self, *, seconds: float | None = None, count: int | None = None, status: int = 502
+    ) -> dict[str, Any]:
+        """Make the API answer ``status`` (502) for ``seconds`` of real time or the next
+        ``count`` requests, while webhooks still go out; ``outage(seconds=0)`` ends it."""
+        body = {"seconds": seconds, "count": count, "status": status}
+        result: dict[str, Any] = self._call("POST", "/outage", json=body)
+        return result
+
+    def revoke_tokens(self, installation_id: int | None = None) -> int:
+        """Invalidate every installation token (or one installation's), as GitHub
+        restarting would; returns how many were revoked."""
+        body = {"installation_id": installation_id} if installation_id is not None else {}
+        return int(self._call("POST", "/tokens/revoke", json=body)["revoked"])
+
     def set_clock(
         self, *, offset_seconds: float | None = None, advance_seconds: float | None = None
     ) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from bot.emulator.auth import installation_from_token
 from bot.emulator.dispatch import Dispatcher
 from bot.emulator.errors import not_found
+from bot.emulator.outage import Outage
 from bot.emulator.ratelimit import RateLimiter
 from bot.emulator.render import Urls
 from bot.emulator.state import App, Emulator, Installation, Repo
@@ -31,6 +32,11 @@ def get_limiter(request: Request) -> RateLimiter:
 def get_dispatcher(request: Request) -> Dispatcher:
     dispatcher: Dispatcher = request.app.state.dispatcher
     return dispatcher
+
+
+def get_outage(request: Request) -> Outage:
+    outage: Outage = request.app.state.outage
+    return outage
 
 
 def get_urls(request: Request) -> Urls:

@@ -9,14 +9,23 @@ itself). Tests arm a switch instead:
   content-creation message; githubkit reads that as a secondary rate limit.
 - ``primary``: the next N authenticated requests of any method answer 403 with
   ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` S seconds ahead.
+- ``content``: GitHub's content-creation limit, enforced per installation: at most
+  ``per_minute`` (80) content-creating requests in any 60 s and ``per_hour`` (500) in any
+  hour of the emulator's clock; the next one answers the same 403 with ``retry-after`` set
+  to the seconds until the oldest counted request leaves its window. Refused requests are
+  not counted. Moving the clock forward (``POST /_emulator/clock``) frees the window
+  without sleeping. Off until switched on.
 
 The limiter has its own small lock: the ASGI middleware calls it from the event loop and
 must never wait for the emulator's big lock.
 """
 
+import math
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.emulator.errors import ApiError
 
@@ -43,6 +52,8 @@ class RateLimiter:
         self._secondary_after = 60
         self._primary = 0
         self._primary_reset = 60
+        self._content_limits: tuple[int, int] | None = None  # (per minute, per hour)
+        self._content_log: dict[int, deque[datetime]] = {}
 
     def arm(self, kind: str, count: int, seconds: int) -> None:
         with self._lock:
@@ -53,9 +64,25 @@ class RateLimiter:
             else:
                 raise ValueError(f"unknown rate limit kind {kind!r}")
 
-    def pending(self) -> dict[str, int]:
+    def limit_content(self, per_minute: int | None, per_hour: int | None) -> None:
+        """Enforce GitHub's content-creation limits (None for both switches them off)."""
         with self._lock:
-            return {"secondary": self._secondary, "primary": self._primary}
+            if per_minute is None and per_hour is None:
+                self._content_limits = None
+            else:
+                self._content_limits = (per_minute or 80, per_hour or 500)
+            self._content_log.clear()
+
+    def pending(self) -> dict[str, Any]:
+        with self._lock:
+            limits = self._content_limits
+            return {
+                "secondary": self._secondary,
+                "primary": self._primary,
+                "content": (
+                    None if limits is None else {"per_minute": limits[0], "per_hour": limits[1]}
+                ),
+            }
 
     def count_request(self) -> dict[str, str]:
         """Count one API request and return the headers its response carries."""
@@ -91,11 +118,37 @@ class RateLimiter:
                         "x-ratelimit-resource": "core",
                     },
                 )
-            if self._secondary > 0 and method.upper() in CONTENT_METHODS:
+            if method.upper() not in CONTENT_METHODS:
+                return
+            if self._secondary > 0:
                 self._secondary -= 1
-                raise ApiError(
-                    403,
-                    SECONDARY_MESSAGE,
-                    documentation_url=SECONDARY_DOCS,
-                    headers={"retry-after": str(self._secondary_after)},
-                )
+                raise _secondary(self._secondary_after)
+            if self._content_limits is not None:
+                wait = self._content_wait(installation_id, *self._content_limits)
+                if wait is not None:
+                    raise _secondary(wait)
+
+    def _content_wait(self, installation_id: int, per_minute: int, per_hour: int) -> int | None:
+        """Seconds to wait, or None after counting this request (lock held)."""
+        now = self._clock()
+        log = self._content_log.setdefault(installation_id, deque())
+        while log and now - log[0] >= timedelta(hours=1):
+            log.popleft()
+        minute = [at for at in log if now - at < timedelta(minutes=1)]
+        if len(minute) >= per_minute:
+            free_at = minute[len(minute) - per_minute] + timedelta(minutes=1)
+        elif len(log) >= per_hour:
+            free_at = log[len(log) - per_hour] + timedelta(hours=1)
+        else:
+            log.append(now)
+            return None
+        return max(1, math.ceil((free_at - now).total_seconds()))
+
+
+def _secondary(retry_after: int) -> ApiError:
+    return ApiError(
+        403,
+        SECONDARY_MESSAGE,
+        documentation_url=SECONDARY_DOCS,
+        headers={"retry-after": str(retry_after)},
+    )
