@@ -5,11 +5,17 @@ components. On top of that (reason codes in brackets):
 
 - it must not start with ``/`` [absolute_path];
 - it must not have a ``..`` component [parent_path];
-- it must not have a ``.git`` component at any depth, in any letter case [git_dir] (case
-  matters not: a checkout on macOS or Windows treats ``.GIT/hooks`` as ``.git/hooks``);
-- a symlink's target, read from the link's own directory, must stay inside the repository
-  and out of ``.git`` [symlink_outside_repo, git_dir]. The check is lexical: it cannot see
-  through symlinks already in the tree, which the proposal did not make.
+- it must not have a ``.git`` component at any depth, in any letter case or spelling that
+  some checkout treats as ``.git`` [git_dir]: ``.GIT/hooks`` is ``.git/hooks`` on macOS
+  and Windows, NTFS also ignores trailing dots and spaces and knows ``GIT~1``, and HFS+
+  ignores zero-width characters (git's own ``protectNTFS``/``protectHFS`` rules);
+- no component may hold a control character (newline, tab, escape, DEL ...)
+  [bad_file_name]: such names break tools and logs, and hide in reports;
+- a symlink is followed through the whole proposed tree, links included, as the kernel
+  would follow it in a clone: every link the proposal writes, and every link whose
+  resolution it changes, must end inside the repository and out of ``.git``
+  [symlink_outside_repo, git_dir] (:func:`link_problems`). A link that resolved badly at
+  the base already is the base's, not the proposal's.
 
 Globs (``allowed_globs``, ``protected_globs``) follow the very rules by which the agents
 pick files (``bot.agents.paths``, gitignore-like: ``*.py`` matches at any depth, ``src/pkg``
@@ -17,6 +23,9 @@ everything below it): a job limited to ``--path GLOB`` may change what its agent
 """
 
 import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bot.agents.paths import matches
 from bot.core.errors import InvalidDiff
@@ -71,17 +80,33 @@ def check_path(path: str) -> None:
             f"The diff names `{path}`, which climbs out of its directory with `..`.",
             reason_code="parent_path",
         )
-    if any(part.lower() == ".git" for part in parts):
+    if any(is_git_dir_name(part) for part in parts):
         raise InvalidDiff(
             f"The diff touches `{path}`, inside git's own `.git` directory, which a proposal "
             "may never change.",
             reason_code="git_dir",
+        )
+    if any(unicodedata.category(char) == "Cc" for char in path):
+        raise InvalidDiff(
+            f"The diff names {path!r}, a file name holding a control character (a newline, "
+            "tab or the like), which a proposal may not create.",
+            reason_code="bad_file_name",
         )
     if "" in parts or "." in parts or "\0" in path:
         raise InvalidDiff(
             f"The diff names `{path}`, which is not a plain repository path.",
             reason_code="unparsable_diff",
         )
+
+
+# Code points HFS+ ignores in names (git's is_hfs_dotgit): ".g\u200cit" is ".git" there.
+_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def is_git_dir_name(part: str) -> bool:
+    """Whether some checkout (Linux, macOS, Windows) would take ``part`` for ``.git``."""
+    name = _HFS_IGNORED.sub("", part).rstrip(". ").lower()
+    return name in (".git", "git~1")
 
 
 def is_workflow(path: str) -> bool:
@@ -96,22 +121,77 @@ def matches_any(path: str, globs: tuple[str, ...]) -> str | None:
 
 
 def symlink_target_problem(link_path: str, target: bytes) -> str | None:
-    """Why the symlink at ``link_path`` pointing to ``target`` is refused, or None.
+    """Why the symlink at ``link_path`` pointing to ``target`` is refused, or None, judged
+    alone (no other link in the tree). Returns ``"symlink_outside_repo"`` or ``"git_dir"``."""
+    return _follow(link_path, target, {}).problem
 
-    Returns ``"symlink_outside_repo"`` or ``"git_dir"``.
+
+# As Linux: a path that needs more links than this to resolve does not resolve (ELOOP).
+MAX_LINK_HOPS = 40
+
+
+@dataclass(frozen=True)
+class LinkProblem:
+    path: str
+    target: bytes
+    problem: str  # "symlink_outside_repo" | "git_dir"
+    through: tuple[str, ...]  # the other links its resolution followed, in order
+
+
+def link_problems(
+    proposed: Mapping[str, bytes], base: Mapping[str, bytes], written: set[str]
+) -> list[LinkProblem]:
+    """The links of the proposed tree that resolve outside the repository or into ``.git``.
+
+    ``proposed`` and ``base`` map each symlink path of the tree (as far as it is known) to
+    its target; ``written`` holds the links the proposal writes. A link is refused when the
+    proposal wrote it, or when it resolved well at the base: the proposal changed its way.
     """
-    if not target or b"\0" in target or target.startswith(b"/"):
-        return "symlink_outside_repo"
+    found = []
+    for path, target in sorted(proposed.items()):
+        result = _follow(path, target, proposed)
+        if result.problem is None:
+            continue
+        if path not in written and _follow(path, base.get(path, target), base).problem:
+            continue  # as bad at the base: not this proposal's doing
+        found.append(LinkProblem(path, target, result.problem, result.through))
+    return found
+
+
+@dataclass(frozen=True)
+class _Followed:
+    problem: str | None
+    through: tuple[str, ...] = ()
+
+
+def _follow(link_path: str, target: bytes, links: Mapping[str, bytes]) -> _Followed:
+    """Resolve the link at ``link_path`` as the kernel would, following ``links`` on the way."""
     resolved = link_path.encode("utf-8", "surrogateescape").split(b"/")[:-1]
-    for part in target.split(b"/"):
+    pending = target.split(b"/")
+    through: list[str] = []
+    if not target or b"\0" in target or target.startswith(b"/"):
+        return _Followed("symlink_outside_repo")
+    while pending:
+        part = pending.pop(0)
         if part in (b"", b"."):
             continue
         if part == b"..":
             if not resolved:
-                return "symlink_outside_repo"
+                return _Followed("symlink_outside_repo", tuple(through))
             resolved.pop()
-        else:
-            resolved.append(part)
-    if any(part.lower() == b".git" for part in resolved):
-        return "git_dir"
-    return None
+            continue
+        resolved.append(part)
+        here = b"/".join(resolved).decode("utf-8", "surrogateescape")
+        next_target = links.get(here)
+        if next_target is None:
+            continue
+        if len(through) >= MAX_LINK_HOPS:
+            return _Followed(None, tuple(through))  # a loop resolves to nothing at all
+        through.append(here)
+        if not next_target or b"\0" in next_target or next_target.startswith(b"/"):
+            return _Followed("symlink_outside_repo", tuple(through))
+        resolved.pop()
+        pending = next_target.split(b"/") + pending
+    if any(is_git_dir_name(part.decode("utf-8", "surrogateescape")) for part in resolved):
+        return _Followed("git_dir", tuple(through))
+    return _Followed(None, tuple(through))

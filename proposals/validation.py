@@ -23,6 +23,8 @@ absolute_path           The diff names the absolute path `/etc/x`; a proposal ma
 parent_path             The diff names `../x`, which climbs out of its directory with `..`.
 git_dir                 The diff touches `.git/config`, inside git's own `.git` directory, which
                         a proposal may never change. (Also: a symlink pointing into `.git`.)
+bad_file_name           The diff names 'a\\nb.py', a file name holding a control character
+                        (a newline, tab or the like), which a proposal may not create.
 workflow_not_allowed    `.github/workflows/ci.yml` is a GitHub Actions workflow, and this
                         installation does not let Farcaster change workflows.
 path_not_allowed        `docs/x.md` is outside the paths this job may change (`src/**`).
@@ -35,6 +37,8 @@ context_mismatch        Hunk 2 of `a.py` (@@ -10,3 +10,4 @@) does not match the 
 file_too_large          `data.json` would be 2,000,000 bytes, over the limit of 1,000,000 bytes
                         per file.
 symlink_outside_repo    The symlink `docs/link` points to `../../etc`, outside the repository.
+                        / The symlink `d/e/esc` points to `up/../..` (through the link
+                        `d/e/up`), outside the repository.
 ======================  ==========================================================================
 
 Policy (workflows, globs) applies to every path the diff names, old and new: a rename out
@@ -59,7 +63,10 @@ from proposals.hunks import (
     inflate,
 )
 from proposals.patches import FILE_MODES, BinaryBlock, FilePatch, parse_diff, unparsable
-from proposals.paths import check_path, is_workflow, matches_any, symlink_target_problem
+from proposals.paths import check_path, is_workflow, link_problems, matches_any
+
+# git's mode for a symbolic link (the blob is its target).
+SYMLINK_MODE = "120000"
 
 
 @dataclass(frozen=True)
@@ -115,11 +122,15 @@ def touched_paths(diff: str | ParsedDiff) -> list[str]:
 
 
 def validate(
-    diff: str | ParsedDiff, base_files: Mapping[str, BaseFile], limits: Limits
+    diff: str | ParsedDiff,
+    base_files: Mapping[str, BaseFile],
+    limits: Limits,
+    base_links: Mapping[str, bytes] | None = None,
 ) -> list[FileChange]:
     """Refuse with InvalidDiff(message, reason_code=...) or return the exact new content of
     every touched file. ``base_files`` holds every path of ``touched_paths(diff)`` that exists
-    at the base (absent = does not exist)."""
+    at the base (absent = does not exist); ``base_links`` any other symlinks of the base
+    (path: target) that links are resolved through."""
     if isinstance(diff, str):
         _check_not_empty(diff)
     size = diff.size if isinstance(diff, ParsedDiff) else _size(diff)
@@ -135,6 +146,7 @@ def validate(
     changes = _changes(patches, base_files, limits)
     for change in changes:
         _check_written(change, limits)
+    _check_links(changes, base_files, base_links or {})
     return changes
 
 
@@ -317,13 +329,36 @@ def _check_written(change: FileChange, limits: Limits) -> None:
         raise unparsable(f"`{change.path}` has git mode {change.mode}, which is not a file")
     if len(content) > limits.max_file_bytes:
         raise _too_large(change.path, len(content), limits)
-    if change.mode == "120000" and (problem := symlink_target_problem(change.path, content)):
-        target = content.decode("utf-8", "replace")
+
+
+def _check_links(
+    changes: list[FileChange], base_files: Mapping[str, BaseFile], base_links: Mapping[str, bytes]
+) -> None:
+    """Every link of the proposed tree, followed through the others (paths.link_problems)."""
+    base = dict(base_links)
+    base.update({p: f.content for p, f in base_files.items() if f.mode == SYMLINK_MODE})
+    proposed = dict(base)
+    written = set()
+    for change in changes:
+        if change.old_path is not None:
+            proposed.pop(change.old_path, None)
+        if change.new_content is not None and change.mode == SYMLINK_MODE:
+            proposed[change.path] = change.new_content
+            written.add(change.path)
+        else:
+            proposed.pop(change.path, None)
+    for found in link_problems(proposed, base, written)[:1]:
+        target = found.target.decode("utf-8", "replace")
         where = (
-            "into git's own `.git` directory" if problem == "git_dir" else "outside the repository"
+            "into git's own `.git` directory"
+            if found.problem == "git_dir"
+            else "outside the repository"
         )
+        via = ", ".join(f"`{link}`" for link in found.through)
+        through = f" (through the link{'s' if len(found.through) > 1 else ''} {via})" if via else ""
         raise InvalidDiff(
-            f"The symlink `{change.path}` points to `{target}`, {where}.", reason_code=problem
+            f"The symlink `{found.path}` points to `{target}`{through}, {where}.",
+            reason_code=found.problem,
         )
 
 

@@ -152,7 +152,17 @@ def test_a_parent_directory_component_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [".git/config", "vendor/lib/.git/hooks/post-checkout", ".GIT/config"]
+    "path",
+    [
+        ".git/config",
+        "vendor/lib/.git/hooks/post-checkout",
+        ".GIT/config",
+        "sub/.Git/hooks/pre-commit",
+        ".git./config",  # NTFS drops trailing dots and spaces
+        ".git /config",
+        "GIT~1/config",  # NTFS short name of .git
+        ".g\u200cit/config",  # HFS+ ignores zero-width characters
+    ],
 )
 def test_anything_under_a_git_directory_is_refused_at_any_depth(path: str) -> None:
     error = refusal(new_file(path, "x"))
@@ -208,6 +218,97 @@ def test_renaming_a_symlink_where_its_target_escapes_is_refused() -> None:
     )
     base_files = base(("docs/link", b"../README.md", "120000"))
     assert refusal(move, base_files).reason_code == "symlink_outside_repo"
+
+
+def test_names_that_only_resemble_git_are_allowed() -> None:
+    for path in ["docs/.gitignore", ".github/x.md", "git/config", ".gitx/a", "a.git/b"]:
+        [change] = validate(new_file(path, "x"), {}, Limits())
+        assert change.path == path
+
+
+@pytest.mark.parametrize(
+    "name", ["a\nb.py", "tab\there.txt", "esc\x1b[31m.md", "del\x7f", "c1\x85x"]
+)
+def test_a_file_name_with_a_control_character_has_its_own_reason(name: str) -> None:
+    patch = diff(
+        f'diff --git "a/{_git_quote(name)}" "b/{_git_quote(name)}"',
+        "new file mode 100644",
+        "--- /dev/null",
+        f'+++ "b/{_git_quote(name)}"',
+        "@@ -0,0 +1 @@",
+        "+x",
+    )
+    error = refusal(patch)
+    assert error.reason_code == "bad_file_name"
+    assert repr(name) in error.message
+
+
+def _git_quote(name: str) -> str:
+    """git's quoting (quote.c): C escapes for the usual controls, octal for other bytes."""
+    escapes = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v"}
+    escapes |= {"\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+    out = []
+    for char in name:
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 0x20 or ord(char) >= 0x7F:
+            out.extend(f"\\{byte:03o}" for byte in char.encode())
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def test_two_links_made_by_one_proposal_are_followed_through_each_other() -> None:
+    # Each looks harmless alone: up -> d (from d/e), esc -> d/e/up/../.. lexically is d.
+    patch = symlink("d/e/up", "..") + symlink("d/e/esc", "up/../..")
+    error = refusal(patch)
+    assert error.reason_code == "symlink_outside_repo"
+    assert "`d/e/esc` points to `up/../..` (through the link `d/e/up`)" in error.message
+
+
+def test_a_chain_of_links_ending_in_the_git_directory_is_refused() -> None:
+    patch = symlink("a/top", "..") + symlink("a/b/hooks", "../top/.git/hooks")
+    assert refusal(patch).reason_code == "git_dir"
+
+
+def test_a_new_link_is_followed_through_links_already_at_the_base() -> None:
+    base_links = {"d/up": b".."}
+    patch = symlink("d/esc", "up/..")
+    with pytest.raises(InvalidDiff) as caught:
+        validate(patch, {}, Limits(), base_links)
+    assert caught.value.reason_code == "symlink_outside_repo"
+    [change] = validate(symlink("d/fine", "up/README.md"), {}, Limits(), base_links)
+    assert change.path == "d/fine"
+
+
+def test_retargeting_a_base_link_that_others_go_through_is_refused() -> None:
+    # At the base `d/e/esc -> up/..` ends in d; once up -> .. it ends outside.
+    retarget = diff(
+        "diff --git a/d/e/up b/d/e/up",
+        "index 1111111..2222222 120000",
+        "--- a/d/e/up",
+        "+++ b/d/e/up",
+        "@@ -1 +1 @@",
+        "-.",
+        "\\ No newline at end of file",
+        "+../..",
+        "\\ No newline at end of file",
+    )
+    files = base(("d/e/up", b".", "120000"))
+    with pytest.raises(InvalidDiff) as caught:
+        validate(retarget, files, Limits(), {"d/e/esc": b"up/../.."})
+    assert caught.value.reason_code == "symlink_outside_repo"
+    assert "`d/e/esc`" in caught.value.message
+
+
+def test_a_link_that_was_already_bad_at_the_base_is_not_the_proposals_doing() -> None:
+    [change] = validate(new_file("new.txt", "x"), {}, Limits(), {"old": b"../../etc"})
+    assert change.path == "new.txt"
+
+
+def test_links_that_loop_resolve_to_nothing_and_are_not_outside() -> None:
+    [one, two] = validate(symlink("a", "b") + symlink("b", "a"), {}, Limits())
+    assert (one.path, two.path) == ("a", "b")
 
 
 def test_a_file_over_the_size_limit_is_refused() -> None:

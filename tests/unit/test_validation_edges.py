@@ -178,14 +178,14 @@ def test_unicode_paths_that_git_quotes_are_decoded() -> None:
     assert one_change(patch, ("docs/café.md", "thé\n".encode())).new_content == b"tea\n"
 
 
-def test_a_quoted_rename_with_escapes_for_tab_and_quote() -> None:
+def test_a_quoted_rename_with_escapes_for_quote_and_octal() -> None:
     patch = diff(
-        'diff --git a/plain "b/odd\\tname \\"x\\"\\303\\274"',
+        'diff --git a/plain "b/odd name \\"x\\"\\303\\274"',
         "similarity index 100%",
         "rename from plain",
-        'rename to "odd\\tname \\"x\\"\\303\\274"',
+        'rename to "odd name \\"x\\"\\303\\274"',
     )
-    assert one_change(patch, ("plain", b"x")).path == 'odd\tname "x"ü'
+    assert one_change(patch, ("plain", b"x")).path == 'odd name "x"ü'
 
 
 def test_paths_with_spaces_and_gits_trailing_tab() -> None:
