@@ -1,6 +1,7 @@
 """The runner runs the repository's own tests after the agent and stores their verdict with
 the proposal: new failures named, failures the base already had told apart."""
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -23,10 +24,16 @@ RENAME_SCALE = {"name": "rename", "old": "scale", "new": "resize", "paths": []}
 
 
 def verify_config(run: list[str], *, compare: bool = True, setup: list[str] | None = None) -> str:
-    lines = ["verify:", f"  run: {run!r}", "  timeout: 120", f"  compare_with_base: {compare}"]
+    # JSON is YAML's flow style: any argument survives quoting.
+    lines = [
+        "verify:",
+        f"  run: {json.dumps(run)}",
+        "  timeout: 120",
+        f"  compare_with_base: {json.dumps(compare)}",
+    ]
     if setup is not None:
-        lines.append(f"  setup: {setup!r}")
-    return "\n".join(lines).replace("True", "true").replace("False", "false") + "\n"
+        lines.append(f"  setup: {json.dumps(setup)}")
+    return "\n".join(lines) + "\n"
 
 
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
@@ -124,3 +131,28 @@ def test_a_junit_file_that_is_a_link_is_not_followed(runtime, tmp_path) -> None:
 
     assert (verdict.outcome, verdict.junit) == ("passed", False)
     assert verdict.passed == 0
+
+
+def test_a_server_secret_in_a_test_message_is_redacted_before_it_is_stored(
+    runtime, tmp_path
+) -> None:
+    secret = runtime.settings.webhook_secret.get_secret_value()
+    xml = (
+        '<testsuite><testcase classname="t" name="leaks">'
+        f'<failure message="token {secret} rejected">tests/t.py:3: boom {secret}</failure>'
+        "</testcase></testsuite>"
+    )
+    script = (
+        "import os, sys\n"
+        f"open(os.environ['FARCASTER_JUNIT_XML'], 'w').write({xml!r})\n"
+        f"print({'log says ' + secret!r})\n"
+        "sys.exit(1)\n"
+    )
+    config = verify_config([sys.executable, "-c", script], compare=False)
+    verdict = run_one(runtime, tmp_path, config, RENAME_AREA)
+
+    assert verdict.outcome == "failed"
+    stored = str(runtime.store.latest_proposal("job1").verify)
+    assert secret not in stored
+    assert "token [REDACTED] rejected" in verdict.new_failures[0].message
+    assert "log says [REDACTED]" in verdict.log_tail
