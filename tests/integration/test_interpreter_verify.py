@@ -8,6 +8,7 @@ import pytest
 from bot.core.records import JobState
 from bot.core.settings import Settings
 from bot.core.verdict import VerifyRun, judge
+from bot.core.vocab import EventKind
 from bot.store import Store
 from bot.store.outbox import Outbox
 from proposals.job_report import handle_job_report
@@ -111,7 +112,7 @@ def test_connections_the_egress_proxy_refused_are_listed_on_the_pr_and_check_run
     world.propose(git_diff(BASE_FILES, RENAMED))
     message = "blocked: evil.example:443 (not in the agent's network allowlist), 3 times"
     data = {"target": "evil.example:443", "reason": "not_allowed", "count": 3, "message": message}
-    world.store.note(world.job_id, "egress_blocked", data)
+    world.store.note(world.job_id, EventKind.EGRESS_BLOCKED, data)
 
     job = world.apply()
 
