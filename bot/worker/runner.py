@@ -59,7 +59,7 @@ from bot.worker.checkout import (
     take_snapshot,
 )
 from bot.worker.leases import LeaseGuard
-from bot.worker.verify import VERIFY_LOG_BYTES, JUnitFile, verify_proposal
+from bot.worker.verify import VERIFY_LOG_BYTES, JUnitFolder, verify_proposal
 
 # Downloading, unpacking, committing and diffing, on top of the agent's own time.
 SNAPSHOT_MARGIN_SECONDS = 120.0
@@ -189,7 +189,6 @@ def _verify(
     """The repository's tests on the proposed tree (after the diff was taken)."""
     timeout = min(config.timeout, settings.verify_timeout_seconds)
     env = scrubbed_env(snapshot.home, [], os.environ, request.redactor)
-    junit = snapshot.home / "farcaster-junit.xml"
 
     def run(
         argv: Sequence[str], *, checkout: Path, env: Mapping[str, str], timeout: float
@@ -208,7 +207,7 @@ def _verify(
         head=snapshot.work,
         base=base_copy,
         run=run,
-        junit=JUnitFile(junit, str(junit)),
+        junit=JUnitFolder(snapshot.home, str(snapshot.home)),
         env=env,
         redactor=request.redactor,
     )

@@ -25,6 +25,7 @@ The rules:
 """
 
 import os
+import secrets
 import stat
 import time
 from collections.abc import Mapping, Sequence
@@ -69,11 +70,19 @@ class RunCommand(Protocol):
 
 
 @dataclass(frozen=True)
-class JUnitFile:
-    """Where the command writes JUnit XML: the host's path and the command's view of it."""
+class JUnitFolder:
+    """Where the command writes JUnit XML: a folder as the host and as the command see it.
+
+    Each run gets a file name no one can guess beforehand, so nothing planted earlier (by
+    the agent, or by the run on the other tree) is read as its result.
+    """
 
     host: Path
     inside: str
+
+    def new_file(self) -> tuple[Path, str]:
+        name = f"farcaster-junit-{secrets.token_hex(8)}.xml"
+        return self.host / name, f"{self.inside.rstrip('/')}/{name}"
 
 
 def verify_proposal(
@@ -82,7 +91,7 @@ def verify_proposal(
     head: Path,
     base: Path | None,
     run: RunCommand,
-    junit: JUnitFile,
+    junit: JUnitFolder,
     env: Mapping[str, str],
     redactor: Redactor,
 ) -> Verdict:
@@ -105,15 +114,16 @@ def _run_tree(
     config: VerifyConfig,
     checkout: Path,
     run: RunCommand,
-    junit: JUnitFile,
+    junit: JUnitFolder,
     env: Mapping[str, str],
     redactor: Redactor,
 ) -> VerifyRun:
     started = time.monotonic()
+    junit_host, junit_inside = junit.new_file()
     full_env = {
         **env,
-        JUNIT_VARIABLE: junit.inside,
-        "PYTEST_ADDOPTS": f"--junitxml={junit.inside}",
+        JUNIT_VARIABLE: junit_inside,
+        "PYTEST_ADDOPTS": f"--junitxml={junit_inside}",
     }
     log = ""
     if config.setup:
@@ -121,16 +131,15 @@ def _run_tree(
         log = redactor.redact(outcome.output) if outcome else ""
         if problem is not None:
             return VerifyRun(None, log, time.monotonic() - started, problem=problem)
-    junit.host.unlink(missing_ok=True)
     left = max(1.0, config.timeout - (time.monotonic() - started))
-    argv = [part.replace("$" + JUNIT_VARIABLE, junit.inside) for part in config.run]
+    argv = [part.replace("$" + JUNIT_VARIABLE, junit_inside) for part in config.run]
     outcome, problem = _run(run, "test", argv, checkout, full_env, left)
     if outcome is not None:
         log = (log + "\n" if log else "") + redactor.redact(outcome.output)
     seconds = time.monotonic() - started
     if outcome is None or problem is not None:
         return VerifyRun(None, log, seconds, problem=problem)
-    return VerifyRun(outcome.exit_code, log, seconds, junit=read_junit(junit.host))
+    return VerifyRun(outcome.exit_code, log, seconds, junit=read_junit(junit_host))
 
 
 def _run(
