@@ -84,7 +84,11 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
     PUT   /_emulator/repos/{o}/{r}/collaborators/{user}  {permission: admin|maintain|write|
                                              triage|read|none}
     POST  /_emulator/repos/{o}/{r}/issues   {title, body?, user?}
-    POST  /_emulator/repos/{o}/{r}/pulls    a human's PR: {head, base?, title, body?, user?}
+    POST  /_emulator/repos/{o}/{r}/pulls    a human's PR: {head, base?, title, body?, user?,
+                                             deliver? (true)} -> the PR + delivery
+                                             (pull_request.opened)
+    POST  /_emulator/repos/{o}/{r}/pulls/{n}/reopen     {user?} -> {pull_request, delivery}
+                                             (pull_request.reopened; 422 when merged)
     POST  /_emulator/repos/{o}/{r}/issues/{n}/comments  {user, body, author_association?,
                                              deliver? (true)} -> {comment, delivery}
     POST  /_emulator/repos/{o}/{r}/pulls/{n}/close      {user?, merge?} -> {pull_request,

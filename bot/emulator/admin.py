@@ -290,7 +290,10 @@ def create_issue(em: Em, urls: UrlsDep, owner: str, repo: str, body: JsonBody) -
 
 @router.post("/repos/{owner}/{repo}/pulls", status_code=201)
 def create_pull(em: Em, urls: UrlsDep, owner: str, repo: str, body: JsonBody) -> dict[str, Any]:
-    """A human's pull request from ``head`` into ``base`` (default: the default branch)."""
+    """A human's pull request from ``head`` into ``base`` (default: the default branch);
+    delivers ``pull_request.opened`` unless ``deliver`` is false. Answers the pull request,
+    plus ``delivery``."""
+    login = str(body.get("user") or owner)
     with em.lock:
         record = _repo(em, owner, repo)
         try:
@@ -301,12 +304,39 @@ def create_pull(em: Em, urls: UrlsDep, owner: str, repo: str, body: JsonBody) ->
                 base=str(body.get("base") or record.default_branch),
                 title=str(_required(body, "title")),
                 body=body.get("body"),
-                user=str(body.get("user") or owner),
+                user=login,
                 draft=bool(body.get("draft", False)),
             )
         except ValueError as exc:
             raise unprocessable(str(exc)) from None
-        return render.pull(em, urls, record, issue)
+        result = render.pull(em, urls, record, issue)
+        payload = hooks.pull_request(em, urls, record, issue, "opened", login)
+        deliveries = hooks.prepare(em, record, "pull_request", payload)
+    if body.get("deliver", True) is False:
+        return {**result, "delivery": None}
+    for delivery in deliveries:
+        hooks.send(em, delivery)
+    return {**result, "delivery": hooks.summary(deliveries)}
+
+
+@router.post("/repos/{owner}/{repo}/pulls/{number}/reopen")
+def reopen_pull(
+    em: Em, urls: UrlsDep, owner: str, repo: str, number: int, body: JsonBody
+) -> dict[str, Any]:
+    """Reopen a closed (not merged) pull request as ``user``: ``pull_request.reopened``."""
+    login = str(body.get("user") or owner)
+    with em.lock:
+        record = _repo(em, owner, repo)
+        issue = record.issues.get(number)
+        if issue is None or issue.pull is None:
+            raise not_found()
+        issues.reopen_pull(em, record, issue)
+        result = render.pull(em, urls, record, issue)
+        payload = hooks.pull_request(em, urls, record, issue, "reopened", login)
+        deliveries = hooks.prepare(em, record, "pull_request", payload)
+    for delivery in deliveries:
+        hooks.send(em, delivery)
+    return {"pull_request": result, "delivery": hooks.summary(deliveries)}
 
 
 @router.post("/repos/{owner}/{repo}/issues/{number}/comments", status_code=201)

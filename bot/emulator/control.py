@@ -195,9 +195,28 @@ class EmulatorControl:
         base: str | None = None,
         body: str = "",
         user: str | None = None,
+        deliver: bool = True,
     ) -> dict[str, Any]:
-        payload = {"head": head, "base": base, "title": title, "body": body, "user": user}
+        """A human's pull request, delivering ``pull_request.opened``: the pull request's
+        JSON plus ``delivery`` (the webhook's summary)."""
+        payload = {
+            "head": head,
+            "base": base,
+            "title": title,
+            "body": body,
+            "user": user,
+            "deliver": deliver,
+        }
         result: dict[str, Any] = self._call("POST", f"/repos/{owner}/{repo}/pulls", json=payload)
+        return result
+
+    def reopen_pull(
+        self, owner: str, repo: str, number: int, *, user: str | None = None
+    ) -> dict[str, Any]:
+        """Reopen a closed pull request as ``user``: ``{"pull_request", "delivery"}``."""
+        result: dict[str, Any] = self._call(
+            "POST", f"/repos/{owner}/{repo}/pulls/{number}/reopen", json={"user": user}
+        )
         return result
 
     def comment(

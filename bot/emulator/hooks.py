@@ -82,13 +82,23 @@ def issue_comment(
 
 
 def pull_request(
-    em: Emulator, urls: Urls, repo: Repo, issue: Issue, action: str, sender: str
+    em: Emulator,
+    urls: Urls,
+    repo: Repo,
+    issue: Issue,
+    action: str,
+    sender: str,
+    extra: dict[str, Any] | None = None,
 ) -> Payload:
+    """``extra``: the action's own keys (``synchronize`` has ``before`` and ``after``)."""
+    pull = render.pull(em, urls, repo, issue)  # as it is now, not when a receiver asks
+
     def build(installation: Installation) -> dict[str, Any]:
         return {
             "action": action,
             "number": issue.number,
-            "pull_request": render.pull(em, urls, repo, issue),
+            **(extra or {}),
+            "pull_request": pull,
             **envelope(em, urls, repo, installation, sender),
         }
 

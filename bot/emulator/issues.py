@@ -104,6 +104,26 @@ def close_pull(em: Emulator, repo: Repo, issue: Issue, *, user: str, merge: bool
     issue.state, issue.closed_at, issue.updated_at = "closed", now, now
 
 
+def reopen_pull(em: Emulator, repo: Repo, issue: Issue) -> None:
+    """Open a closed pull request again; a merged one, or one whose branches are gone,
+    cannot be (422)."""
+    pr = issue.pull
+    if pr is None:
+        raise ApiError(404, "Not Found")
+    if issue.state == "open":
+        raise ApiError(422, "Pull request is already open")
+    if pr.merged:
+        raise ApiError(422, "Pull request is merged and cannot be reopened")
+    head, base = (
+        repo.git.ref(f"refs/heads/{pr.head_ref}"),
+        repo.git.ref(f"refs/heads/{pr.base_ref}"),
+    )
+    if head is None or base is None:
+        raise ApiError(422, "state cannot be changed. The head or base branch was deleted.")
+    issue.state, issue.closed_at, issue.updated_at = "open", None, em.now()
+    refresh_pull(repo, issue)
+
+
 def open_pull(
     em: Emulator,
     repo: Repo,

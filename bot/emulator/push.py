@@ -21,13 +21,17 @@ payload carries the keys of the octokit examples (tests/samples/webhooks/push.*.
 - ``pusher`` ``{name, email}`` and ``sender``: whoever moved the ref (the App's bot user
   for API calls).
 
+A branch that moves (not created or deleted) is also the head of its open pull requests:
+each gets ``pull_request`` with action ``synchronize`` and ``before``/``after``, after the
+push, as GitHub sends it.
+
 Callers hold the emulator lock and call :func:`prepare` right after moving the ref, so the
 commit lists describe that moment.
 """
 
 from typing import Any
 
-from bot.emulator import hooks, render
+from bot.emulator import hooks, issues, render
 from bot.emulator.gitrepo import ZERO_SHA, CommitInfo, Person
 from bot.emulator.render import Urls
 from bot.emulator.state import Delivery, Emulator, Installation, Repo
@@ -145,10 +149,34 @@ def event_body(
 def prepare(
     em: Emulator, urls: Urls, repo: Repo, *, ref: str, before: str, after: str, pusher: str
 ) -> list[Delivery]:
-    """The ``push`` deliveries for a ref that just moved (none for refs outside
-    ``refs/heads/`` and ``refs/tags/``, or when nothing moved). Under the lock."""
+    """The deliveries for a ref that just moved, in GitHub's order: ``push`` (none for refs
+    outside ``refs/heads/`` and ``refs/tags/``, or when nothing moved), then
+    ``pull_request.synchronize`` for each open pull request whose head branch it is (a
+    branch moved, not created or deleted). Under the lock."""
     if not delivers(ref) or before == after:
         return []
+    pushed = hooks.prepare(
+        em, repo, "push", _push_payload(em, urls, repo, ref, before, after, pusher)
+    )
+    if before == ZERO_SHA or after == ZERO_SHA or not ref.startswith("refs/heads/"):
+        return pushed
+    synchronized = []
+    branch = ref.removeprefix("refs/heads/")
+    for issue in sorted(repo.issues.values(), key=lambda i: i.number):
+        pr = issue.pull
+        if pr is None or issue.state != "open" or pr.head_ref != branch:
+            continue
+        issues.refresh_pull(repo, issue)
+        payload = hooks.pull_request(
+            em, urls, repo, issue, "synchronize", pusher, {"before": before, "after": after}
+        )
+        synchronized += hooks.prepare(em, repo, "pull_request", payload)
+    return pushed + synchronized
+
+
+def _push_payload(
+    em: Emulator, urls: Urls, repo: Repo, ref: str, before: str, after: str, pusher: str
+) -> hooks.Payload:
     built: list[dict[str, Any]] = []  # the body is computed once, and only if someone listens
 
     def build(installation: Installation) -> dict[str, Any]:
@@ -160,4 +188,4 @@ def prepare(
         envelope.pop("repository")
         return {**built[0], **envelope}
 
-    return hooks.prepare(em, repo, "push", build)
+    return build
