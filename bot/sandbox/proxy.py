@@ -302,6 +302,10 @@ class EgressProxy:
                 await self._handle(reader, writer)
         except (TimeoutError, OSError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # close() ends every connection; ending quietly keeps asyncio's stream callback
+            # from logging the cancellation as an error.
+            pass
         finally:
             self._open -= 1
             self._tasks.discard(task)
