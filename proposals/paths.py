@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from bot.agents.paths import matches
 from bot.core.errors import InvalidDiff
+from bot.core.git_names import is_git_dir_name
 
 WORKFLOWS_DIR = ".github/workflows"
 
@@ -97,16 +98,6 @@ def check_path(path: str) -> None:
             f"The diff names `{path}`, which is not a plain repository path.",
             reason_code="unparsable_diff",
         )
-
-
-# Code points HFS+ ignores in names (git's is_hfs_dotgit): ".g\u200cit" is ".git" there.
-_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
-
-
-def is_git_dir_name(part: str) -> bool:
-    """Whether some checkout (Linux, macOS, Windows) would take ``part`` for ``.git``."""
-    name = _HFS_IGNORED.sub("", part).rstrip(". ").lower()
-    return name in (".git", "git~1")
 
 
 def is_workflow(path: str) -> bool:

@@ -15,9 +15,11 @@
     │   └── GitHubRefused               no          github_refused   (4xx we cannot fix by waiting)
     │       └── RefConflict             no          ref_conflict     (a branch we do not own)
     └── Refusal                         no          (each instance carries its own code)
-        ├── InvalidDiff                              invalid_diff, path_outside_repo, ...
+        ├── InvalidDiff                              invalid_diff, git_dir, bad_file_name,
+        │                                            symlink_outside_repo, ... (validation.py)
         ├── AgentFailed                              agent_failed, agent_timeout, ...,
-        │                                            secret_in_diff (bot/core/secret_scan.py)
+        │                                            secret_in_diff (bot/core/secret_scan.py),
+        │                                            git_dir, git_timeout (bot/worker/checkout.py)
         ├── UnsafeSnapshot                           unsafe_snapshot (a tarball we refuse)
         ├── InvalidRepoConfig                        invalid_repo_config (.github/farcaster.yml)
         ├── PermissionDenied                         permission_denied

@@ -8,26 +8,49 @@ or is a link that points outside the checkout. It strips the single top-level
 ``owner-repo-sha/`` folder that GitHub puts around everything.
 
 The unpacked tree is committed into a *private* git repository that lives beside the work
-tree, not inside it, with a fixed author and date. The agent works in ``work/`` (with its
-own copy of that repository at ``work/.git``, so tools that expect git find one); whatever
-it does to its copy, the diff is computed by our repository against the recorded base
-commit, so the agent can neither hide changes nor plant git configuration that we run.
+tree, not inside it (the sandbox mounts only the work tree), with a fixed author and date.
+The agent works in ``work/`` (with its own copy of that repository at ``work/.git``, so
+tools that expect git find one); whatever it does to its copy, the diff is computed by our
+repository against the recorded base commit, so the agent cannot hide changes.
+
+The runner's own git never runs anything the agent could have written:
+
+- every call (:func:`run_git`) has a fixed environment (no system or global configuration
+  or attributes, no replace objects, no pager, a HOME of its own) and ``-c`` settings
+  that turn hooks, fsmonitor and external diff/textconv programs off, and ends within
+  :data:`GIT_TIMEOUT_SECONDS` (else ``git_timeout``; the process group is killed);
+- filters run only when git's configuration names them, and the only configuration it
+  reads is the private repository's own. So its control files (``config``,
+  ``info/attributes`` with ``* -filter``, ``info/exclude``, the index, ``HEAD``, and the
+  absence of ``config.worktree``, ``commondir``, alternates ...) are sealed after the base
+  commit; if any changed while the agent ran, the attempt is refused (``git_dir``) before
+  git runs again.
+
+Nothing the agent does to git is dropped quietly: :func:`diff_against_base` refuses
+(``git_dir``, naming the paths) any file or folder named ``.git`` in any spelling
+(:mod:`bot.core.git_names`) other than the agent's copy, and any change to that copy's
+configuration (``config``, ``info/``, ``hooks/``, ...). The copy's bookkeeping (index,
+refs, objects, ``HEAD``) is the agent's to use: committing in it is fine.
 """
 
+import contextlib
 import enum
 import gzip
+import hashlib
 import io
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tarfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from bot.core.errors import GitHubUnavailable, UnsafeSnapshot
+from bot.core.errors import AgentFailed, GitHubUnavailable, UnsafeSnapshot
+from bot.core.git_names import is_git_dir_name
 from bot.github.client import GitHubClient
 
 # Far more than any repository we should refactor; a gzip bomb stops here.
@@ -51,10 +74,34 @@ _GIT_CONFIG = (
     "core.quotePath=false",
     "core.excludesFile=/dev/null",
     "core.attributesFile=/dev/null",
+    "core.sparseCheckout=false",
+    "core.splitIndex=false",
+    "core.untrackedCache=false",
+    "core.protectNTFS=true",
+    "core.protectHFS=true",
     "commit.gpgSign=false",
     "init.defaultBranch=main",
     "gc.auto=0",
+    "maintenance.auto=false",
+    "protocol.allow=never",
+    "submodule.recurse=false",
 )
+# Every git call of the runner ends within this: neither a huge tree nor anything planted
+# holds a worker slot for long.
+GIT_TIMEOUT_SECONDS = 120.0
+# The private repository's files git reads as configuration or state, sealed after the base
+# commit, and those that must not appear at all.
+_SEALED = ("config", "HEAD", "index", "info/attributes", "info/exclude")
+_MUST_NOT_EXIST = (
+    "config.worktree",
+    "commondir",
+    "info/sparse-checkout",
+    "info/grafts",
+    "objects/info/alternates",
+    "shallow",
+)
+# The agent's copy: its configuration is sealed, its bookkeeping (index, HEAD, refs) is not.
+_AGENT_SEALED = ("config", "info/attributes", "info/exclude")
 # Highest-precedence attributes: store bytes exactly as the tarball had them.
 _ATTRIBUTES = "* -text -eol -filter -ident -working-tree-encoding\n"
 # New files an agent's tools leave behind that never belong in a proposal.
@@ -254,9 +301,17 @@ def _write(
 # -- the scratch repository -------------------------------------------------------------
 
 
+# What a sealed file looked like: its SHA-256, or None for "must not exist".
+Seal = dict[str, str | None]
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """A checkout of ``base_sha`` in ``work``, committed as ``base_commit`` in ``git_dir``."""
+    """A checkout of ``base_sha`` in ``work``, committed as ``base_commit`` in ``git_dir``.
+
+    ``seal`` fingerprints ``git_dir``'s control files after the base commit;
+    ``agent_seal`` is filled by :func:`give_agent_a_repository` for the agent's copy.
+    """
 
     root: Path
     work: Path
@@ -264,48 +319,83 @@ class Snapshot:
     home: Path
     base_sha: str
     base_commit: str
+    seal: Seal = field(default_factory=dict)
+    agent_seal: Seal = field(default_factory=dict)
 
 
-def git_env(home: Path) -> dict[str, str]:
-    """A minimal environment for our git: no user or system configuration, no secrets."""
+def git_env() -> dict[str, str]:
+    """A minimal environment for our git: no user or system configuration or attributes,
+    no replace objects, no secrets; HOME is nowhere (the agent's HOME is the agent's)."""
     return {
         "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": str(home),
+        "HOME": os.devnull,
+        "XDG_CONFIG_HOME": os.devnull,
         "LANG": "C",
         "LC_ALL": "C",
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_OPTIONAL_LOCKS": "0",
+        "GIT_PAGER": "cat",
         "GIT_TERMINAL_PROMPT": "0",
         **_IDENTITY,
     }
 
 
-def run_git(git_dir: Path, work: Path, home: Path, *args: str) -> bytes:
+def run_git(git_dir: Path, work: Path, *args: str, timeout: float = GIT_TIMEOUT_SECONDS) -> bytes:
+    """Run our git on ``git_dir`` and ``work``; its output, or an error naming the command.
+
+    Past ``timeout`` its whole process group is killed and the attempt ends with a
+    retryable ``git_timeout``.
+    """
     argv = ["git", f"--git-dir={git_dir}", f"--work-tree={work}"]
     for setting in _GIT_CONFIG:
         argv += ["-c", setting]
-    done = subprocess.run(
-        [*argv, *args], cwd=work, env=git_env(home), capture_output=True, check=False
+    process = subprocess.Popen(
+        [*argv, *args],
+        cwd=work,
+        env=git_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
-    if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip()
-        raise RuntimeError(f"git {args[0]} failed ({done.returncode}): {message}")
-    return done.stdout
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise AgentFailed(
+            f"git {args[0]} on the agent's work tree did not finish within {timeout:g} s.",
+            reason_code="git_timeout",
+            retryable=True,
+        ) from None
+    if process.returncode != 0:
+        message = err.decode(errors="replace").strip()
+        raise RuntimeError(f"git {args[0]} failed ({process.returncode}): {message}")
+    return out
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def commit_base(root: Path, base_sha: str) -> Snapshot:
     """Commit ``root/work`` as the base in the private repository ``root/base.git``."""
     work, git_dir, home = root / "work", root / "base.git", root / "home"
     home.mkdir(exist_ok=True)
-    run_git(git_dir, work, home, "init", "--quiet")
+    run_git(git_dir, work, "init", "--quiet")
     (git_dir / "info").mkdir(exist_ok=True)
     (git_dir / "info" / "attributes").write_text(_ATTRIBUTES)
     (git_dir / "info" / "exclude").write_text(_EXCLUDES)
     # --force: every file of the tarball is tracked upstream, even if .gitignore names it.
-    run_git(git_dir, work, home, "add", "--all", "--force")
-    run_git(git_dir, work, home, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", "base")
-    base_commit = run_git(git_dir, work, home, "rev-parse", "HEAD").decode().strip()
-    return Snapshot(root, work, git_dir, home, base_sha, base_commit)
+    run_git(git_dir, work, "add", "--all", "--force")
+    run_git(git_dir, work, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", "base")
+    base_commit = run_git(git_dir, work, "rev-parse", "HEAD").decode().strip()
+    seal = _seal(git_dir, _SEALED, _MUST_NOT_EXIST)
+    return Snapshot(root, work, git_dir, home, base_sha, base_commit, seal)
 
 
 def give_agent_a_repository(snapshot: Snapshot) -> None:
@@ -316,16 +406,23 @@ def give_agent_a_repository(snapshot: Snapshot) -> None:
     config.write_text(
         "".join(line for line in config.read_text().splitlines(True) if "worktree" not in line)
     )
+    hooks = agent_git / "hooks"
+    hook_files = sorted(str(p.relative_to(agent_git)) for p in hooks.rglob("*") if p.is_file())
+    snapshot.agent_seal.update(_seal(agent_git, (*_AGENT_SEALED, *hook_files), _MUST_NOT_EXIST))
+    snapshot.agent_seal["hooks/"] = _listing(hooks)
 
 
 def diff_against_base(snapshot: Snapshot) -> bytes:
-    """Everything the agent changed in ``work``, as a binary-safe unified diff."""
+    """Everything the agent changed in ``work``, as a binary-safe unified diff.
+
+    Refused first (``git_dir``) when the agent touched anything git-owned (module rules).
+    """
     s = snapshot
-    run_git(s.git_dir, s.work, s.home, "add", "--all")
+    _refuse_git_changes(s)
+    run_git(s.git_dir, s.work, "add", "--all")
     return run_git(
         s.git_dir,
         s.work,
-        s.home,
         "diff",
         "--cached",
         "--binary",
@@ -338,6 +435,77 @@ def diff_against_base(snapshot: Snapshot) -> bytes:
         s.base_commit,
         "--",
     )
+
+
+def _refuse_git_changes(snapshot: Snapshot) -> None:
+    changed = [f"../base.git/{name}" for name in _unsealed(snapshot.git_dir, snapshot.seal)]
+    agent_git = snapshot.work / ".git"
+    for path in git_entries(snapshot.work):
+        ours = path == ".git" and snapshot.agent_seal and not agent_git.is_symlink()
+        if ours and agent_git.is_dir():
+            changed += [f".git/{name}" for name in _unsealed(agent_git, snapshot.agent_seal)]
+        else:
+            changed.append(path)
+    if changed:
+        listed = ", ".join(f"`{path}`" for path in changed[:10])
+        more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
+        raise AgentFailed(
+            f"The agent changed {listed}{more}: git's own files, which a proposal can never "
+            "change, so the attempt was refused rather than the change dropped.",
+            reason_code="git_dir",
+        )
+
+
+def git_entries(work: Path) -> list[str]:
+    """Every file, folder or link in ``work`` named like ``.git`` (any spelling), not below
+    another one, as paths relative to ``work``."""
+    found = []
+    for parent, folders, files in os.walk(work):
+        where = os.path.relpath(parent, work)
+        for name in [*folders, *files]:
+            if is_git_dir_name(name):
+                found.append(name if where == "." else f"{where}/{name}")
+        folders[:] = [name for name in folders if not is_git_dir_name(name)]
+    return sorted(found)
+
+
+def _seal(git_dir: Path, sealed: Sequence[str], absent: Sequence[str]) -> Seal:
+    seal: Seal = {name: _fingerprint(git_dir / name) for name in sealed}
+    seal.update({name: None for name in absent})
+    return seal
+
+
+def _unsealed(git_dir: Path, seal: Seal) -> list[str]:
+    """The sealed names whose content (or absence) is not what it was."""
+    changed = []
+    for name, expected in seal.items():
+        now = _listing(git_dir / "hooks") if name == "hooks/" else _fingerprint(git_dir / name)
+        if now != expected:
+            changed.append(name)
+    return changed
+
+
+def _fingerprint(path: Path) -> str | None:
+    """SHA-256 of a regular file (never following a link, never waiting on a fifo); None
+    when nothing is there; a marker for anything that is not a plain file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "not a plain file"
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return "not a plain file"
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _listing(folder: Path) -> str | None:
+    """The names below ``folder`` (a new hook is a change even before it has content)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return None if not os.path.lexists(folder) else "not a folder"
+    names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def take_snapshot(

@@ -56,7 +56,7 @@ HOSTILE = {
 EXPECTED_REASON = {
     "outside": "empty_diff",
     "passwd": "symlink_outside_repo",
-    "gitconfig": "empty_diff",
+    "gitconfig": "git_dir",
     "huge": "diff_too_large",
     "fails": "agent_failed",
 }

@@ -68,3 +68,40 @@ def test_planted_secrets_are_refused_and_found_in_neither_the_database_nor_the_l
     assert list(box.root.glob("*.db")), "the SQLite database file is where we look"
     assert list(box.root.glob("*.log")), "the process logs are where we look"
     assert files_holding(box.root, secrets) == {}
+
+
+def filter_planter_agents_file(box: World, marker: Path) -> Path:
+    # Every git configuration the agent might reach; with the sandbox, ../base.git is out
+    # of reach (a read-only error, ignored here), and the work tree's .git is its own.
+    code = (
+        "import os\n"
+        "for git_dir in ('../base.git', '.git'):\n"
+        "    try:\n"
+        "        open(git_dir + '/config', 'a').write("
+        f'\'[filter "evil"]\\n\\tclean = "touch {marker}; cat"\\n\')\n'
+        "        os.makedirs(git_dir + '/info', exist_ok=True)\n"
+        "        open(git_dir + '/info/attributes', 'w').write('* filter=evil\\n')\n"
+        "    except OSError as exc:\n"
+        "        print('refused:', exc)\n"
+        "open('.gitattributes', 'w').write('* filter=evil\\n')\n"
+        "open('README.md', 'a').write('changed\\n')\n"
+    )
+    argv = json.dumps([sys.executable, "-c", code])
+    path = box.root / "agents.toml"
+    path.write_text(f"[agents.filterer]\nargv = {argv}\n")
+    return path
+
+
+def test_a_clean_filter_planted_in_any_git_config_never_runs(box: World) -> None:
+    marker = box.root / "the-filter-ran"
+    agents = filter_planter_agents_file(box, marker)
+    box.start_server(workers=1, env={"FARCASTER_AGENTS_FILE": str(agents)})
+    number = box.open_issue("plant a filter")
+    box.comment(number, "/farcaster run filterer plant a filter")
+    job = box.wait_for_state(box.only_job().id, JobState.TOMBSTONED, JobState.DONE, timeout=60)
+    assert job.state is JobState.TOMBSTONED
+    tombstone = box.store.tombstone(job.id)
+    assert tombstone is not None and tombstone.reason_code == "git_dir"
+    assert "`.git/config`" in tombstone.summary
+    assert not marker.exists()
+    assert box.state()["farcaster_branches"] == {}
