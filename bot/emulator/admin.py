@@ -198,15 +198,10 @@ def push_commit(em: Em, urls: UrlsDep, owner: str, repo: str, body: JsonBody) ->
         sha = git.write_commit(tree, [parent], message, who, who)
         if not git.set_ref(f"refs/heads/{branch}", sha, head):
             raise ApiError(409, "the branch moved during the push")
-        deliveries = push.prepare(
-            em,
-            urls,
-            record,
-            ref=f"refs/heads/{branch}",
-            before=head or ZERO_SHA,
-            after=sha,
-            pusher=em.user(login).login,
+        move = push.moved(
+            em, record, ref=f"refs/heads/{branch}", before=head or ZERO_SHA, after=sha, pusher=login
         )
+    deliveries = push.deliveries(em, urls, record, move) if move else []
     for delivery in deliveries:
         hooks.send(em, delivery)
     return {
@@ -234,9 +229,8 @@ def delete_branch(
             raise unprocessable(f"cannot delete {branch}")
         if not record.git.delete_ref(name, head):
             raise ApiError(409, "the branch moved during the deletion")
-        deliveries = push.prepare(
-            em, urls, record, ref=name, before=head, after=ZERO_SHA, pusher=em.user(login).login
-        )
+        move = push.moved(em, record, ref=name, before=head, after=ZERO_SHA, pusher=login)
+    deliveries = push.deliveries(em, urls, record, move) if move else []
     for delivery in deliveries:
         hooks.send(em, delivery)
     return {"branch": branch, "before": head, "delivery": hooks.summary(deliveries)}
@@ -386,17 +380,17 @@ def close_pull(
         user = em.user(login).login
         issues.close_pull(em, record, issue, user=user, merge=bool(body.get("merge")))
         pr = issue.pull
-        pushed = []
+        move = None
         if pr.merged and pr.merge_commit_sha:
-            pushed = push.prepare(
+            move = push.moved(
                 em,
-                urls,
                 record,
                 ref=f"refs/heads/{pr.base_ref}",
                 before=pr.base_sha,
                 after=pr.merge_commit_sha,
                 pusher=user,
             )
+        pushed = push.deliveries(em, urls, record, move) if move else []
         result = render.pull(em, urls, record, issue)
         payload = hooks.pull_request(em, urls, record, issue, "closed", login)
         deliveries = hooks.prepare(em, record, "pull_request", payload)

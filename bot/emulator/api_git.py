@@ -60,14 +60,13 @@ def get_ref(call: Call, ref: str) -> dict[str, Any]:
 
 
 def _pushed(call: Call, dispatch: Dispatcher, name: str, before: str, after: str) -> None:
-    """Queue the ``push`` GitHub sends for a ref moved through the API (under the lock;
-    sent after the call answers, see ``dispatch.py``)."""
-    pusher = call.em.user(call.app.bot_login, "Bot").login
-    dispatch.submit(
-        push.prepare(
-            call.em, call.urls, call.repo, ref=name, before=before, after=after, pusher=pusher
-        )
-    )
+    """Queue the ``push`` GitHub sends for a ref moved through the API (under the lock,
+    right after the move); it is built and sent after the call answers (``dispatch.py``)."""
+    em, urls, repo = call.em, call.urls, call.repo
+    pusher = em.user(call.app.bot_login, "Bot").login
+    move = push.moved(em, repo, ref=name, before=before, after=after, pusher=pusher)
+    if move is not None:
+        dispatch.defer(lambda: push.deliveries(em, urls, repo, move))
 
 
 @router.post("/repos/{owner}/{repo}/git/refs", status_code=201)

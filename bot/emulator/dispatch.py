@@ -7,7 +7,9 @@ instead, so an API call never waits on the App's webhook endpoint (which may be 
 caller itself, or down).
 
 Rules:
-- One daemon thread sends queued deliveries one at a time, in the order they were queued.
+- One daemon thread sends queued deliveries one at a time, in the order they were queued;
+  a deferred job (``defer``) builds its deliveries on that thread first, so the API call
+  that caused them does not wait for the git reads behind a ``push`` payload.
 - A failure of one send is recorded on its attempt (see ``hooks.send``) and never stops
   the thread.
 - ``drain`` waits until everything queued so far has been sent: tests call it (``POST
@@ -18,6 +20,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from bot.emulator import hooks
 from bot.emulator.state import Delivery, Emulator
@@ -25,18 +28,27 @@ from bot.emulator.state import Delivery, Emulator
 log = logging.getLogger(__name__)
 
 
+Job = Callable[[], list[Delivery]]
+
+
 class Dispatcher:
     def __init__(self, em: Emulator) -> None:
         self._em = em
-        self._queue: queue.Queue[tuple[Delivery, bool]] = queue.Queue()
+        self._queue: queue.Queue[tuple[Job, bool]] = queue.Queue()
         self._start = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def submit(self, deliveries: list[Delivery], *, redelivery: bool = False) -> None:
-        for delivery in deliveries:
-            self._queue.put((delivery, redelivery))
+        """Send ``deliveries`` (built already) in the background."""
         if deliveries:
+            self._queue.put((lambda: deliveries, redelivery))
             self._ensure_thread()
+
+    def defer(self, job: Job) -> None:
+        """Build deliveries in the background with ``job`` (it takes the emulator lock
+        itself), then send them: the caller's request does not pay for building them."""
+        self._queue.put((job, False))
+        self._ensure_thread()
 
     def pending(self) -> int:
         """Deliveries queued or being sent."""
@@ -63,10 +75,11 @@ class Dispatcher:
 
     def _run(self) -> None:
         while True:
-            delivery, redelivery = self._queue.get()
+            job, redelivery = self._queue.get()
             try:
-                hooks.send(self._em, delivery, redelivery=redelivery)
+                for delivery in job():
+                    hooks.send(self._em, delivery, redelivery=redelivery)
             except Exception:  # a bug here must not stop every later delivery
-                log.exception("delivering %s %s failed", delivery.event, delivery.guid)
+                log.exception("building or sending a webhook failed")
             finally:
                 self._queue.task_done()

@@ -132,6 +132,17 @@ def check_run(
     return build
 
 
+def receives(app: App, event: str) -> bool:
+    """Whether GitHub would send ``event`` to ``app``: it has a webhook URL and subscribed
+    to the event (an App without an events list gets every event here)."""
+    return bool(app.webhook_url) and (not app.events or event in app.events)
+
+
+def listened(em: Emulator, repo: Repo, event: str) -> bool:
+    """Whether any App installed on ``repo``'s owner receives ``event``."""
+    return any(receives(em.apps[i.app_id], event) for i in em.installations_on(repo.owner))
+
+
 def prepare(
     em: Emulator,
     repo: Repo,
@@ -145,12 +156,11 @@ def prepare(
     deliveries = []
     for installation in em.installations_on(repo.owner):
         app = em.apps[installation.app_id]
-        if not app.webhook_url or (only_app is not None and app.id != only_app):
-            continue
-        if app.events and event not in app.events:
+        if not receives(app, event) or (only_app is not None and app.id != only_app):
             continue  # GitHub sends an App only the events it subscribed to
         data = payload(installation)
         body = json.dumps(data, separators=(",", ":")).encode()
+        assert app.webhook_url is not None
         deliveries.append(
             Delivery(
                 guid,

@@ -25,14 +25,17 @@ A branch that moves (not created or deleted) is also the head of its open pull r
 each gets ``pull_request`` with action ``synchronize`` and ``before``/``after``, after the
 push, as GitHub sends it.
 
-Callers hold the emulator lock and call :func:`prepare` right after moving the ref, so the
-commit lists describe that moment.
+Callers record the move with :func:`moved` under the lock, right after moving the ref (it
+keeps the other refs of that moment), and build the deliveries with :func:`deliveries`,
+which reads git without the lock (objects never change) and takes the lock only to render:
+an API call that moves a ref does not pay for its push event.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from bot.emulator import hooks, issues, render
-from bot.emulator.gitrepo import ZERO_SHA, CommitInfo, Person
+from bot.emulator.gitrepo import ZERO_SHA, BareRepo, CommitInfo, Person
 from bot.emulator.render import Urls
 from bot.emulator.state import Delivery, Emulator, Installation, Repo
 
@@ -57,22 +60,76 @@ def _person(em: Emulator, who: Person) -> dict[str, Any]:
     return body
 
 
-def _commit(
-    em: Emulator, urls: Urls, repo: Repo, info: CommitInfo, distinct: bool
-) -> dict[str, Any]:
-    added, removed, modified = repo.git.paths_changed(info.sha)
+@dataclass(frozen=True)
+class Move:
+    """A ref that moved, and every other ref at that moment (to tell distinct commits)."""
+
+    ref: str
+    before: str
+    after: str
+    pusher: str
+    others: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One listed commit: what git says about it, read without the emulator lock."""
+
+    info: CommitInfo
+    distinct: bool
+    added: list[str]
+    removed: list[str]
+    modified: list[str]
+
+
+def moved(
+    em: Emulator, repo: Repo, *, ref: str, before: str, after: str, pusher: str
+) -> Move | None:
+    """Record that ``ref`` just moved (under the lock, right after the move): the Move to
+    deliver, or None when GitHub sends nothing for it."""
+    if not delivers(ref) or before == after:
+        return None
+    if not (hooks.listened(em, repo, "push") or hooks.listened(em, repo, "pull_request")):
+        return None  # nobody would receive it: spare the git reads
+    others = tuple(sha for name, sha in repo.git.refs("refs/").items() if name != ref)
+    return Move(ref, before, after, em.user(pusher).login, others)
+
+
+def _changes(git: BareRepo, move: Move) -> tuple[list[Change], Change | None, bool]:
+    """(listed commits, head commit, forced). Objects never change, so no lock is needed."""
+    before, after, others = move.before, move.after, list(move.others)
+    if after == ZERO_SHA:
+        return [], None, False
+    created = before == ZERO_SHA
+    forced = not created and not git.is_ancestor(before, after)
+    listed = git.rev_list(after, others if created else [before], MAX_COMMITS)
+    # A commit is distinct when no other ref had it: the new work of this push.
+    fresh = set(git.rev_list(after, others if created else [before, *others], MAX_COMMITS))
+
+    def change(sha: str) -> Change:
+        info = git.read_commit(sha)
+        assert info is not None
+        return Change(info, sha in fresh, *git.paths_changed(sha))
+
+    changes = [change(sha) for sha in listed]
+    head = changes[-1] if changes and changes[-1].info.sha == after else change(after)
+    return changes, head, forced
+
+
+def _commit(em: Emulator, urls: Urls, repo: Repo, change: Change) -> dict[str, Any]:
+    info = change.info
     return {
         "id": info.sha,
         "tree_id": info.tree,
-        "distinct": distinct,
+        "distinct": change.distinct,
         "message": info.message,
         "timestamp": info.author.date.isoformat().replace("+00:00", "Z"),
         "url": f"{urls.repo_web(repo)}/commit/{info.sha}",
         "author": _person(em, info.author),
         "committer": _person(em, info.committer),
-        "added": added,
-        "removed": removed,
-        "modified": modified,
+        "added": change.added,
+        "removed": change.removed,
+        "modified": change.modified,
     }
 
 
@@ -94,98 +151,54 @@ def repository(em: Emulator, urls: Urls, repo: Repo) -> dict[str, Any]:
     return body
 
 
-def _compare(urls: Urls, repo: Repo, ref: str, before: str, after: str, root: bool) -> str:
-    web = urls.repo_web(repo)
+def _compare(urls: Urls, repo: Repo, move: Move, *, root: bool) -> str:
+    web, before, after = urls.repo_web(repo), move.before, move.after
     if before == ZERO_SHA:
-        short = ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
+        short = move.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
         return f"{web}/commit/{after}" if root else f"{web}/compare/{short}"
     return f"{web}/compare/{before[:12]}...{after[:12]}"
 
 
-def event_body(
-    em: Emulator, urls: Urls, repo: Repo, *, ref: str, before: str, after: str, pusher: str
-) -> dict[str, Any]:
-    """Everything of the push of ``ref`` from ``before`` to ``after`` but the envelope."""
-    git = repo.git
-    created, deleted = before == ZERO_SHA, after == ZERO_SHA
-    others = [sha for name, sha in git.refs("refs/").items() if name != ref]
-    commits: list[dict[str, Any]] = []
-    head: dict[str, Any] | None = None
-    forced = root = False
-    if not deleted:
-        forced = not created and not git.is_ancestor(before, after)
-        listed = git.rev_list(after, others if created else [before], MAX_COMMITS)
-        # A commit is distinct when no other ref had it: the new work of this push.
-        fresh = set(git.rev_list(after, others if created else [before, *others], MAX_COMMITS))
-        for sha in listed:
-            info = git.read_commit(sha)
-            assert info is not None
-            commits.append(_commit(em, urls, repo, info, sha in fresh))
-        head_info = git.read_commit(after)
-        assert head_info is not None
-        root = not head_info.parents
-        head = (
-            commits[-1]
-            if commits and commits[-1]["id"] == after
-            else _commit(em, urls, repo, head_info, after in fresh)
-        )
-    login = em.user(pusher).login
-    return {
-        "ref": ref,
-        "before": before,
-        "after": after,
-        "created": created,
-        "deleted": deleted,
-        "forced": forced,
-        "base_ref": None,
-        "compare": _compare(urls, repo, ref, before, after, root),
-        "commits": commits,
-        "head_commit": head,
-        "repository": repository(em, urls, repo),
-        "pusher": {"name": login, "email": noreply_email(em, login)},
-    }
+def deliveries(em: Emulator, urls: Urls, repo: Repo, move: Move) -> list[Delivery]:
+    """The deliveries of a ref that moved, in GitHub's order: ``push``, then
+    ``pull_request.synchronize`` for each open pull request whose head branch moved (not
+    created or deleted). Reads git first, then takes the lock to render: call it without
+    the lock from a background thread, or with it."""
+    with em.lock:
+        if not (hooks.listened(em, repo, "push") or hooks.listened(em, repo, "pull_request")):
+            return []  # nobody would receive them: spare the git reads
+    changes, head, forced = _changes(repo.git, move)
+    with em.lock:
+        event = {
+            "ref": move.ref,
+            "before": move.before,
+            "after": move.after,
+            "created": move.before == ZERO_SHA,
+            "deleted": move.after == ZERO_SHA,
+            "forced": forced,
+            "base_ref": None,
+            "compare": _compare(urls, repo, move, root=head is not None and not head.info.parents),
+            "commits": [_commit(em, urls, repo, change) for change in changes],
+            "head_commit": None if head is None else _commit(em, urls, repo, head),
+            "repository": repository(em, urls, repo),
+            "pusher": {"name": move.pusher, "email": noreply_email(em, move.pusher)},
+        }
 
+        def build(installation: Installation) -> dict[str, Any]:
+            envelope = hooks.envelope(em, urls, repo, installation, move.pusher)
+            envelope.pop("repository")
+            return {**event, **envelope}
 
-def prepare(
-    em: Emulator, urls: Urls, repo: Repo, *, ref: str, before: str, after: str, pusher: str
-) -> list[Delivery]:
-    """The deliveries for a ref that just moved, in GitHub's order: ``push`` (none for refs
-    outside ``refs/heads/`` and ``refs/tags/``, or when nothing moved), then
-    ``pull_request.synchronize`` for each open pull request whose head branch it is (a
-    branch moved, not created or deleted). Under the lock."""
-    if not delivers(ref) or before == after:
-        return []
-    pushed = hooks.prepare(
-        em, repo, "push", _push_payload(em, urls, repo, ref, before, after, pusher)
-    )
-    if before == ZERO_SHA or after == ZERO_SHA or not ref.startswith("refs/heads/"):
-        return pushed
-    synchronized = []
-    branch = ref.removeprefix("refs/heads/")
-    for issue in sorted(repo.issues.values(), key=lambda i: i.number):
-        pr = issue.pull
-        if pr is None or issue.state != "open" or pr.head_ref != branch:
-            continue
-        issues.refresh_pull(repo, issue)
-        payload = hooks.pull_request(
-            em, urls, repo, issue, "synchronize", pusher, {"before": before, "after": after}
-        )
-        synchronized += hooks.prepare(em, repo, "pull_request", payload)
-    return pushed + synchronized
-
-
-def _push_payload(
-    em: Emulator, urls: Urls, repo: Repo, ref: str, before: str, after: str, pusher: str
-) -> hooks.Payload:
-    built: list[dict[str, Any]] = []  # the body is computed once, and only if someone listens
-
-    def build(installation: Installation) -> dict[str, Any]:
-        if not built:
-            built.append(
-                event_body(em, urls, repo, ref=ref, before=before, after=after, pusher=pusher)
-            )
-        envelope = hooks.envelope(em, urls, repo, installation, pusher)
-        envelope.pop("repository")
-        return {**built[0], **envelope}
-
-    return build
+        found = hooks.prepare(em, repo, "push", build)
+        if ZERO_SHA in (move.before, move.after) or not move.ref.startswith("refs/heads/"):
+            return found
+        branch = move.ref.removeprefix("refs/heads/")
+        for issue in sorted(repo.issues.values(), key=lambda i: i.number):
+            pr = issue.pull
+            if pr is None or issue.state != "open" or pr.head_ref != branch:
+                continue
+            issues.refresh_pull(repo, issue)
+            extra = {"before": move.before, "after": move.after}
+            payload = hooks.pull_request(em, urls, repo, issue, "synchronize", move.pusher, extra)
+            found += hooks.prepare(em, repo, "pull_request", payload)
+        return found
