@@ -64,7 +64,7 @@ def detail(delivery: Delivery, attempt: Attempt) -> dict[str, Any]:
     answered = attempt.status is not None
     return {
         **item(delivery, attempt),
-        "url": delivery.url,
+        "url": attempt.url or delivery.url,
         "request": {"headers": dict(attempt.request_headers), "payload": json.loads(delivery.body)},
         "response": {
             "headers": dict(attempt.response_headers) if answered else None,

@@ -232,6 +232,7 @@ def send(em: Emulator, delivery: Delivery, *, redelivery: bool = False) -> Attem
             error=error,
             redelivery=redelivery,
             duration=duration,
+            url=url,
             timed_out=timed_out,
             request_headers=request_headers,
             response_headers=response_headers,

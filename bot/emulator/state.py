@@ -221,6 +221,7 @@ class Attempt:
     error: str | None  # why it could not be reached (None when it answered)
     redelivery: bool
     duration: float  # seconds
+    url: str = ""  # where it was sent (the App's webhook URL at that moment)
     timed_out: bool = False
     request_headers: dict[str, str] = field(default_factory=dict)
     response_headers: dict[str, str] = field(default_factory=dict)

@@ -277,7 +277,8 @@ def test_redelivering_while_the_app_is_down_records_another_failure(
     world: World, repo: str
 ) -> None:
     issue = world.control.create_issue(OWNER, repo, "Still down")
-    world.control.update_app(APP_ID, webhook_url=closed_port_url())
+    down = closed_port_url()
+    world.control.update_app(APP_ID, webhook_url=down)
     try:
         comment(world, repo, issue["number"], "lost?")
         [first] = world.api("GET", "/app/hook/deliveries", params={"per_page": 1}).json()
@@ -292,6 +293,13 @@ def test_redelivering_while_the_app_is_down_records_another_failure(
         True,
         "failed to connect to host",
     )
+    # Back up: a redelivery goes where the App's webhook points now, and says so.
+    assert world.api("POST", f"/app/hook/deliveries/{first['id']}/attempts").status_code == 202
+    world.control.drain_deliveries()
+    [latest] = world.api("GET", "/app/hook/deliveries", params={"per_page": 1}).json()
+    assert latest["status"] == "OK"
+    assert world.api("GET", f"/app/hook/deliveries/{latest['id']}").json()["url"] == world.sink.url
+    assert world.api("GET", f"/app/hook/deliveries/{first['id']}").json()["url"] == down
 
 
 def test_unknown_and_foreign_ids_answer_404(world: World, repo: str) -> None:
