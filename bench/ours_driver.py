@@ -37,10 +37,11 @@ from protocol import ready_and_wait, result, trace
 from sqlalchemy import insert
 
 from bot.core.errors import StaleFencingToken
-from bot.core.records import JobState, Lease, Phase
+from bot.core.records import Job, JobState, Lease, Phase
 from bot.store import Database, Store
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
+from bot.store.statements import Completion
 from bot.store.tables import EVENTS, JOBS
 from bot.worker.leases import LeaseGuard, heartbeating
 
@@ -243,7 +244,8 @@ class Runner:
                     break
                 batch.append(item)
             try:
-                done = len(self.store.complete_many(batch))
+                results = self.store.complete_many([Completion(j, t) for j, t in batch])
+                done = sum(isinstance(r, Job) for r in results)
             except BaseException:
                 self._release(len(batch), 0, 0)
                 raise

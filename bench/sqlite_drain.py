@@ -1,7 +1,7 @@
 """Drain on SQLite, the embedded default: our store only (the peers need PostgreSQL).
 
 A fresh database file per run (WAL, ``synchronous=NORMAL``, ``BEGIN IMMEDIATE`` for every
-transaction, as bot/store/engine.py configures it), loaded in bulk, then 1 or 2 runner processes.
+transaction, as bot/store/dialect.py configures it), loaded in bulk, then 1 or 2 runner processes.
 """
 
 import contextlib

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.app.runtime import Runtime
-from bot.store.migrate import is_current
+from bot.core.errors import StoreError
 from webhooks.metrics import IntakeMetrics
 
 log = logging.getLogger(__name__)
@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 def readiness(runtime: Runtime) -> tuple[bool, str]:
     try:
-        current = is_current(runtime.db.engine, runtime.settings.database_url)
-    except Exception as exc:  # any driver error means: not ready
-        log.warning("readiness check failed: %s", type(exc).__name__)
-        return False, f"the database cannot be reached ({type(exc).__name__})"
+        current = runtime.store.is_migrated()
+    except StoreError as exc:  # StoreUnavailable: the driver's error, translated by the store
+        log.warning("readiness check failed: %s", exc.message)
+        return False, f"the database cannot be reached ({exc.reason_code})"
     if not current:
         return False, "the database is not at the newest migration; run `farcaster db upgrade`"
     return True, "the database is reachable and migrated"

@@ -7,7 +7,9 @@
     ├── StoreError
     │   ├── JobNotFound                 no          job_not_found
     │   ├── StaleFencingToken           no          stale_fencing_token
-    │   └── LeaseLost                   no          lease_lost
+    │   ├── LeaseLost                   no          lease_lost
+    │   ├── StoreUnavailable            yes         store_unavailable (the database failed us)
+    │   └── WriteConflict               yes         write_conflict   (a concurrent write won)
     ├── GitHubError                     yes         github_error
     │   ├── RateLimited                 yes         rate_limited     (retry_after seconds)
     │   │   └── CredentialsRejected     yes         github_auth      (waits like a rate limit)
@@ -26,7 +28,8 @@
         └── UnknownCommand                           unknown_command
 
 Driver and HTTP exceptions are translated into these at the store and GitHub-client
-edges; nothing above those edges imports ``sqlalchemy.exc`` or ``httpx``.
+edges (the store's at its connection and transaction boundary, bot/store/database.py);
+nothing above those edges imports ``sqlalchemy.exc`` or ``httpx``.
 """
 
 
@@ -63,6 +66,20 @@ class StaleFencingToken(StoreError):
 
 class LeaseLost(StoreError):
     reason_code = "lease_lost"
+
+
+class StoreUnavailable(StoreError):
+    """The database could not serve the call: unreachable, timed out, locked, not migrated."""
+
+    reason_code = "store_unavailable"
+    retryable = True
+
+
+class WriteConflict(StoreError):
+    """A concurrent transaction wrote the same unique key first; running again resolves it."""
+
+    reason_code = "write_conflict"
+    retryable = True
 
 
 class GitHubError(FarcasterError):

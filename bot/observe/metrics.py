@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bot.core.errors import StoreError
 from bot.core.records import JobState
 from bot.core.vocab import EventKind
 from bot.github.client import observe_calls
@@ -90,7 +91,7 @@ class StoreCollector(Collector):
         started = time.monotonic()
         try:
             counts = self._store.operator_counts(list(EVENT_COUNTERS))
-        except Exception:  # any failure of the database; the scrape must still answer
+        except StoreError:  # the database failed us (StoreUnavailable); the scrape still answers
             log.warning("metrics: the store could not be read", exc_info=True)
             return list(self._families(None, up=0.0, seconds=time.monotonic() - started))
         return list(self._families(counts, up=1.0, seconds=time.monotonic() - started))

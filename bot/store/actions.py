@@ -171,8 +171,9 @@ class MaintainerActions:
             )
 
     def set_tombstone_comment(self, job_id: str, comment_id: int) -> None:
+        """Record the report comment posted about the job's latest tombstone."""
         with self.db.transaction() as conn:
-            st.set_tombstone_comment(conn, job_id, comment_id)
+            st.set_latest_tombstone_comment(conn, job_id, comment_id)
 
     def set_job_fields(self, job_id: str, values: Mapping[str, Any]) -> Job:
         """Unfenced bookkeeping for outbox workers (e.g. the status comment id)."""

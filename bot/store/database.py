@@ -1,48 +1,61 @@
-"""The database handle shared by every store module: engine, clock and transactions."""
+"""The database handle shared by every store module: engine, dialect, clock, transactions.
+
+Every connection the store opens comes from :meth:`Database.read`, :meth:`Database.transaction`
+or :meth:`Database.single_statement`, and that is where driver errors stop: a
+``sqlalchemy.exc.DBAPIError`` (or a pool timeout) leaving one of them becomes
+:class:`~bot.core.errors.StoreUnavailable` (retryable, with a sentence saying what failed),
+and an integrity error becomes :class:`~bot.core.errors.WriteConflict`. Nothing above the
+store catches a driver exception.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.store.engine import WRITE_OPTION, clock_sql, is_sqlite, make_engine
+from bot.core.errors import StoreUnavailable, WriteConflict
+from bot.store import dialect as dialects
+from bot.store.dialect import WRITE_OPTION
+from bot.store.engine import make_engine
 
 
 class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sqlite = is_sqlite(engine)
-        self._clock = text(f"SELECT {clock_sql(engine)}")
+        self.dialect = dialects.of(engine)
+        self._clock = text(f"SELECT {self.dialect.clock}")
 
     @classmethod
     def from_url(cls, url: str) -> "Database":
         return cls(make_engine(url))
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One write transaction; on SQLite it begins IMMEDIATE (see bot/store/engine.py).
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads. It begins DEFERRED on SQLite (bot/store/dialect.py), so it
+        neither waits for nor blocks a writer under WAL; open ``conn.begin()`` on it for one
+        consistent snapshot over several statements."""
+        with translated_errors(), self.engine.connect() as conn:
+            yield conn
 
-        Reads outside it (``engine.connect()``) begin DEFERRED and so never wait for, or
-        block, a writer under WAL.
-        """
-        with self.engine.connect() as conn:
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction; on SQLite it begins IMMEDIATE (bot/store/dialect.py)."""
+        with translated_errors(), self.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
 
     @contextmanager
     def single_statement(self) -> Iterator[Connection]:
-        """For work that is one atomic statement on PostgreSQL (the claim, ``complete_many``):
-        autocommit, so no BEGIN and COMMIT round trips around it. On SQLite, which needs
-        several statements under BEGIN IMMEDIATE for the same work, a write transaction.
-        """
-        if self.sqlite:
-            with self.transaction() as conn:
+        """For a write that is atomic as the statements :meth:`Dialect.write_then_return`
+        gives: autocommit on PostgreSQL (one statement, no BEGIN and COMMIT round trips), a
+        write transaction on SQLite."""
+        with translated_errors(), self.engine.connect() as conn:
+            conn.execution_options(**self.dialect.single_statement_options)
+            with conn.begin():
                 yield conn
-            return
-        with self.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
 
     def now(self, conn: Connection, now: float | None = None) -> float:
         """The database clock, unless the caller injects a time (tests do, to expire leases)."""
@@ -50,5 +63,40 @@ class Database:
             return now
         return float(conn.execute(self._clock).scalar_one())
 
+    def statement_now(self, conn: Connection, now: float | None) -> float | None:
+        """The ``:now`` of a statement written with ``dialect.statement_now``: the injected
+        time; else None where the statement reads the clock itself (one round trip less),
+        or the database clock read now."""
+        if now is not None or not self.dialect.reads_clock_in_statement:
+            return self.now(conn, now)
+        return None
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Driver errors leaving the block become the store's errors (see the module docstring)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise WriteConflict(
+            f"A concurrent write got there first ({_driver_line(exc)}); running again resolves it."
+        ) from exc
+    except (DBAPIError, PoolTimeout) as exc:
+        raise StoreUnavailable(_unavailable_sentence(exc)) from exc
+
+
+def _unavailable_sentence(exc: Exception) -> str:
+    line = _driver_line(exc)
+    if "no such table" in line or ("relation" in line and "does not exist" in line):
+        return f"The database is not migrated ({line}). Run `farcaster db upgrade`."
+    return f"The database could not serve the call: {line}."
+
+
+def _driver_line(exc: Exception) -> str:
+    """The first line of the driver's own message (never the SQL or its parameters)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0]}" if lines else type(orig).__name__

@@ -14,28 +14,27 @@ Idempotency has two keys:
   delivery about the same comment records its own row, with outcome ``job_exists`` and
   the existing job's id, and queues no second feedback.
 
-All SQL about deliveries is here; the job and outbox writes are composed from
-:mod:`bot.store.statements`, :meth:`Store.enqueue_in` and :meth:`Outbox.put_in`.
+The statements are in :mod:`bot.store.statements`; the job and outbox writes are composed
+from :meth:`Store.enqueue_in` and :meth:`Outbox.put_in`.
+
+On SQLite, which admits one writer at a time, intake's threads queue their write
+transactions on a lock (see ``Deliveries.__init__``). Reads begin DEFERRED
+(:meth:`Database.read`) and take no lock: under WAL they neither wait for nor block a writer.
 """
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-
-from bot.core.errors import JobNotFound, StoreError
+from bot.core.errors import JobNotFound, StoreError, WriteConflict
 from bot.core.records import Job, NewJob
 from bot.core.vocab import DeliveryOutcome, OutboxKind
 from bot.store import statements as st
 from bot.store.database import Database
 from bot.store.outbox import Outbox
 from bot.store.store import Store
-from bot.store.tables import DELIVERIES, OUTBOX
 
 # Two transactions racing to create the same job can, on PostgreSQL, collide on the jobs
 # primary key rather than on the idempotency key that ON CONFLICT arbitrates; the loser
@@ -95,40 +94,8 @@ class _AlreadyRecorded(Exception):
     """Raised inside the transaction to roll it back: this delivery id is taken."""
 
 
-def _record_from_row(row: Any) -> DeliveryRecord:
+def _record_from_row(row: Mapping[Any, Any]) -> DeliveryRecord:
     return DeliveryRecord(**{f.name: row[f.name] for f in fields(DeliveryRecord)})
-
-
-# -- statements ---------------------------------------------------------------------------
-
-
-def insert_delivery_if_new(
-    conn: Connection, delivery: NewDelivery, *, now: float
-) -> DeliveryRecord | None:
-    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING; the row when this call wrote it."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(DELIVERIES)
-        .values(**asdict(delivery), received_at=now)
-        .on_conflict_do_nothing(index_elements=["delivery_id"])
-        .returning(*DELIVERIES.c)
-    )
-    row = conn.execute(stmt).mappings().first()
-    return _record_from_row(row) if row else None
-
-
-def delivery_by_id(conn: Connection, delivery_id: str) -> DeliveryRecord | None:
-    row = (
-        conn.execute(select(DELIVERIES).where(DELIVERIES.c.delivery_id == delivery_id))
-        .mappings()
-        .first()
-    )
-    return _record_from_row(row) if row else None
-
-
-def any_outbox_key_exists(conn: Connection, keys: Sequence[str]) -> bool:
-    stmt = select(OUTBOX.c.id).where(OUTBOX.c.key.in_(list(keys))).limit(1)
-    return conn.execute(stmt).first() is not None
 
 
 # -- the inbox ----------------------------------------------------------------------------
@@ -141,15 +108,16 @@ class Deliveries:
         self.db = db
         self.store = store
         self.outbox = outbox
-        # SQLite has one writer at a time, and bot/store/engine.py begins every transaction, reads
-        # included, with BEGIN IMMEDIATE. Intake's threads queue on a lock instead of on
-        # SQLite's busy handler, which sleeps in growing steps (up to 100 ms) and turns a
-        # burst of deliveries into second-long tails.
-        self._write_lock = threading.Lock() if db.sqlite else contextlib.nullcontext()
+        # SQLite has one writer at a time, and begins every write transaction with BEGIN
+        # IMMEDIATE. Intake's threads queue on a lock instead of on SQLite's busy handler,
+        # which sleeps in growing steps (up to 100 ms) and turns a burst of deliveries into
+        # second-long tails.
+        self._write_lock = threading.Lock() if db.dialect.one_writer else contextlib.nullcontext()
 
     def find(self, delivery_id: str) -> DeliveryRecord | None:
-        with self._write_lock, self.db.engine.connect() as conn:
-            return delivery_by_id(conn, delivery_id)
+        with self.db.read() as conn:
+            row = st.delivery_by_id(conn, delivery_id)
+        return _record_from_row(row) if row else None
 
     def comment_history(self, job_id: str, outbox_keys: Sequence[str]) -> tuple[Job | None, bool]:
         """The job a comment created, if any, and whether feedback about it was queued.
@@ -157,8 +125,8 @@ class Deliveries:
         The outbox is read first: feedback and its job commit together, so once the
         feedback is visible, the job read next is too (no answer is missed in between).
         """
-        with self._write_lock, self.db.engine.connect() as conn:
-            answered = any_outbox_key_exists(conn, outbox_keys)
+        with self.db.read() as conn:
+            answered = st.any_outbox_key_exists(conn, outbox_keys)
             try:
                 job = st.get_job(conn, job_id)
             except JobNotFound:
@@ -189,11 +157,10 @@ class Deliveries:
                         f"Delivery {delivery.delivery_id} collided and then disappeared."
                     ) from None
                 return Recorded(earlier, new=False)
-            except IntegrityError as exc:
+            except WriteConflict as exc:
                 if attempt == _ATTEMPTS_ON_RACE - 1:
                     raise StoreError(
-                        f"Delivery {delivery.delivery_id} could not be recorded: "
-                        f"{type(exc.orig).__name__}"
+                        f"Delivery {delivery.delivery_id} could not be recorded: {exc.message}"
                     ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -215,9 +182,10 @@ class Deliveries:
                     )
             # A copy of this delivery recorded first (on PostgreSQL, even one in flight: this
             # statement waits for it) makes this one write nothing: roll back what we did.
-            record = insert_delivery_if_new(conn, delivery, now=at)
-            if record is None:
+            row = st.insert_delivery_if_new(conn, {**asdict(delivery), "received_at": at})
+            if row is None:
                 raise _AlreadyRecorded
+            record = _record_from_row(row)
             keys: list[str] = []
             if queue_feedback:
                 for item in feedback:
@@ -230,10 +198,9 @@ class Deliveries:
     # -- reads for operators and tests ----------------------------------------------------
 
     def recent(self, *, limit: int = 100) -> list[DeliveryRecord]:
-        stmt = select(DELIVERIES).order_by(DELIVERIES.c.id.desc()).limit(limit)
-        with self.db.engine.connect() as conn:
-            return [_record_from_row(r) for r in conn.execute(stmt).mappings()]
+        with self.db.read() as conn:
+            return [_record_from_row(r) for r in st.deliveries_newest_first(conn, limit=limit)]
 
     def count(self) -> int:
-        with self.db.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(DELIVERIES)).scalar_one())
+        with self.db.read() as conn:
+            return st.count_deliveries(conn)

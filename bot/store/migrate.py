@@ -6,7 +6,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 import migrations
 
@@ -26,9 +26,7 @@ def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-def is_current(engine: Engine, url: str) -> bool:
-    """True when the database is at the newest migration (``/readyz`` asks this)."""
-    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
-    with engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
-    return current == heads
+def is_current(conn: Connection) -> bool:
+    """True when the database behind ``conn`` is at the newest migration."""
+    heads = set(ScriptDirectory.from_config(alembic_config(str(conn.engine.url))).get_heads())
+    return set(MigrationContext.configure(conn).get_current_heads()) == heads

@@ -1,66 +1,55 @@
 """Reading the store: jobs, trails, proposals, effects, tombstones, operator counts.
 
-Reads begin DEFERRED (bot/store/engine.py): on SQLite they neither wait for nor block a writer.
+Reads run on :meth:`Database.read` connections, which begin DEFERRED on SQLite
+(bot/store/dialect.py): they neither wait for nor block a writer.
 """
 
 from dataclasses import dataclass
-
-from sqlalchemy import func, select
 
 from bot.core.errors import JobNotFound
 from bot.core.records import Effect, Event, Job, JobState, ProposalRecord, Tombstone
 from bot.store import statements as st
 from bot.store.database import Database
-from bot.store.rows import job_from_row
-from bot.store.tables import JOBS
 
 
 class StoreReads:
     db: Database
 
     def get(self, job_id: str) -> Job:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             return st.get_job(conn, job_id)
 
     def find(self, job_id_prefix: str) -> Job:
         """A job by id or unambiguous id prefix (what people type from a comment)."""
-        with self.db.engine.connect() as conn:
-            rows = (
-                conn.execute(
-                    select(JOBS)
-                    .where(JOBS.c.id.startswith(job_id_prefix, autoescape=True))
-                    .limit(2)
-                )
-                .mappings()
-                .all()
-            )
-        if len(rows) != 1:
+        with self.db.read() as conn:
+            jobs = st.jobs_by_id_prefix(conn, job_id_prefix, limit=2)
+        if len(jobs) != 1:
             raise JobNotFound(
                 f"There is no job {job_id_prefix!r}."
-                if not rows
+                if not jobs
                 else f"{job_id_prefix!r} matches several jobs; give more of the id."
             )
-        return job_from_row(rows[0])
+        return jobs[0]
 
     def events(self, job_id: str) -> list[Event]:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             st.get_job(conn, job_id)
             return st.events_of(conn, job_id)
 
     def latest_proposal(self, job_id: str) -> ProposalRecord | None:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             return st.latest_proposal(conn, job_id)
 
     def proposals(self, job_id: str) -> list[ProposalRecord]:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             return st.proposals_of(conn, job_id)
 
     def effects(self, job_id: str) -> dict[str, Effect]:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             return {e.step: e for e in st.effects_of(conn, job_id)}
 
     def tombstone(self, job_id: str) -> Tombstone | None:
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             return st.latest_tombstone(conn, job_id)
 
     def list_jobs(
@@ -71,42 +60,35 @@ class StoreReads:
         since: float | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        stmt = select(JOBS).order_by(JOBS.c.created_at.desc()).limit(limit)
-        if state:
-            stmt = stmt.where(JOBS.c.state == state)
-        if repo:
-            stmt = stmt.where(JOBS.c.repo == repo)
-        if since is not None:
-            stmt = stmt.where(JOBS.c.created_at >= since)
-        with self.db.engine.connect() as conn:
-            return [job_from_row(r) for r in conn.execute(stmt).mappings()]
+        with self.db.read() as conn:
+            return st.jobs_newest_first(conn, state=state, repo=repo, since=since, limit=limit)
 
     def count_by_state(self) -> dict[str, int]:
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(select(JOBS.c.state, func.count()).group_by(JOBS.c.state)).all()
-        return {str(state): int(count) for state, count in rows}
+        with self.db.read() as conn:
+            return st.count_jobs_by_state(conn)
 
     def jobs_of_installation(self, installation_id: int, states: list[JobState]) -> list[Job]:
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                select(JOBS).where(
-                    JOBS.c.installation_id == installation_id,
-                    JOBS.c.state.in_([s.value for s in states]),
-                )
-            ).mappings()
-            return [job_from_row(r) for r in rows]
+        with self.db.read() as conn:
+            return st.jobs_of_installation_in_states(conn, installation_id, states)
+
+    def is_migrated(self) -> bool:
+        """True when the database is at the newest migration (``/readyz`` asks this)."""
+        from bot.store.migrate import is_current  # Alembic loads only for those who ask
+
+        with self.db.read() as conn:
+            return is_current(conn)
 
     def operator_counts(
         self, event_kinds: list[str], *, now: float | None = None
     ) -> "OperatorCounts":
         """Everything an operator alerts on, read in one transaction (one consistent view,
         and on SQLite one lock instead of six)."""
-        with self.db.engine.connect() as conn, conn.begin():  # a read: one snapshot, no lock
+        with self.db.read() as conn, conn.begin():  # a read: one snapshot, no lock
             at = self.db.now(conn, now)
             events = st.count_events_by_kind(conn, event_kinds)
             oldest = st.oldest_ready_run_after(conn, now=at)
             return OperatorCounts(
-                jobs_by_state=st.count_jobs_by_state(conn, now=at),
+                jobs_by_state=st.count_jobs_by_state_or_scheduled(conn, now=at),
                 events_by_kind={kind: events.get(kind, 0) for kind in event_kinds},
                 reclaims=st.count_reclaims(conn),
                 tombstones_by_reason=st.count_tombstones_by_reason(conn),

@@ -3,7 +3,10 @@
 Every method is one transaction. Every transition appends its event in that same
 transaction. Every write that finishes work carries the fencing token and is refused with
 :class:`~bot.core.errors.StaleFencingToken` (and a ``fenced_write_rejected`` event) when a newer
-holder owns the job. Events, proposals and tombstones are only ever inserted.
+holder owns the job. Events and proposals are only ever inserted; a tombstone is inserted
+and later gets one update, the id of its report comment (``set_tombstone_comment``).
+Completions from several threads at once are finished together, in one statement
+(:class:`~bot.store.group_commit.GroupCommit`); each is still fenced by its own token.
 """
 
 import functools
@@ -12,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from bot.core.diffstat import diffstat
 from bot.core.errors import StaleFencingToken, StoreError
@@ -31,10 +34,10 @@ from bot.core.retry import backoff_seconds
 from bot.core.vocab import EventKind, OutboxKind
 from bot.store import statements as st
 from bot.store.actions import LEASE_CLEARED, MaintainerActions
-from bot.store.claims import claim_jobs, heartbeat_if_token
 from bot.store.database import Database
+from bot.store.group_commit import GroupCommit
 from bot.store.reads import StoreReads
-from bot.store.rows import job_from_row
+from bot.store.statements import Completion
 from bot.store.tables import JOBS
 
 P = ParamSpec("P")
@@ -86,6 +89,9 @@ class Store(StoreReads, MaintainerActions):
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self._jitter = jitter
+        self._completions: GroupCommit[Completion, Job | StaleFencingToken] = GroupCommit(
+            self._complete_together
+        )
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -121,49 +127,36 @@ class Store(StoreReads, MaintainerActions):
     def claim(
         self, worker_id: str, phase: Phase, *, limit: int = 1, now: float | None = None
     ) -> list[Lease]:
-        # On PostgreSQL the claim is one statement (rows, lease, fencing token and events).
+        """Lease up to ``limit`` ready (or expired) jobs of ``phase``; see the lease rules in
+        bot/store/statements.py. One statement on PostgreSQL, events included."""
         with self.db.single_statement() as conn:
-            return claim_jobs(
+            return st.claim_ready_or_expired(
                 conn,
                 owner=worker_id,
                 phase=phase,
-                now=self._statement_now(conn, now),
+                now=self.db.statement_now(conn, now),
                 lease_seconds=self.lease_seconds,
                 limit=limit,
             )
 
-    def _statement_now(self, conn: Connection, now: float | None) -> float | None:
-        """The time for a statement that can read the clock itself: the injected time, the
-        database clock on SQLite, or None on PostgreSQL (the statement reads it: one round
-        trip less on the hot paths)."""
-        if now is not None or self.db.sqlite:
-            return self.db.now(conn, now)
-        return None
-
     def heartbeat(self, job_id: str, token: int, *, now: float | None = None) -> bool:
         """Extend the lease; False means it is lost and the holder must stop."""
-        with self.db.transaction() as conn:
-            return heartbeat_if_token(
+        with self.db.single_statement() as conn:
+            return st.heartbeat_if_token(
                 conn,
                 job_id=job_id,
                 token=token,
-                now=self.db.now(conn, now),
+                now=self.db.statement_now(conn, now),
                 lease_seconds=self.lease_seconds,
             )
 
     def reap_expired(self, *, now: float | None = None) -> list[str]:
-        """Tombstone leased jobs whose lease ran out on their last allowed attempt."""
+        """Tombstone leased jobs whose lease ran out on their last allowed attempt (an
+        expired lease with attempts left is taken back by the next claim instead)."""
         with self.db.transaction() as conn:
             at = self.db.now(conn, now)
-            rows = conn.execute(
-                select(JOBS).where(
-                    JOBS.c.state.in_([JobState.RUNNING.value, JobState.APPLYING.value]),
-                    JOBS.c.lease_expires_at < at,
-                    JOBS.c.attempts >= JOBS.c.max_attempts,
-                )
-            ).mappings()
             reaped = []
-            for job in [job_from_row(r) for r in rows]:
+            for job in st.leased_jobs_expired_on_last_attempt(conn, now=at):
                 st.append_event(
                     conn,
                     job.id,
@@ -315,7 +308,6 @@ class Store(StoreReads, MaintainerActions):
             )
             return Effect(job_id, step, dict(result), token, at)
 
-    @_fenced_write
     def complete(
         self,
         job_id: str,
@@ -325,46 +317,51 @@ class Store(StoreReads, MaintainerActions):
         data: Mapping[str, Any] | None = None,
         now: float | None = None,
     ) -> Job:
-        """Finish the leased work: DONE (a PR exists) or PLANNED (a plan was posted)."""
-        if state not in (JobState.DONE, JobState.PLANNED):
-            raise StoreError(f"complete() cannot move a job to {state.value}")
-        with self.db.transaction() as conn:
-            at = self.db.now(conn, now)
-            job = self._fenced(
-                conn,
-                job_id,
-                token,
-                {"state": state.value, "updated_at": at, "last_error": None, **LEASE_CLEARED},
-                step="complete",
-            )
-            kind = EventKind.COMPLETED if state is JobState.DONE else EventKind.PLANNED
-            st.append_event(
-                conn, job_id, kind, now=at, attempt=job.attempts, token=token, data=dict(data or {})
-            )
-            return job
+        """Finish the leased work: DONE (a PR exists) or PLANNED (a plan was posted).
+
+        Handlers in several threads completing at once are finished in one statement
+        (group commit); each is fenced by its own token and refused on its own.
+        """
+        completion = Completion(job_id, token, state, dict(data or {}))
+        if now is not None:  # an injected time: finished alone, at that time
+            result = self.complete_many([completion], now=now)[0]
+        else:
+            result = self._completions.submit(completion)
+        if isinstance(result, StaleFencingToken):
+            raise result
+        return result
 
     def complete_many(
-        self, items: Sequence[tuple[str, int]], *, now: float | None = None
-    ) -> list[str]:
-        """:meth:`complete` for several leased jobs in one transaction: (job id, token) pairs.
+        self, completions: Sequence[Completion], *, now: float | None = None
+    ) -> list[Job | StaleFencingToken]:
+        """:meth:`complete` for several leased jobs in one statement (PostgreSQL) or one
+        transaction (SQLite); each with its own ``completed`` or ``planned`` event.
 
-        Each job is finished (DONE, one ``completed`` event) only while its token is current;
-        a stale pair is refused on its own, recorded as a ``fenced_write_rejected`` event,
-        and does not hold back the others. Returns the ids finished, in the given order.
+        One result per completion, in order: the finished job, or the refusal of a stale
+        token (recorded as a ``fenced_write_rejected`` event), which does not hold back the
+        others.
         """
-        if len({job_id for job_id, _ in items}) != len(items):
+        if len({c.job_id for c in completions}) != len(completions):
             raise StoreError("complete_many() takes each job at most once")
-        if not items:
+        for c in completions:
+            if c.state not in (JobState.DONE, JobState.PLANNED):
+                raise StoreError(f"complete() cannot move a job to {c.state.value}")
+        if not completions:
             return []
-        with self.db.single_statement() as conn:  # one statement on PostgreSQL, events too
-            at = self._statement_now(conn, now)
-            finished = st.finish_if_tokens(
-                conn, items, state=JobState.DONE, now=at, event=EventKind.COMPLETED
-            )
-        for job_id, token in items:
-            if job_id not in finished:
-                self._refusal(job_id, token, "complete")
-        return [job_id for job_id, _ in items if job_id in finished]
+        with self.db.single_statement() as conn:
+            finished = st.finish_if_tokens(conn, completions, now=self.db.statement_now(conn, now))
+        return [
+            finished.get(c.job_id) or self._refusal(c.job_id, c.token, "complete")
+            for c in completions
+        ]
+
+    def _complete_together(
+        self, completions: Sequence[Completion]
+    ) -> Sequence[Job | StaleFencingToken]:
+        """The group commit's flush; the same job twice (a bug upstream) goes one by one."""
+        if len({c.job_id for c in completions}) == len(completions):
+            return self.complete_many(completions)
+        return [self.complete_many([c])[0] for c in completions]
 
     @_fenced_write
     def fail(self, job_id: str, token: int, failure: Failure, *, now: float | None = None) -> Job:

@@ -65,9 +65,6 @@ def heartbeating(
             except StoreError as exc:  # the database hiccuped: the lease may still be ours
                 guard.reason = f"heartbeat failed: {exc}"
                 continue
-            except Exception as exc:  # a driver error: same as above, keep trying until expiry
-                guard.reason = f"heartbeat failed: {exc}"
-                continue
             if not held:
                 guard.mark_lost("another worker holds the job now, or it was cancelled")
                 return

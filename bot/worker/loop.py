@@ -42,6 +42,7 @@ from bot.core.errors import (
     LeaseLost,
     RateLimited,
     StaleFencingToken,
+    StoreError,
 )
 from bot.core.records import Failure, Lease, Phase
 from bot.core.redaction import Redactor, one_line
@@ -97,6 +98,8 @@ def postpone_for_rate_limit(
         )
     except StaleFencingToken:
         log.warning("job %s: another worker owns it now; not postponed", lease.job_id)
+    except StoreError as exc:
+        log.warning("job %s: not postponed, the lease will expire: %s", lease.job_id, exc)
 
 
 class WorkerLoop:
@@ -201,8 +204,8 @@ class WorkerLoop:
                 claimed = self.runtime.store.claim(
                     self.worker_id, phase, limit=free, now=self.clock()
                 )
-            except Exception:
-                log.exception("claiming %s jobs failed; trying again shortly", phase.value)
+            except StoreError as exc:
+                log.warning("claiming %s jobs failed; trying again shortly: %s", phase.value, exc)
                 break
             leases += claimed
             free -= len(claimed)
@@ -268,9 +271,9 @@ class WorkerLoop:
             self.runtime.store.fail(lease.job_id, lease.token, failure)
         except StaleFencingToken:
             log.warning("job %s: another worker owns it now; failure not recorded", lease.job_id)
-        except Exception:
-            log.exception(
-                "job %s: recording the failure failed; the lease will expire", lease.job_id
+        except StoreError as exc:
+            log.warning(
+                "job %s: recording the failure failed; the lease will expire: %s", lease.job_id, exc
             )
 
     # -- housekeeping ---------------------------------------------------------------------
@@ -282,8 +285,8 @@ class WorkerLoop:
         self._last_reap = now
         try:
             reaped = self.runtime.store.reap_expired(now=self.clock())
-        except Exception:
-            log.exception("reaping expired leases failed")
+        except StoreError as exc:
+            log.warning("reaping expired leases failed: %s", exc)
             return
         if reaped:
             log.info("tombstoned after their last lease expired: %s", ", ".join(reaped))

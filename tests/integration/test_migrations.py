@@ -4,8 +4,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from bot.store import Database, Store
 from bot.store.engine import make_engine
-from bot.store.migrate import downgrade, is_current, upgrade
+from bot.store.migrate import downgrade, upgrade
 from bot.store.schema import metadata
 
 
@@ -26,10 +27,11 @@ def test_migrations_and_models_agree(db_url: str) -> None:
 def test_downgrade_to_base_then_upgrade_to_head(db_url: str) -> None:
     downgrade(db_url, "base")
     engine = make_engine(db_url)
+    store = Store(Database(engine))
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-    assert not is_current(engine, db_url)
+    assert not store.is_migrated()
     upgrade(db_url, "head")
-    assert is_current(engine, db_url)
+    assert store.is_migrated()
     assert {t for t in inspect(engine).get_table_names()} >= set(metadata.tables)
     engine.dispose()
     assert _differences(db_url) == []

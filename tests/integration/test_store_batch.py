@@ -1,14 +1,18 @@
 """Batched lease paths on SQLite and PostgreSQL: ``complete_many`` and multi-job claims.
 
 A runner with free slots claims several jobs in one statement and finishes several in one
-transaction; fencing still holds job by job.
+statement (handlers completing at once are grouped by ``Store.complete``); fencing still
+holds job by job.
 """
+
+import threading
 
 import pytest
 
-from bot.core.errors import StoreError
-from bot.core.records import Event, JobState, NewJob, Phase
+from bot.core.errors import StaleFencingToken, StoreError
+from bot.core.records import Event, Job, JobState, NewJob, Phase
 from bot.store import Store
+from bot.store.statements import Completion
 
 
 def new_job(n: int) -> NewJob:
@@ -29,13 +33,31 @@ def test_complete_many_finishes_each_current_lease_with_one_event(store: Store) 
     for n in range(3):
         store.enqueue(new_job(n), now=100.0 + n)
     leases = store.claim("w1", Phase.RUN, limit=3, now=200.0)
-    done = store.complete_many([(lease.job_id, lease.token) for lease in leases], now=201.0)
-    assert done == ["job0000", "job0001", "job0002"]
-    for lease in leases:
+    done = store.complete_many(
+        [
+            Completion(leases[0].job_id, leases[0].token),
+            Completion(leases[1].job_id, leases[1].token, JobState.PLANNED, {"check_run_id": 9}),
+            Completion(leases[2].job_id, leases[2].token, data={"pr_number": 3}),
+        ],
+        now=201.0,
+    )
+    assert [(j.id, j.state) for j in done if isinstance(j, Job)] == [
+        ("job0000", JobState.DONE),
+        ("job0001", JobState.PLANNED),
+        ("job0002", JobState.DONE),
+    ]
+    for lease, kind, data in zip(
+        leases,
+        ["completed", "planned", "completed"],
+        [{}, {"check_run_id": 9}, {"pr_number": 3}],
+        strict=True,
+    ):
         job = store.get(lease.job_id)
-        assert job.state is JobState.DONE and job.lease_owner is None
-        (completed,) = events_of_kind(store, lease.job_id, "completed")
-        assert (completed.fencing_token, completed.attempt, completed.at) == (lease.token, 1, 201.0)
+        assert job.lease_owner is None and job.lease_expires_at is None
+        assert job.updated_at == 201.0
+        (event,) = events_of_kind(store, lease.job_id, kind)
+        assert (event.fencing_token, event.attempt, event.at) == (lease.token, 1, 201.0)
+        assert event.data == data
 
 
 def test_complete_many_refuses_a_stale_holder_without_holding_back_the_others(
@@ -49,9 +71,12 @@ def test_complete_many_refuses_a_stale_holder_without_holding_back_the_others(
     (fresh,) = store.claim("w2", Phase.RUN, now=1031.0)
     assert fresh.job_id == stale.job_id
 
-    done = store.complete_many([(stale.job_id, stale.token), (kept.job_id, kept.token)])
+    refused, done = store.complete_many(
+        [Completion(stale.job_id, stale.token), Completion(kept.job_id, kept.token)]
+    )
 
-    assert done == [kept.job_id]
+    assert isinstance(refused, StaleFencingToken)
+    assert isinstance(done, Job) and done.id == kept.job_id
     assert store.get(kept.job_id).state is JobState.DONE
     job = store.get(stale.job_id)
     assert job.state is JobState.RUNNING and job.lease_owner == "w2"
@@ -61,14 +86,15 @@ def test_complete_many_refuses_a_stale_holder_without_holding_back_the_others(
     assert rejected.data["step"] == "complete"
     assert rejected.data["current_token"] == fresh.token
     # The new holder's own completion still goes through.
-    assert store.complete_many([(fresh.job_id, fresh.token)]) == [fresh.job_id]
+    assert store.complete(fresh.job_id, fresh.token).state is JobState.DONE
 
 
-def test_complete_many_refuses_a_job_that_left_its_lease(store: Store) -> None:
+def test_complete_refuses_a_job_that_left_its_lease(store: Store) -> None:
     store.enqueue(new_job(0))
     (lease,) = store.claim("w1", Phase.RUN)
     store.cancel(lease.job_id, actor="maintainer")
-    assert store.complete_many([(lease.job_id, lease.token)]) == []
+    with pytest.raises(StaleFencingToken):
+        store.complete(lease.job_id, lease.token)
     assert store.get(lease.job_id).state is JobState.CANCELLED
     assert len(events_of_kind(store, lease.job_id, "fenced_write_rejected")) == 1
 
@@ -78,8 +104,38 @@ def test_complete_many_takes_each_job_once(store: Store) -> None:
     store.enqueue(new_job(0))
     (lease,) = store.claim("w1", Phase.RUN)
     with pytest.raises(StoreError):
-        store.complete_many([(lease.job_id, lease.token), (lease.job_id, lease.token)])
+        store.complete_many([Completion(lease.job_id, lease.token)] * 2)
     assert store.get(lease.job_id).state is JobState.RUNNING
+
+
+def test_handlers_completing_at_once_are_each_finished_and_fenced(store: Store) -> None:
+    """Many threads call ``complete`` together, one with a stale token: every current one
+    ends DONE with one event, the stale one is refused, whatever batches they formed."""
+    for n in range(12):
+        store.enqueue(new_job(n))
+    leases = store.claim("w1", Phase.RUN, limit=12)
+    stale = leases[0]
+    store.cancel(stale.job_id, actor="maintainer")
+    start = threading.Barrier(len(leases))
+    outcomes: dict[str, str] = {}
+
+    def finish(job_id: str, token: int) -> None:
+        start.wait()
+        try:
+            outcomes[job_id] = store.complete(job_id, token).state.value
+        except StaleFencingToken:
+            outcomes[job_id] = "refused"
+
+    threads = [threading.Thread(target=finish, args=(le.job_id, le.token)) for le in leases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcomes == {le.job_id: "refused" if le is stale else "done" for le in leases}
+    for lease in leases[1:]:
+        assert len(events_of_kind(store, lease.job_id, "completed")) == 1
+    assert events_of_kind(store, stale.job_id, "completed") == []
 
 
 def test_claim_mixes_expired_leases_and_ready_jobs_oldest_first(store: Store) -> None:

@@ -32,11 +32,13 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. ba
 @app.command()
 def current() -> None:
     """Say whether the database is at the newest migration (exit 1 if not)."""
-    from bot.store import migrate
-    from bot.store.engine import make_engine
+    from bot.store import Database, Store
 
-    url = get_settings().database_url
-    ok = migrate.is_current(make_engine(url), url)
+    database = Database.from_url(get_settings().database_url)
+    try:
+        ok = Store(database).is_migrated()
+    finally:
+        database.dispose()
     typer.echo("up to date" if ok else "needs `farcaster db upgrade`")
     raise typer.Exit(0 if ok else 1)
 

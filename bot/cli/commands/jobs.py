@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from bot.core.errors import ConfigurationError, FarcasterError, JobNotFound
+from bot.core.errors import ConfigurationError, FarcasterError, JobNotFound, StoreUnavailable
 from bot.core.records import Event, Job, JobState, display_state
 from bot.core.settings import get_settings
 from bot.store import Database, Store
@@ -83,27 +83,13 @@ def _store() -> Iterator[Store]:
         _fail(2, f"{name} is invalid: {error['msg']}.")
     except NotPossible as exc:
         _fail(3, str(exc))
+    except StoreUnavailable as exc:
+        _fail(2, exc.message)
     except (ActionFailed, FarcasterError) as exc:
         _fail(4, str(exc))
-    except Exception as exc:
-        if not _is_database_error(exc):
-            raise
-        hint = " Is it migrated? Run `farcaster db upgrade`." if _missing_table(exc) else ""
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _fail(2, f"the database cannot be read: {line}.{hint}")
     finally:
         if store is not None:
             store.db.dispose()
-
-
-def _is_database_error(exc: BaseException) -> bool:
-    # By module name, so that this layer never imports the drivers' exception classes.
-    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3")
-
-
-def _missing_table(exc: BaseException) -> bool:
-    text = str(exc)
-    return "no such table" in text or ("relation" in text and "does not exist" in text)
 
 
 def _actor() -> str:

@@ -1,0 +1,187 @@
+"""The one place where SQLite and PostgreSQL differ; everything else in bot/store is shared.
+
+A :class:`Dialect` owns, for its engine:
+
+- **engine set-up**: SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout; PostgreSQL
+  uses psycopg 3 and no pool pre-ping (a connection that died with the server raises once,
+  SQLAlchemy discards the pool, and the caller sees :class:`~bot.core.errors.StoreUnavailable`);
+- **how a write transaction begins**: SQLite begins every write transaction (a connection
+  marked with :data:`WRITE_OPTION`) with ``BEGIN IMMEDIATE``, so a write never fails on a lock
+  upgrade (a deferred read->write upgrade returns SQLITE_BUSY at once, ignoring the busy
+  timeout). Reads begin DEFERRED: under WAL they neither wait for nor block the writer.
+  PostgreSQL runs a single-statement write in autocommit (no BEGIN/COMMIT round trips);
+- **how rows are claimed**: PostgreSQL locks picked rows ``FOR UPDATE SKIP LOCKED`` and row-locks
+  a job it reads to decide a transition; SQLite needs neither, because ``BEGIN IMMEDIATE``
+  already admits one writer at a time (so intake serialises its writers on a lock, see
+  :attr:`Dialect.one_writer`);
+- **writes that return a result**: PostgreSQL runs "write these rows, then update and return"
+  as one statement with data-modifying CTEs; SQLite, which has none, runs the same two parts
+  as two statements in its write transaction (:meth:`Dialect.write_then_return`);
+- **insert-or-ignore**, **JSON building** (``json_build_object`` / ``json_object``),
+  **JSON rows from a parameter**, and **the clock** (seconds since the epoch; a PostgreSQL
+  statement reads it itself unless the caller injects a time).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.sql.elements import TextClause
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option marking a connection whose transactions will write.
+WRITE_OPTION = "farcaster_write"
+
+
+@dataclass(frozen=True, eq=False)  # two instances, compared and hashed by identity
+class Dialect:
+    name: str
+    # An SQL expression for the database clock, in seconds since the epoch.
+    clock: str
+    # The time of a statement: ``:now`` when the caller gives one; PostgreSQL reads its own
+    # clock when ``:now`` is NULL, which saves the round trip of a separate clock read.
+    statement_now: str
+    reads_clock_in_statement: bool
+    # Appended to a SELECT that picks rows to lease.
+    skip_locked: str
+    # True when the engine admits one writer at a time (callers may queue on a lock instead).
+    one_writer: bool
+    # The JSON object builder: ``{json_object}('key', value, ...)``.
+    json_object: str
+    # Execution options of a connection that runs one atomic write statement.
+    single_statement_options: Mapping[str, Any]
+
+    def create_engine(self, url: str, *, pool_size: int) -> Engine:
+        raise NotImplementedError
+
+    def insert_ignoring(self, table: Table, values: Mapping[str, Any], key: str) -> Any:
+        """``INSERT ... ON CONFLICT (key) DO NOTHING``; add ``.returning(...)`` to learn
+        whether a row was written."""
+        raise NotImplementedError
+
+    def lock_row(self, stmt: Select[Any]) -> Select[Any]:
+        """A SELECT of a row the transaction is about to move (SQLite's write lock suffices)."""
+        return stmt
+
+    def lock_of(self, table: str) -> str:
+        """Appended to a SELECT whose ``table`` rows the statement is about to move."""
+        return ""
+
+    def json_rows(self, param: str, columns: Sequence[tuple[str, str]]) -> str:
+        """A FROM item with one row per object of the JSON array parameter ``:param``:
+        ``columns`` are (name, SQL type) pairs; a ``json`` column keeps its JSON."""
+        raise NotImplementedError
+
+    def write_then_return(self, ctes: str, write: str, returning: str) -> tuple[TextClause, ...]:
+        """Statements that run ``write`` and then ``returning`` (an UPDATE ... RETURNING),
+        both over ``ctes`` as they were before either. Run them in order; the last one's rows
+        are the result. ``write`` must not change what ``ctes`` read."""
+        raise NotImplementedError
+
+
+class _Postgres(Dialect):
+    def create_engine(self, url: str, *, pool_size: int) -> Engine:
+        # No pool_pre_ping: it costs a round trip per transaction (see the module docstring).
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+    def insert_ignoring(self, table: Table, values: Mapping[str, Any], key: str) -> Any:
+        return (
+            postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+        )
+
+    def lock_row(self, stmt: Select[Any]) -> Select[Any]:
+        return stmt.with_for_update()
+
+    def lock_of(self, table: str) -> str:
+        return f" FOR UPDATE OF {table}"
+
+    def json_rows(self, param: str, columns: Sequence[tuple[str, str]]) -> str:
+        spec = ", ".join(f"{name} {type_}" for name, type_ in columns)
+        return f"json_to_recordset(CAST(:{param} AS json)) AS {param}({spec})"
+
+    def write_then_return(self, ctes: str, write: str, returning: str) -> tuple[TextClause, ...]:
+        # Every part of a statement sees the same snapshot, taken before any of them wrote.
+        return (
+            text(
+                f"WITH {ctes}, written AS ({write}), returned AS ({returning})"
+                " SELECT * FROM returned"
+            ),
+        )
+
+
+class _Sqlite(Dialect):
+    def create_engine(self, url: str, *, pool_size: int) -> Engine:
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let the "begin" event emit BEGIN itself instead of pysqlite's deferred BEGIN.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            writes = conn.get_execution_options().get(WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+        return engine
+
+    def insert_ignoring(self, table: Table, values: Mapping[str, Any], key: str) -> Any:
+        return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+
+    def json_rows(self, param: str, columns: Sequence[tuple[str, str]]) -> str:
+        picks = ", ".join(
+            f"json_extract(value, '$.{name}') AS {name}"
+            if type_ == "json"  # json_extract returns an object as its JSON text
+            else f"CAST(json_extract(value, '$.{name}') AS {type_}) AS {name}"
+            for name, type_ in columns
+        )
+        return f"(SELECT {picks} FROM json_each(:{param})) AS {param}"
+
+    def write_then_return(self, ctes: str, write: str, returning: str) -> tuple[TextClause, ...]:
+        # No data-modifying CTEs: two statements in the write transaction, which holds the
+        # write lock, so the second evaluates ``ctes`` over the same rows as the first.
+        return text(f"WITH {ctes} {write}"), text(f"WITH {ctes} {returning}")
+
+
+POSTGRES: Dialect = _Postgres(
+    name="postgresql",
+    clock="(extract(epoch from clock_timestamp())::double precision)",
+    # statement_timestamp() is one instant for the whole statement.
+    statement_now=(
+        "COALESCE(CAST(:now AS double precision), EXTRACT(EPOCH FROM statement_timestamp()))"
+    ),
+    reads_clock_in_statement=True,
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    one_writer=False,
+    json_object="json_build_object",
+    single_statement_options={"isolation_level": "AUTOCOMMIT"},
+)
+
+SQLITE: Dialect = _Sqlite(
+    name="sqlite",
+    clock="((julianday('now') - 2440587.5) * 86400.0)",
+    statement_now="CAST(:now AS REAL)",
+    reads_clock_in_statement=False,
+    skip_locked="",
+    one_writer=True,
+    json_object="json_object",
+    single_statement_options={WRITE_OPTION: True},
+)
+
+_BY_NAME = {d.name: d for d in (POSTGRES, SQLITE)}
+
+
+def for_url(url: str) -> Dialect:
+    return _BY_NAME[make_url(url).get_backend_name()]
+
+
+def of(conn: Connection | Engine) -> Dialect:
+    return _BY_NAME[conn.dialect.name]
