@@ -98,8 +98,8 @@ def postpone_for_rate_limit(
         )
     except StaleFencingToken:
         log.warning("job %s: another worker owns it now; not postponed", lease.job_id)
-    except StoreError as exc:
-        log.warning("job %s: not postponed, the lease will expire: %s", lease.job_id, exc)
+    except StoreError as error:
+        log.warning("job %s: not postponed, the lease will expire: %s", lease.job_id, error)
 
 
 class WorkerLoop:
