@@ -1,11 +1,13 @@
 """The agent contract: a working tree in, a changed working tree and a log out.
 
 An agent receives an :class:`AgentRequest`: the checkout to change, the job's command, its
-limits and a ``stop`` event (set when the runner's lease is lost; the agent must stop
-promptly and raise :class:`~bot.core.errors.LeaseLost`). It returns an :class:`AgentResult`
+limits, the :class:`~bot.sandbox.run.Sandbox` to run programs in, and a ``stop`` event (set
+when the runner's lease is lost; the agent must stop promptly and raise
+:class:`~bot.core.errors.LeaseLost`). It returns an :class:`AgentResult`
 holding a log that is already bounded and redacted, and, when it ran one, the outcome of a
 verify step. It never returns a diff: the runner computes the diff itself, with git, from
-the working tree. Agents hold no credentials and touch nothing outside the checkout.
+the working tree. Agents hold no credentials and touch nothing outside the checkout: every
+program an agent starts, built-in agents included, runs through ``request.sandbox``.
 
 Failures are :class:`~bot.core.errors.AgentFailed` with a ``reason_code`` and a sentence for the
 maintainer; ``retryable`` says whether another attempt could do better (a timeout might, an
@@ -20,6 +22,8 @@ from typing import Any, Protocol
 
 from bot.core.errors import AgentFailed, LeaseLost
 from bot.core.redaction import Redactor
+from bot.sandbox.limits import Limits
+from bot.sandbox.run import Sandbox
 
 DEFAULT_MAX_LOG_BYTES = 64 * 1024
 
@@ -28,6 +32,7 @@ DEFAULT_MAX_LOG_BYTES = 64 * 1024
 class AgentLimits:
     timeout: float
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+    resources: Limits = field(default_factory=Limits)  # the server's defaults (settings)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,9 @@ class AgentRequest:
     stop: threading.Event  # set when the lease is lost: stop now, raise LeaseLost
     home: Path  # a scratch folder the agent may use as HOME; removed with the checkout
     redactor: Redactor = field(default_factory=Redactor)
+    # The worker passes its configured sandbox; the default (no sandbox) is for unit tests.
+    sandbox: Sandbox = field(default_factory=Sandbox)
+    marker_dir: Path | None = None  # where a restarted worker looks for leftovers
 
     def check_stop(self) -> None:
         if self.stop.is_set():

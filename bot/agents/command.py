@@ -10,14 +10,27 @@
     verify = ["python", "-m", "pytest", "-q"]   # optional, run after the agent
     verify_must_pass = true      # a failing verify fails the attempt (not retried)
     final_exit_codes = [2]       # exit codes that mean "retrying will not help"
+    network = "none"             # "none" (default) or "host" (UNSAFE: the host's network)
+    read_only = ["/opt/coder"]   # host paths the program needs, bound read-only
+    [agents.coder.limits]        # each optional; defaults come from FARCASTER_AGENT_*
+    cpu_seconds = 600
+    memory_bytes = 4294967296
+    processes = 256
+    file_bytes = 1073741824
+    disk_bytes = 2147483648      # how much the checkout and HOME may grow
+    tmp_bytes = 536870912
+    output_bytes = 67108864
 
 ``{instruction}`` in any argv element is replaced by the job's instruction (``/farcaster run
-coder <instruction>``). The program runs in the checkout with a scrubbed environment: PATH,
-HOME (a folder in the scratch directory), LANG, and the variables ``env`` names; nothing
-else. Names that hold Farcaster's or GitHub's credentials are refused in the file, and a
-passed value that looks like a secret is dropped. Exit 0 is success; an exit code in
-``final_exit_codes`` is a non-retryable failure, any other a retryable one; running past
-the timeout is a retryable ``agent_timeout``.
+coder <instruction>``). The program runs in the sandbox (bot/sandbox), in the checkout, with
+a scrubbed environment: PATH, HOME (a folder in the scratch directory), LANG, and the
+variables ``env`` names; nothing else. ``/usr`` and the Python Farcaster runs on are
+visible read-only; other tools must be named in ``read_only``. Names that hold Farcaster's
+or GitHub's credentials are refused in the file, and a passed value that looks like a
+secret is dropped. Exit 0 is success; an exit code in ``final_exit_codes`` is a
+non-retryable failure, any other a retryable one; running past
+the timeout is a retryable ``agent_timeout``; hitting a limit is that limit's reason code
+(``agent_cpu_limit``, ``agent_disk_limit``...), not retried.
 """
 
 import hashlib
@@ -26,14 +39,16 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.agents.base import AgentRequest, AgentResult, command_text
-from bot.agents.process import ProcessOutcome, run_bounded
-from bot.core.errors import AgentFailed, ConfigurationError, LeaseLost
+from bot.core.errors import LIMIT_REASONS, AgentFailed, ConfigurationError, LeaseLost
 from bot.core.redaction import Redactor, one_line
+from bot.sandbox.bwrap import Network, python_paths
+from bot.sandbox.process import ProcessOutcome
+from bot.sandbox.run import limit_reason, start_failure
 
 PLACEHOLDER = "{instruction}"
 VERIFY_LOG_BYTES = 16 * 1024
@@ -51,6 +66,20 @@ FORBIDDEN_NAMES = frozenset(
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class LimitsConfig(BaseModel):
+    """``[agents.NAME.limits]``: each field overrides the server's default for this agent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu_seconds: int | None = Field(default=None, gt=0)
+    memory_bytes: int | None = Field(default=None, gt=0)
+    processes: int | None = Field(default=None, gt=0)
+    file_bytes: int | None = Field(default=None, gt=0)
+    disk_bytes: int | None = Field(default=None, gt=0)
+    tmp_bytes: int | None = Field(default=None, gt=0)
+    output_bytes: int | None = Field(default=None, gt=0)
+
+
 class CommandAgentConfig(BaseModel):
     """One ``[agents.NAME]`` table. Unknown keys are refused, so a typo is not ignored."""
 
@@ -65,6 +94,17 @@ class CommandAgentConfig(BaseModel):
     final_exit_codes: list[int] = Field(default_factory=list)
     version: str | None = None
     wants_git: bool = True
+    network: Literal["none", "host"] = "none"
+    read_only: list[str] = Field(default_factory=list)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @field_validator("read_only")
+    @classmethod
+    def _absolute(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/") or ".." in Path(path).parts:
+                raise ValueError(f"{path!r} must be an absolute path without '..'")
+        return paths
 
     @field_validator("env")
     @classmethod
@@ -109,7 +149,9 @@ class CommandAgent:
             raise AgentFailed("The instruction contains a NUL byte.", reason_code="bad_instruction")
         argv = [part.replace(PLACEHOLDER, instruction) for part in self.config.argv]
         outcome = self._run(argv, request, self._log_bytes(request))
-        log = request.redactor.clean(outcome.output, self._log_bytes(request))
+        log = request.redactor.clean(
+            outcome.output, self._log_bytes(request), total_bytes=outcome.output_bytes
+        )
         self._judge(outcome, log, self._timeout(request))
         verify = self._verify(request) if self.config.verify else None
         return AgentResult(log=log, verify=verify)
@@ -122,15 +164,23 @@ class CommandAgent:
 
     def _run(self, argv: list[str], request: AgentRequest, log_bytes: int) -> ProcessOutcome:
         env = scrubbed_env(request.home, self.config.env, os.environ, request.redactor)
+        limits = request.limits.resources.merged(self.config.limits.model_dump())
+        network = Network.host() if self.config.network == "host" else Network.none()
+        read_only = (*python_paths(), *(Path(p) for p in self.config.read_only))
         try:
-            outcome = run_bounded(
+            outcome = request.sandbox.run(
                 argv,
-                cwd=request.checkout,
+                checkout=request.checkout,
+                home=request.home,
                 env=env,
+                limits=limits,
                 timeout=self._timeout(request),
                 stop=request.stop,
-                max_output_bytes=log_bytes,
+                max_log_bytes=log_bytes,
                 kill_grace=self.kill_grace,
+                network=network,
+                read_only=read_only,
+                marker_dir=request.marker_dir,
             )
         except OSError as exc:
             raise AgentFailed(
@@ -139,10 +189,23 @@ class CommandAgent:
             ) from None
         if outcome.stopped:
             raise LeaseLost(f"The agent {self.name!r} was stopped: the runner lost its lease.")
+        problem = start_failure(outcome)
+        if problem is not None:
+            raise AgentFailed(
+                f"The agent {self.name!r} cannot start {argv[0]!r}: {problem}.",
+                reason_code="agent_unavailable",
+            )
         return outcome
 
     def _judge(self, outcome: ProcessOutcome, log: str, timeout: float) -> None:
         last = _last_line(log)
+        limit = limit_reason(outcome)
+        if limit is not None:
+            raise AgentFailed(
+                f"The agent {self.name!r} {LIMIT_REASONS[limit]} and was stopped "
+                f"({limit}; {outcome.output_bytes} bytes of output).{last}",
+                reason_code=limit,
+            )
         if outcome.timed_out:
             raise AgentFailed(
                 f"The agent {self.name!r} ran past its {timeout:g} s timeout and was stopped."
@@ -164,7 +227,9 @@ class CommandAgent:
     def _verify(self, request: AgentRequest) -> dict[str, Any]:
         assert self.config.verify is not None
         outcome = self._run(self.config.verify, request, VERIFY_LOG_BYTES)
-        log = request.redactor.clean(outcome.output, VERIFY_LOG_BYTES)
+        log = request.redactor.clean(
+            outcome.output, VERIFY_LOG_BYTES, total_bytes=outcome.output_bytes
+        )
         if outcome.timed_out:
             result = "timeout"
         else:

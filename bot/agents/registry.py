@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 
 from bot.agents.base import Agent
+from bot.agents.builtin import OutOfProcess
 from bot.agents.command import load_command_agents
 from bot.agents.rename import RenameAgent
 from bot.agents.replace import ReplaceAgent
@@ -11,7 +12,8 @@ from bot.core.settings import Settings
 
 
 def builtin_agents() -> dict[str, Agent]:
-    return {"rename": RenameAgent(), "replace": ReplaceAgent()}
+    """The built-ins, each run in a sandboxed child process (builtin.py)."""
+    return {"rename": OutOfProcess(RenameAgent()), "replace": OutOfProcess(ReplaceAgent())}
 
 
 class AgentRegistry:

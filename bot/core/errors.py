@@ -21,11 +21,18 @@
         │                                            symlink_outside_repo, ... (validation.py)
         ├── AgentFailed                              agent_failed, agent_timeout, ...,
         │                                            secret_in_diff (bot/core/secret_scan.py),
-        │                                            git_dir, git_timeout (bot/worker/checkout.py)
+        │                                            git_dir, git_timeout (bot/worker/checkout.py),
+        │                                            one code per sandbox limit (below)
         ├── UnsafeSnapshot                           unsafe_snapshot (a tarball we refuse)
         ├── InvalidRepoConfig                        invalid_repo_config (.github/farcaster.yml)
         ├── PermissionDenied                         permission_denied
         └── UnknownCommand                           unknown_command
+
+An agent stopped by a limit of its sandbox (bot/sandbox/limits.py) fails with that limit's
+code: ``agent_cpu_limit``, ``agent_memory_limit``, ``agent_process_limit``,
+``agent_disk_limit`` (a file, the checkout's growth, ``/tmp``, or a full scratch disk) or
+``agent_output_limit``; a ``replace --regex`` pattern the linear-time engine cannot take is
+``unsupported_regex``. None of them is retried: the same agent would hit the same limit.
 
 Driver and HTTP exceptions are translated into these at the store and GitHub-client
 edges (the store's at its connection and transaction boundary, bot/store/database.py);
@@ -134,6 +141,16 @@ class Refusal(FarcasterError):
 
 class InvalidDiff(Refusal):
     reason_code = "invalid_diff"
+
+
+# The reason codes of sandbox limits, with what each says to a maintainer.
+LIMIT_REASONS = {
+    "agent_cpu_limit": "used up its CPU time",
+    "agent_memory_limit": "ran out of memory",
+    "agent_process_limit": "started more processes than it may",
+    "agent_disk_limit": "wrote more than it may (or the disk is full)",
+    "agent_output_limit": "printed more output than it may",
+}
 
 
 class AgentFailed(Refusal):

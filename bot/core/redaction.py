@@ -73,21 +73,23 @@ class Redactor:
             text = text.replace(line, REDACTED)
         return text
 
-    def clean(self, text: str, max_bytes: int) -> str:
-        """Redacted, then bounded to ``max_bytes`` (UTF-8)."""
-        return bound(self.redact(text), max_bytes)
+    def clean(self, text: str, max_bytes: int, *, total_bytes: int | None = None) -> str:
+        """Redacted, then bounded to ``max_bytes`` (UTF-8); see :func:`bound`."""
+        return bound(self.redact(text), max_bytes, total_bytes=total_bytes)
 
 
-def bound(text: str, max_bytes: int) -> str:
+def bound(text: str, max_bytes: int, *, total_bytes: int | None = None) -> str:
     """``text`` if it fits in ``max_bytes`` UTF-8 bytes; else its head and tail with a marker.
 
+    The marker gives the true size: ``total_bytes`` when ``text`` is itself already a
+    shortened capture of a longer output (an agent's 100 MiB is kept as head and tail).
     The result never exceeds ``max_bytes`` (for ``max_bytes`` of at least a hundred or so;
     below that the marker alone is returned, cut to size).
     """
     data = text.encode()
     if len(data) <= max_bytes:
         return text
-    omitted = len(data)
+    omitted = max(len(data), total_bytes or 0)
     marker = f"\n[... {omitted} bytes in all; the middle was left out ...]\n"
     room = max_bytes - len(marker.encode())
     if room <= 0:

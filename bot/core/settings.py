@@ -7,6 +7,7 @@ setting is reported by :func:`require`, one sentence naming the variable.
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr
@@ -67,6 +68,40 @@ class Settings(BaseSettings):
         gt=0,
         description="The most a repository's verify step may take per tree (setup and run).",
     )
+    sandbox: Literal["on", "off"] = Field(
+        default="on",
+        description="Run agents in bubblewrap (on). 'off' is UNSAFE, for development only: "
+        "agents then see the whole machine, its files and its network.",
+    )
+    sandbox_bwrap: str = Field(
+        default="bwrap", description="The bubblewrap program (a name on PATH, or a path)."
+    )
+    agent_cpu_seconds: int = Field(default=600, gt=0, description="CPU seconds per agent process.")
+    agent_memory_bytes: int = Field(
+        default=4 * 1024**3, gt=0, description="Address space per agent process (RLIMIT_AS)."
+    )
+    agent_max_processes: int = Field(
+        default=256, gt=0, description="Processes an agent may run at once."
+    )
+    agent_max_file_bytes: int = Field(
+        default=1024**3, gt=0, description="Largest file an agent may write (RLIMIT_FSIZE)."
+    )
+    agent_disk_bytes: int = Field(
+        default=2 * 1024**3, gt=0, description="How much an agent may grow its checkout and HOME."
+    )
+    agent_tmp_bytes: int = Field(
+        default=512 * 1024**2, gt=0, description="Size of an agent's private /tmp."
+    )
+    agent_max_output_bytes: int = Field(
+        default=64 * 1024**2, gt=0, description="Output (stdout and stderr) an agent may print."
+    )
+    sandbox_uid_base: int = Field(
+        default=1_500_000,
+        gt=0,
+        description="A root worker runs each agent as its own uid from this one up "
+        "(SANDBOX_UID_COUNT of them), so that process limits and file permissions hold.",
+    )
+    sandbox_uid_count: int = Field(default=1000, gt=0, description="See SANDBOX_UID_BASE.")
     scratch_dir: Path | None = Field(
         default=None, description="Where checkouts are made; a temporary directory if unset."
     )

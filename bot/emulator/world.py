@@ -57,6 +57,7 @@ class World:
     gh: EmulatorControl
     key_path: Path
     server_port: int
+    sandbox: bool = True  # FARCASTER_SANDBOX=on for every process it starts (off: unsafe)
     owner: str = "acme"
     repo: str = "inventory"
     server: subprocess.Popen[bytes] | None = None
@@ -77,8 +78,15 @@ class World:
         database_url: str | None = None,
         lease_seconds: float = 3.0,
         sample: Path = SAMPLE_REPO,
+        sandbox: bool | None = None,
     ) -> "World":
+        """``sandbox=None``: agents run in bubblewrap where it works, and without it (unsafe,
+        as on a development machine) where it does not."""
         root.mkdir(parents=True, exist_ok=True)
+        if sandbox is None:
+            from bot.sandbox.startup import sandbox_available
+
+            sandbox = sandbox_available()
         url = database_url or f"sqlite:///{root / 'farcaster.db'}"
         upgrade(url)
         process, base_url = start_emulator_process(root / "emulator")
@@ -106,6 +114,7 @@ class World:
             gh=gh,
             key_path=key_path,
             server_port=port,
+            sandbox=sandbox,
         )
 
     def env(self, *, fault: str | None = None, **extra: str) -> dict[str, str]:
@@ -118,6 +127,7 @@ class World:
             FARCASTER_WEBHOOK_SECRET=WEBHOOK_SECRET,
             FARCASTER_LEASE_SECONDS=str(self.lease_seconds),
             FARCASTER_SCRATCH_DIR=str(self.root / "scratch"),
+            FARCASTER_SANDBOX="on" if self.sandbox else "off",
             **extra,
         )
         if fault:

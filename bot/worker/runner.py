@@ -3,20 +3,25 @@
 ::
 
     claimed ──▶ snapshot (tarball at the base SHA, unpacked safely, committed in scratch)
-            ──▶ agent (changes the working tree; no credentials, bounded time and log)
+            ──▶ agent (changes the working tree, in the sandbox: no credentials, nothing of
+                the machine but the checkout and its own HOME, bounded time, resources, log)
             ──▶ diff (git, against the recorded base commit, whatever the agent did to git)
             ──▶ secret scan (a diff adding a secret is refused: ``secret_in_diff``)
             ──▶ verify (the repository's tests, if its farcaster.yml asks; worker/verify.py)
             ──▶ store_proposal (fenced; the proposal and the phase change in one transaction)
 
 ``guard.check()`` runs between steps, so a lost lease or a spent time budget stops the
-attempt before it writes. An empty diff is a non-retryable ``empty_diff``. The scratch
+attempt before it writes. An empty diff is a non-retryable ``empty_diff``; a full scratch
+disk is ``agent_disk_limit``. The agent and the verify step run in the sandbox
+(bot/sandbox), with a HOME of their own (not the one our git runs with). The scratch
 directory is removed whatever happens; one left by a process that died (``kill -9``, a
-fault point) is swept when the next worker on that host starts. Fault points
-``after_claim``, ``after_snapshot``, ``after_agent`` and ``after_proposal`` let crash tests
-kill the runner between any two steps.
+fault point) is swept when the next worker on that host starts, after the agents it names
+as still running (bot/sandbox/leftovers.py) are ended. Fault points ``after_claim``,
+``after_snapshot``, ``after_agent`` and ``after_proposal`` let crash tests kill the runner
+between any two steps.
 """
 
+import errno
 import os
 import re
 import shutil
@@ -30,10 +35,9 @@ from typing import Any
 
 from bot.agents.base import DEFAULT_MAX_LOG_BYTES, Agent, AgentLimits, AgentRequest, AgentResult
 from bot.agents.command import CommandAgent, scrubbed_env
-from bot.agents.process import ProcessOutcome, run_bounded
 from bot.agents.registry import load_registry, longest_timeout
 from bot.app.runtime import Runtime
-from bot.core.errors import AgentFailed, LeaseLost, Refusal
+from bot.core.errors import LIMIT_REASONS, AgentFailed, LeaseLost, Refusal
 from bot.core.faults import fault_point
 from bot.core.permissions import Permission, at_least
 from bot.core.records import Job, Lease, NewProposal
@@ -51,6 +55,10 @@ from bot.core.verdict import Verdict
 from bot.core.vocab import EventKind
 from bot.github.client import GitHubClient
 from bot.observe.metrics import observe_agent_duration
+from bot.sandbox.bwrap import HOME, python_paths
+from bot.sandbox.leftovers import end_leftovers
+from bot.sandbox.process import ProcessOutcome
+from bot.sandbox.startup import configured_limits, configured_sandbox
 from bot.worker.checkout import (
     Snapshot,
     diff_against_base,
@@ -90,13 +98,19 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
             give_agent_a_repository(snapshot)
         fault_point("after_snapshot")
         guard.check()
+        agent_home = root / "agent-home"  # not snapshot.home, which our git runs with
+        agent_home.mkdir()
         request = AgentRequest(
             checkout=snapshot.work,
             command=job.command,
-            limits=AgentLimits(settings.agent_timeout_seconds, DEFAULT_MAX_LOG_BYTES),
+            limits=AgentLimits(
+                settings.agent_timeout_seconds, DEFAULT_MAX_LOG_BYTES, configured_limits(settings)
+            ),
             stop=guard.lost,
-            home=snapshot.home,
+            home=agent_home,
             redactor=redactor,
+            sandbox=configured_sandbox(settings),
+            marker_dir=root,
         )
         with _timed(agent.name) as outcome:
             result = agent.run(request)
@@ -109,7 +123,16 @@ def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
         if config.verify is not None:
             guard.check()
             verdict = _verify(settings, config.verify, snapshot, base_copy, request).as_json()
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise AgentFailed(
+            f"The scratch disk is full ({settings.scratch_dir or tempfile.gettempdir()}).",
+            reason_code="agent_disk_limit",
+            retryable=True,
+        ) from None
     finally:
+        end_leftovers(root)
         remove_tree(root)
     guard.check()
     proposal = _proposal(agent, base_sha, diff, result, Redactor(_values(secrets)), verdict)
@@ -188,18 +211,25 @@ def _verify(
 ) -> Verdict:
     """The repository's tests on the proposed tree (after the diff was taken)."""
     timeout = min(config.timeout, settings.verify_timeout_seconds)
-    env = scrubbed_env(snapshot.home, [], os.environ, request.redactor)
+    env = scrubbed_env(request.home, [], os.environ, request.redactor)
+    # Where the tests see HOME: bound at a fixed path inside the sandbox.
+    home_inside = HOME if request.sandbox.enabled else str(request.home)
 
     def run(
         argv: Sequence[str], *, checkout: Path, env: Mapping[str, str], timeout: float
     ) -> ProcessOutcome:
-        return run_bounded(
+        # The repository's own code: the same sandbox and limits as the agent.
+        return request.sandbox.run(
             list(argv),
-            cwd=checkout,
-            env=dict(env),
+            checkout=checkout,
+            home=request.home,
+            env=env,
+            limits=request.limits.resources,
             timeout=timeout,
             stop=request.stop,
-            max_output_bytes=VERIFY_LOG_BYTES,
+            max_log_bytes=VERIFY_LOG_BYTES,
+            read_only=python_paths(),
+            marker_dir=request.marker_dir,
         )
 
     return verify_proposal(
@@ -207,7 +237,7 @@ def _verify(
         head=snapshot.work,
         base=base_copy,
         run=run,
-        junit=JUnitFolder(snapshot.home, str(snapshot.home)),
+        junit=JUnitFolder(request.home, home_inside),
         env=env,
         redactor=request.redactor,
     )
@@ -238,7 +268,9 @@ def _proposal(
 
 
 # How each way an agent run can end shows in farcaster_agent_duration_seconds{outcome}.
-_OUTCOMES = {"agent_timeout": "timeout", "empty_diff": "no_change"}
+_OUTCOMES = {"agent_timeout": "timeout", "empty_diff": "no_change"} | {
+    code: "limit" for code in LIMIT_REASONS
+}
 
 
 @contextmanager
@@ -319,7 +351,8 @@ def _scratch_dir(settings: Settings, job: Job, token: int) -> Path:
 
 
 def sweep_abandoned_scratch(settings: Settings) -> list[Path]:
-    """Remove scratch folders left on this host by runner processes that no longer live."""
+    """Remove scratch folders left on this host by runner processes that no longer live,
+    ending first any agent they name as running."""
     parent = settings.scratch_dir or Path(tempfile.gettempdir())
     if not parent.is_dir():
         return []
@@ -330,6 +363,7 @@ def sweep_abandoned_scratch(settings: Settings) -> list[Path]:
         if found is None or found["host"] != host or not entry.is_dir():
             continue
         if not _alive(int(found["pid"])):
+            end_leftovers(entry)
             remove_tree(entry)
             removed.append(entry)
     return removed

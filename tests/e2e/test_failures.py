@@ -46,7 +46,9 @@ def test_an_unknown_symbol_tombstones_with_one_report_and_retry_runs_again(box: 
 
 
 HOSTILE = {
-    "outside": "open('../../escaped.txt', 'w').write('x')",
+    # In the sandbox the root is read-only: the write fails and the agent says so (final).
+    "outside": "import sys\ntry:\n    open('../../escaped.txt', 'w').write('x')\n"
+    "except OSError as exc:\n    print(exc)\n    sys.exit(3)",
     "passwd": "import os; os.symlink('/etc/passwd', 'passwd')",
     "gitconfig": "import os; os.makedirs('.git', exist_ok=True); "
     "open('.git/config', 'a').write('[core]\\n\\tpager = evil\\n')",
@@ -54,7 +56,7 @@ HOSTILE = {
     "fails": "raise SystemExit(3)",
 }
 EXPECTED_REASON = {
-    "outside": "empty_diff",
+    "outside": "agent_failed",
     "passwd": "symlink_outside_repo",
     "gitconfig": "git_dir",
     "huge": "diff_too_large",
@@ -96,6 +98,8 @@ def test_hostile_command_agents_are_tombstoned_with_the_precise_reason(box: Worl
         reasons[agent] = tombstone.reason_code
         (report,) = bot_comments(box, issues[agent])
         assert tombstone.summary.split(".")[0] in report
-    assert reasons == EXPECTED_REASON
+    # Without a sandbox (a machine without bwrap) the write outside lands, unseen by the diff.
+    expected = EXPECTED_REASON if box.sandbox else {**EXPECTED_REASON, "outside": "empty_diff"}
+    assert reasons == expected
     assert box.state()["farcaster_branches"] == {}  # nothing pushed
     assert box.state()["pulls"]["total"] == 0

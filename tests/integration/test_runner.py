@@ -68,6 +68,7 @@ SCRIPTS = {
 
 
 def agents_file(folder):
+    # The sandbox shows an agent only what it names: here, this folder of scripts.
     for name, code in SCRIPTS.items():
         (folder / name).write_text(code)
     path = folder / "agents.toml"
@@ -75,25 +76,31 @@ def agents_file(folder):
         f"""
 [agents.envdump]
 argv = ["{PY}", "{folder}/envdump.py"]
+read_only = ["{folder}"]
 env = ["MY_API_KEY"]
 
 [agents.echo]
 argv = ["{PY}", "{folder}/echo.py", "{{instruction}}"]
+read_only = ["{folder}"]
 verify = ["{PY}", "{folder}/verify.py"]
 
 [agents.planter]
 argv = ["{PY}", "{folder}/planter.py", "{folder}/planted.txt"]
+read_only = ["{folder}"]
 
 [agents.printer]
 argv = ["{PY}", "{folder}/printer.py"]
+read_only = ["{folder}"]
 env = ["MY_API_KEY"]
 
 [agents.passer]
 argv = ["{PY}", "{folder}/passer.py"]
+read_only = ["{folder}"]
 env = ["MY_API_KEY"]
 
 [agents.sleeper]
 argv = ["{PY}", "{folder}/sleeper.py"]
+read_only = ["{folder}"]
 timeout = 0.5
 """
     )
@@ -281,7 +288,8 @@ def test_no_secret_reaches_a_command_agent(runtime, origin, github, monkeypatch,
     # The diff is stored as the agent wrote it (never redacted), so it shows what it saw.
     added = next(line[1:] for line in proposal.diff.splitlines() if line.startswith("+{"))
     seen = json.loads(added)
-    assert set(seen) == {"PATH", "HOME", "LANG", "MY_API_KEY"}
+    # bwrap adds PWD (the checkout's path inside the sandbox); nothing else is added.
+    assert set(seen) - {"PWD"} == {"PATH", "HOME", "LANG", "MY_API_KEY"}
     assert seen["MY_API_KEY"] == len("model-key")
     for secret in secrets:
         assert secret not in proposal.diff

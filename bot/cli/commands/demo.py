@@ -161,6 +161,13 @@ def demo(
     if keep is not None and root.exists():
         shutil.rmtree(root)
     box = World.start(root)
+    if box.sandbox:
+        console.print("Agents run sandboxed (bubblewrap): no network, only their checkout.")
+    else:
+        console.print(
+            "[yellow]bwrap is not usable here: agents run WITHOUT a sandbox "
+            "(FARCASTER_SANDBOX=off); production needs the bubblewrap package.[/yellow]"
+        )
     try:
         first_part(box)
         second_part(box)

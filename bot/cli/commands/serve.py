@@ -46,6 +46,10 @@ def serve(
     settings = get_settings()
     settings.require_github_app()
     configure_logging(LOG_FORMATS[log_format])
+    if workers > 0:  # fail closed: runners here need a usable bwrap (or SANDBOX=off)
+        from bot.sandbox.startup import sandbox_for
+
+        sandbox_for(settings)
     runtime = Runtime.from_settings(settings)
     stop_workers: Callable[[], None] | None = None
     try:

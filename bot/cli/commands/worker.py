@@ -1,5 +1,8 @@
 """`farcaster worker`: one runner process (claims jobs, runs agents, stores proposals).
 
+It refuses to start (one sentence, exit 2) when bubblewrap cannot make a sandbox here,
+unless FARCASTER_SANDBOX=off (unsafe, development only; it logs a warning).
+
 SIGTERM or SIGINT stops it gracefully: it claims nothing more, lets running jobs finish
 for ``--grace-seconds``, then exits; a second signal exits at once. Leases it still held
 expire and another worker takes the jobs over.
@@ -19,6 +22,7 @@ from bot.app.runtime import Runtime
 from bot.core.settings import get_settings
 from bot.observe.logs import configure_logging
 from bot.observe.metrics import build_registry, serve_metrics
+from bot.sandbox.startup import sandbox_for
 from bot.worker.loop import WorkerLoop
 from bot.worker.runner import sweep_abandoned_scratch
 
@@ -65,6 +69,8 @@ def worker(
     configure_logging(log_format)
     settings = get_settings()
     settings.require_github_app()
+    # Fail closed: without a usable bwrap the worker does not start (one sentence, exit 2).
+    sandbox_for(settings)
     runtime = Runtime.from_settings(settings)
     try:
         load_registry(settings)  # a broken agents file stops the worker now, not every job

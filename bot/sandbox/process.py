@@ -1,12 +1,16 @@
 """Running an agent's program: bounded output, a deadline, a stop event, the whole group killed.
 
-The program runs in its own session (so in its own process group), with stdin closed and
-stdout and stderr merged into one pipe that is read while it runs. It ends one of three
-ways: it exits; its deadline passes (``timed_out``); or the ``stop`` event is set because
-the runner lost its lease (``stopped``). In the last two cases the group gets SIGTERM, then
-SIGKILL after a grace period. In every case, whatever is left of the group is killed when
-the program is done, so no helper it started outlives the attempt (a process that leaves
-the group on purpose, with ``setsid``, escapes this; only a container would stop it).
+The program (usually bwrap, with the agent inside; see bot/sandbox) runs in its own session
+(so in its own process group), with stdin closed and stdout and stderr merged into one pipe
+that is read while it runs. It ends one of four ways: it exits; its deadline passes
+(``timed_out``); the ``stop`` event is set because the runner lost its lease (``stopped``);
+or a limit is hit (``killed_for`` holds its reason code): more output than
+``output_limit`` bytes, or whatever ``watch`` (called every poll) reports. In the last three
+cases the group gets SIGTERM, then SIGKILL after a grace period. In every case, whatever is
+left of the group is killed when the program is done. A process that leaves the group on
+purpose (``setsid``) escapes that; the sandbox's PID namespace is what ends it.
+
+``output_bytes`` is the true size of everything the program wrote, however little is kept.
 """
 
 import contextlib
@@ -16,7 +20,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +65,14 @@ class ProcessOutcome:
     timed_out: bool
     stopped: bool
     seconds: float
+    output_bytes: int = 0  # everything it wrote, kept or not
+    killed_for: str | None = None  # the reason code of the limit it was stopped for
+
+
+# Called every poll while the program runs: a reason code stops it.
+Watch = Callable[[], str | None]
+# Called once the program started (e.g. to record its pid for a restarted worker).
+OnStart = Callable[["subprocess.Popen[bytes]"], None]
 
 
 def run_bounded(
@@ -72,6 +84,10 @@ def run_bounded(
     stop: threading.Event,
     max_output_bytes: int,
     kill_grace: float = KILL_GRACE_SECONDS,
+    output_limit: int | None = None,
+    watch: Watch | None = None,
+    pass_fds: Sequence[int] = (),
+    on_start: OnStart | None = None,
 ) -> ProcessOutcome:
     """Run ``argv`` (never through a shell) under the rules above."""
     started = time.monotonic()
@@ -85,8 +101,12 @@ def run_bounded(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        pass_fds=tuple(pass_fds),
     )
     assert proc.stdout is not None
+    if on_start is not None:
+        on_start(proc)
+    killed_for: str | None = None
     with selectors.DefaultSelector() as selector:
         fd = proc.stdout.fileno()
         os.set_blocking(fd, False)
@@ -100,11 +120,17 @@ def run_bounded(
             if time.monotonic() > deadline:
                 timed_out = True
                 break
+            if output_limit is not None and buffer.total > output_limit:
+                killed_for = "agent_output_limit"
+                break
+            killed_for = watch() if watch is not None else None
+            if killed_for is not None:
+                break
             if open_pipe:
                 open_pipe = _read_ready(selector, fd, buffer, POLL_SECONDS)
             else:
                 _wait_quietly(proc, POLL_SECONDS)
-        if timed_out or stopped:
+        if timed_out or stopped or killed_for:
             _terminate_group(proc, kill_grace)
         exit_code = proc.wait()
         _kill_group(proc.pid)
@@ -113,11 +139,13 @@ def run_bounded(
             open_pipe = _read_ready(selector, fd, buffer, POLL_SECONDS)
     proc.stdout.close()
     return ProcessOutcome(
-        exit_code=None if (timed_out or stopped) else exit_code,
+        exit_code=None if (timed_out or stopped or killed_for) else exit_code,
         output=buffer.text(),
         timed_out=timed_out,
         stopped=stopped,
         seconds=time.monotonic() - started,
+        output_bytes=buffer.total,
+        killed_for=killed_for,
     )
 
 

@@ -1,0 +1,66 @@
+"""Whether this process may run agents, and with which sandbox: fail closed.
+
+A worker (``farcaster worker``, ``serve --workers N``) calls :func:`sandbox_for` before it
+starts. With ``FARCASTER_SANDBOX=on`` (the default) bwrap must make a sandbox here, or the
+process refuses to start with one sentence: it never falls back to running agents
+unconfined. Only an explicit ``FARCASTER_SANDBOX=off`` runs agents without it, and the
+worker logs a warning saying so.
+"""
+
+import logging
+
+from bot.core.errors import ConfigurationError
+from bot.core.settings import Settings
+from bot.sandbox.bwrap import probe
+from bot.sandbox.limits import Limits
+from bot.sandbox.run import Sandbox
+
+log = logging.getLogger("farcaster.sandbox")
+
+PACKAGE = "bubblewrap"
+UNSAFE_WARNING = (
+    "FARCASTER_SANDBOX=off: agents run WITHOUT a sandbox and can read this machine's files, "
+    "secrets and network (development only)"
+)
+
+
+def configured_sandbox(settings: Settings) -> Sandbox:
+    """The sandbox the settings ask for, without checking that it works."""
+    return Sandbox(
+        enabled=settings.sandbox == "on",
+        bwrap=settings.sandbox_bwrap,
+        uid_base=settings.sandbox_uid_base,
+        uid_count=settings.sandbox_uid_count,
+    )
+
+
+def configured_limits(settings: Settings) -> Limits:
+    return Limits(
+        cpu_seconds=settings.agent_cpu_seconds,
+        memory_bytes=settings.agent_memory_bytes,
+        processes=settings.agent_max_processes,
+        file_bytes=settings.agent_max_file_bytes,
+        disk_bytes=settings.agent_disk_bytes,
+        tmp_bytes=settings.agent_tmp_bytes,
+        output_bytes=settings.agent_max_output_bytes,
+    )
+
+
+def sandbox_available(bwrap: str = "bwrap") -> bool:
+    """Whether bwrap can make a sandbox on this machine (for the demo and test worlds)."""
+    return probe(bwrap) is None
+
+
+def sandbox_for(settings: Settings) -> Sandbox:
+    """The checked sandbox for a worker; ConfigurationError (one sentence) when unusable."""
+    sandbox = configured_sandbox(settings)
+    if not sandbox.enabled:
+        log.warning(UNSAFE_WARNING)
+        return sandbox
+    problem = probe(sandbox.bwrap)
+    if problem is not None:
+        raise ConfigurationError(
+            f"Refusing to run agents: {problem}; install the {PACKAGE} package "
+            "(or set FARCASTER_SANDBOX=off on a development machine, which is unsafe)."
+        )
+    return sandbox
