@@ -117,7 +117,10 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
     POST  /_emulator/clock                  {offset_seconds? | advance_seconds?}
     POST  /_emulator/settings               {sign_commits: bool}: the App's commits get a
                                              gpgsig header, so identical inputs no longer
-                                             give identical SHAs (GitHub may sign them)
+                                             give identical SHAs (GitHub may sign them);
+                                             {deliver_own_events: bool}: the App's own
+                                             comments, PRs and check runs deliver their
+                                             webhooks, as on GitHub (own_events.py)
     GET   /_emulator/journal?method=&path=&contains=&status=&since=&limit=
                                              {entries: [{seq, time, method, path, query,
                                              status, duration_ms, summary}], last_seq}
@@ -129,11 +132,11 @@ status the App's server answered, or null if unreachable>, "results": [{"app_id"
 
 Known differences from GitHub: state lives in memory (only the git repositories are on
 disk), so a restarted emulator starts empty; of the App's own API actions only ref
-changes deliver webhooks (``push``, sent in the background as GitHub does; opening a PR or
-commenting delivers nothing); one installation covers every repository of its account;
-any login exists (permission ``read`` on a public repository, ``none`` on a private one,
-unless set). Error sentences beyond the ones named above are modelled on GitHub's, not
-copied from it.
+changes deliver webhooks by default (``push``, sent in the background as GitHub does);
+its comments, PRs and check runs deliver theirs only with ``deliver_own_events``; one
+installation covers every repository of its account; any login exists (permission
+``read`` on a public repository, ``none`` on a private one, unless set). Error sentences
+beyond the ones named above are modelled on GitHub's, not copied from it.
 
 :mod:`bot.emulator.control` has ``EmulatorControl`` (a client of the admin API) and
 ``start_emulator_process``; :mod:`bot.emulator.serve` has ``EmulatorThread`` for in-process

@@ -176,11 +176,15 @@ def revoke_tokens(em: Em, body: Annotated[dict[str, Any] | None, Body()] = None)
 @router.post("/settings")
 def settings(em: Em, body: JsonBody) -> dict[str, Any]:
     """``{"sign_commits": bool}``: sign the App's commits (a fresh SHA each time), as GitHub
-    may; off by default, so identical inputs give identical SHAs."""
+    may; off by default, so identical inputs give identical SHAs. ``{"deliver_own_events":
+    bool}``: deliver the webhooks of the App's own comments, pull requests and check runs,
+    as GitHub does (off by default; see ``own_events.py``)."""
     with em.lock:
         if "sign_commits" in body:
             em.sign_commits = bool(body["sign_commits"])
-        return {"sign_commits": em.sign_commits}
+        if "deliver_own_events" in body:
+            em.deliver_own_events = bool(body["deliver_own_events"])
+        return {"sign_commits": em.sign_commits, "deliver_own_events": em.deliver_own_events}
 
 
 @router.post("/clock")

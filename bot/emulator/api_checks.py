@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from bot.emulator import render
+from bot.emulator import own_events, render
 from bot.emulator.api_issues import paginate
-from bot.emulator.deps import Call
+from bot.emulator.deps import Call, Dispatch
 from bot.emulator.errors import ApiError, not_found, unprocessable, validation_failed
 from bot.emulator.state import CheckRun, Emulator
 
@@ -82,7 +82,7 @@ def _apply(em: Emulator, run: CheckRun, body: dict[str, Any]) -> None:
 
 
 @router.post("/repos/{owner}/{repo}/check-runs", status_code=201)
-def create_check_run(call: Call, body: JsonBody) -> dict[str, Any]:
+def create_check_run(call: Call, dispatch: Dispatch, body: JsonBody) -> dict[str, Any]:
     name, head_sha = body.get("name"), body.get("head_sha")
     for field, value in (("name", name), ("head_sha", head_sha)):
         if not isinstance(value, str) or not value:
@@ -108,6 +108,9 @@ def create_check_run(call: Call, body: JsonBody) -> dict[str, Any]:
         )
         _apply(em, run, body)
         em.check_runs[run.id] = run
+        own_events.check_run(call, dispatch, run, "created")
+        if run.status == "completed":
+            own_events.check_run(call, dispatch, run, "completed")
         return render.check_run(em, call.urls, repo, run)
 
 
@@ -125,12 +128,17 @@ def get_check_run(call: Call, check_run_id: int) -> dict[str, Any]:
 
 
 @router.patch("/repos/{owner}/{repo}/check-runs/{check_run_id}")
-def update_check_run(call: Call, check_run_id: int, body: JsonBody) -> dict[str, Any]:
+def update_check_run(
+    call: Call, dispatch: Dispatch, check_run_id: int, body: JsonBody
+) -> dict[str, Any]:
     with call.em.lock:
         run = _run(call, check_run_id)
         if run.app_id != call.app.id:
             raise ApiError(403, "Resource not accessible by integration")
+        was = run.status
         _apply(call.em, run, body)
+        if run.status == "completed" and was != "completed":
+            own_events.check_run(call, dispatch, run, "completed")
         return render.check_run(call.em, call.urls, call.repo, run)
 
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from bot.emulator import issues, render
-from bot.emulator.deps import Call
+from bot.emulator import issues, own_events, render
+from bot.emulator.deps import Call, Dispatch
 from bot.emulator.errors import ApiError, not_found, unprocessable, validation_failed
 from bot.emulator.state import Comment, Issue
 
@@ -95,7 +95,9 @@ def _head_branch(call: Call, head: str) -> str:
 
 
 @router.post("/repos/{owner}/{repo}/pulls", status_code=201)
-def create_pull(call: Call, body: JsonBody, response: Response) -> dict[str, Any]:
+def create_pull(
+    call: Call, dispatch: Dispatch, body: JsonBody, response: Response
+) -> dict[str, Any]:
     em, repo, git = call.em, call.repo, call.repo.git
     head, base, title = body.get("head"), body.get("base"), body.get("title")
     for field, value in (("head", head), ("base", base)):
@@ -153,6 +155,7 @@ def create_pull(call: Call, body: JsonBody, response: Response) -> dict[str, Any
             maintainer_can_modify=bool(body.get("maintainer_can_modify", False)),
         )
         result = render.pull(em, call.urls, repo, issue)
+        own_events.pull_opened(call, dispatch, issue)
     response.headers["location"] = result["url"]
     return result
 
@@ -182,7 +185,9 @@ def list_comments(
 
 
 @router.post("/repos/{owner}/{repo}/issues/{number}/comments", status_code=201)
-def create_comment(call: Call, number: int, body: JsonBody, response: Response) -> dict[str, Any]:
+def create_comment(
+    call: Call, dispatch: Dispatch, number: int, body: JsonBody, response: Response
+) -> dict[str, Any]:
     text = body.get("body")
     if not isinstance(text, str):
         raise unprocessable('Invalid request.\n\n"body" wasn\'t supplied.')
@@ -194,6 +199,7 @@ def create_comment(call: Call, number: int, body: JsonBody, response: Response) 
         bot = em.user(call.app.bot_login, "Bot").login
         comment = issues.add_comment(em, call.repo, issue, user=bot, body=text, app_id=call.app.id)
         result = render.comment(em, call.urls, call.repo, comment)
+        own_events.comment(call, dispatch, issue, comment, "created")
     response.headers["location"] = result["url"]
     return result
 
@@ -205,14 +211,21 @@ def get_comment(call: Call, comment_id: int) -> dict[str, Any]:
 
 
 @router.patch("/repos/{owner}/{repo}/issues/comments/{comment_id}")
-def update_comment(call: Call, comment_id: int, body: JsonBody) -> dict[str, Any]:
+def update_comment(
+    call: Call, dispatch: Dispatch, comment_id: int, body: JsonBody
+) -> dict[str, Any]:
     text = body.get("body")
     if not isinstance(text, str):
         raise unprocessable('Invalid request.\n\n"body" wasn\'t supplied.')
     em = call.em
     with em.lock:
         comment = _comment(call, comment_id)
+        before = comment.body
         comment.body, comment.updated_at = text, em.now()
+        if before != text:
+            issue = call.repo.issues[comment.issue_number]
+            changes = {"body": {"from": before}}
+            own_events.comment(call, dispatch, issue, comment, "edited", changes)
         return render.comment(em, call.urls, call.repo, comment)
 
 

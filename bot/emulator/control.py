@@ -394,6 +394,11 @@ class EmulatorControl:
         """Make the App's commits signed (a fresh SHA per call), as GitHub may."""
         self._call("POST", "/settings", json={"sign_commits": enabled})
 
+    def deliver_own_events(self, enabled: bool = True) -> None:
+        """Deliver the webhooks of the App's own comments, pull requests and check runs, as
+        GitHub does (off by default): the bot must ignore what it caused itself."""
+        self._call("POST", "/settings", json={"deliver_own_events": enabled})
+
     def close(self) -> None:
         self._http.close()
 

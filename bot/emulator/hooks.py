@@ -68,11 +68,20 @@ Payload = Callable[[Installation], dict[str, Any]]
 
 
 def issue_comment(
-    em: Emulator, urls: Urls, repo: Repo, issue: Issue, comment: Comment, action: str
+    em: Emulator,
+    urls: Urls,
+    repo: Repo,
+    issue: Issue,
+    comment: Comment,
+    action: str,
+    changes: dict[str, Any] | None = None,
 ) -> Payload:
+    """``changes``: what an ``edited`` comment was (``{"body": {"from": old}}``)."""
+
     def build(installation: Installation) -> dict[str, Any]:
         return {
             "action": action,
+            **({"changes": changes} if changes is not None else {}),
             "issue": render.issue(em, urls, repo, issue),
             "comment": render.comment(em, urls, repo, comment),
             **envelope(em, urls, repo, installation, comment.user),

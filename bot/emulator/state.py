@@ -275,6 +275,9 @@ class Emulator:
         # When set, commits the App creates are signed, so their SHAs differ on every call
         # (POST /_emulator/settings {"sign_commits": true}).
         self.sign_commits = False
+        # When set, the App's own comments, pull requests and check runs deliver the
+        # webhooks GitHub sends for them (POST /_emulator/settings, see own_events.py).
+        self.deliver_own_events = False
         self._next_id = (
             config.first_id if config.first_id is not None else 10**8 + secrets.randbelow(8 * 10**8)
         )
