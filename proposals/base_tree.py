@@ -16,18 +16,23 @@ base commit. Reads do not grow with the file count:
 A path absent from the result does not exist at the base. A submodule is refused here:
 Farcaster never changes one. Large repositories get a truncated recursive listing (GitHub
 caps it at 100,000 entries); then each touched path is looked up one directory at a time.
+
+Every symbolic link of the base comes along too (``BaseTree.links``, path: target), read
+the same way, so that validation follows the proposal's links through the base's (a link
+``d/esc -> up/..`` is outside the repository when the base has ``d/up -> ..``). Links are
+few and small; with a truncated listing only the touched ones are known.
 """
 
 import io
 import tarfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.errors import InvalidDiff
 from bot.github.client import GitHubClient
 from proposals.trees import git_blob_sha
-from proposals.validation import BaseFile
+from proposals.validation import SYMLINK_MODE, BaseFile
 
 Entry = dict[str, Any]
 
@@ -40,6 +45,7 @@ class BaseTree:
     sha: str  # the tree of the base commit: what the new tree is built on
     files: dict[str, BaseFile]
     from_api: tuple[str, ...] = ()  # files whose tarball bytes were not git's (or absent)
+    links: dict[str, bytes] = field(default_factory=dict)  # every base symlink: its target
 
 
 class _Walker:
@@ -68,13 +74,18 @@ class _Walker:
 
 def _entries(
     gh: GitHubClient, owner: str, repo: str, base_sha: str, wanted: set[str]
-) -> tuple[str, dict[str, Entry]]:
+) -> tuple[str, dict[str, Entry], dict[str, Entry]]:
+    """The tree's SHA, the ``wanted`` entries that exist, and every symlink's entry."""
     tree = gh.get_tree(owner, repo, base_sha, recursive=True)
     if not tree.get("truncated"):
-        return str(tree["sha"]), {e["path"]: e for e in tree["tree"] if e["path"] in wanted}
+        entries = tree["tree"]
+        links = {e["path"]: e for e in entries if e.get("mode") == SYMLINK_MODE}
+        return str(tree["sha"]), {e["path"]: e for e in entries if e["path"] in wanted}, links
     walker = _Walker(gh, owner, repo, str(tree["sha"]))
     found = {p: walker.entry(p) for p in sorted(wanted)}
-    return str(tree["sha"]), {p: e for p, e in found.items() if e is not None}
+    present = {p: e for p, e in found.items() if e is not None}
+    links = {p: e for p, e in present.items() if e.get("mode") == SYMLINK_MODE}
+    return str(tree["sha"]), present, links
 
 
 def tarball_files(archive: bytes, wanted: set[str]) -> dict[str, bytes]:
@@ -99,7 +110,7 @@ def fetch_base(
     gh: GitHubClient, owner: str, repo: str, base_sha: str, paths: Iterable[str]
 ) -> BaseTree:
     """The base commit's tree SHA and those of ``paths`` that exist there, with content."""
-    tree_sha, entries = _entries(gh, owner, repo, base_sha, set(paths))
+    tree_sha, entries, links = _entries(gh, owner, repo, base_sha, set(paths))
     blobs: dict[str, Entry] = {}
     for path, entry in sorted(entries.items()):
         if entry.get("type") == "commit":
@@ -109,17 +120,23 @@ def fetch_base(
             )
         if entry.get("type") == "blob":
             blobs[path] = entry
-    use_tarball = len(blobs) >= TARBALL_FROM
+    reads = {**links, **blobs}
+    use_tarball = len(reads) >= TARBALL_FROM
     archived: dict[str, bytes] = {}
     if use_tarball:
-        archived = tarball_files(gh.download_tarball(owner, repo, base_sha), set(blobs))
-    files: dict[str, BaseFile] = {}
+        archived = tarball_files(gh.download_tarball(owner, repo, base_sha), set(reads))
+    contents: dict[str, bytes] = {}
     from_api: list[str] = []
-    for path, entry in blobs.items():
+    for path, entry in sorted(reads.items()):
         content = archived.get(path)
         if content is None or git_blob_sha(content) != entry["sha"]:
             if use_tarball:
                 from_api.append(path)
             content = gh.get_blob(owner, repo, str(entry["sha"]))
-        files[path] = BaseFile(path=path, mode=str(entry["mode"]), content=content)
-    return BaseTree(tree_sha, files, tuple(from_api))
+        contents[path] = content
+    files = {
+        path: BaseFile(path=path, mode=str(entry["mode"]), content=contents[path])
+        for path, entry in blobs.items()
+    }
+    targets = {path: contents[path] for path in links}
+    return BaseTree(tree_sha, files, tuple(from_api), targets)

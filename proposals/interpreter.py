@@ -149,7 +149,7 @@ class _Interpretation:
         self.config = policy.repo_config(base.files)
         files = {path: base.files[path] for path in touched if path in base.files}
         limits = policy.limits_for(job, self.runtime.settings, self.config)
-        changes = validate(parsed, files, limits)
+        changes = validate(parsed, files, limits, base.links)
         policy.check_repo_allowed(changes, job, self.config)
         self.guard.check()
         if job.mode is JobMode.PLAN:

@@ -1,6 +1,7 @@
 """A hostile agent that plants the server's secrets in its change: refused, and no trace kept."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def test_planted_secrets_are_refused_and_found_in_neither_the_database_nor_the_l
     assert list(box.root.glob("*.db")), "the SQLite database file is where we look"
     assert list(box.root.glob("*.log")), "the process logs are where we look"
     assert files_holding(box.root, secrets) == {}
+    # httpx logs the tarball's signed redirect URL at INFO: its token is redacted.
+    logs = "".join(path.read_text(errors="replace") for path in box.root.rglob("*.log"))
+    assert "token=[REDACTED]" in logs
+    assert set(re.findall(r"[?&]token=([^&\s\"]+)", logs)) == {"[REDACTED]"}
 
 
 def filter_planter_agents_file(box: World, marker: Path) -> Path:

@@ -106,10 +106,16 @@ class FakeGitHub:
 
     # -- seeding and human actions ---------------------------------------------------------
 
-    def seed(self, files: dict[str, bytes], *, branch: str = "main") -> str:
-        """A root commit holding ``files`` on ``branch``; returns its SHA."""
+    def seed(
+        self, files: dict[str, bytes], *, branch: str = "main", modes: dict[str, str] | None = None
+    ) -> str:
+        """A root commit holding ``files`` on ``branch`` (mode 100644 unless ``modes`` says,
+        e.g. 120000 for a symlink whose content is its target); returns its SHA."""
+        modes = modes or {}
         with self.lock:
-            tree = self._store_tree({p: ("100644", self._store_blob(c)) for p, c in files.items()})
+            tree = self._store_tree(
+                {p: (modes.get(p, "100644"), self._store_blob(c)) for p, c in files.items()}
+            )
             sha = self._store_commit(tree, [], "initial commit", HUMAN["login"])
             self.refs[branch] = sha
             return sha

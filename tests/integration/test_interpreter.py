@@ -310,3 +310,37 @@ def test_a_branch_made_for_a_proposal_that_went_stale_is_moved_to_the_new_one(
     assert world.fake.commits[branch_head]["parents"] == [head]
     assert world.fake.files_at(branch_head) == applied(new_base, edits)
     assert world.fake.created["pull"] == 1 and world.fake.created["ref_update"] == 1
+
+
+def new_symlink(path: str, target: str) -> str:
+    return (
+        f"diff --git a/{path} b/{path}\nnew file mode 120000\n--- /dev/null\n+++ b/{path}\n"
+        f"@@ -0,0 +1 @@\n+{target}\n\\ No newline at end of file\n"
+    )
+
+
+def test_a_new_link_is_followed_through_the_links_of_the_base(world: World) -> None:
+    # `d/up -> ..` is at the base (harmless: it is the root); `d/esc -> up/..` alone looks
+    # like `d`, but through `d/up` it is the folder above the repository.
+    world.base_sha = world.fake.seed(
+        {**BASE_FILES, "d/up": b"..", "d/keep.txt": b"x\n"}, modes={"d/up": "120000"}
+    )
+    world.enqueue()
+    world.propose(new_symlink("d/esc", "up/.."))
+    job = world.apply()
+    assert job.state is JobState.TOMBSTONED
+    tombstone = world.store.tombstone(job.id)
+    assert tombstone is not None and tombstone.reason_code == "symlink_outside_repo"
+    assert "`d/esc` points to `up/..` (through the link `d/up`)" in tombstone.summary
+    assert world.fake.pulls == []
+
+
+def test_a_new_link_through_a_base_link_that_stays_inside_is_published(world: World) -> None:
+    world.base_sha = world.fake.seed(
+        {**BASE_FILES, "d/up": b"..", "d/keep.txt": b"x\n"}, modes={"d/up": "120000"}
+    )
+    world.enqueue()
+    world.propose(new_symlink("d/readme", "up/d/keep.txt"))
+    assert world.apply().state is JobState.DONE
+    (pull,) = world.fake.pulls
+    assert world.fake.files_at(world.fake.refs[pull["head"]])["d/readme"] == b"up/d/keep.txt"
