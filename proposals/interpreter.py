@@ -34,8 +34,9 @@ Invariants.
 
 Failures.
 
-- The diff is invalid, or the branch is someone else's: ``store.fail``, non-retryable; the
-  tombstone's report replaces the status comment (:mod:`proposals.job_report`).
+- The diff is invalid, or the branch is someone else's: a non-retryable refusal propagates
+  and the worker loop fails the attempt with it; the tombstone's report replaces the status
+  comment (:mod:`proposals.job_report`).
 - The proposal's verify verdict (stored by the runner, :mod:`bot.core.verdict`) says the
   tests must pass and they did not: ``verify_failed``, naming the new failures, before
   anything is written. When they need not pass, the PR opens as a draft and its check run
@@ -55,16 +56,13 @@ Failures.
 from dataclasses import asdict
 from typing import Any
 
-from bot.app.runtime import Runtime
 from bot.core import faults
-from bot.core.errors import ConfigurationError, RefConflict, Refusal
-from bot.core.records import Job, JobState, Lease, Phase
-from bot.core.redaction import Redactor
+from bot.core.errors import Refusal
+from bot.core.records import JobState, Lease, Phase
 from bot.core.verdict import Verdict, verdict_from_json
 from bot.core.vocab import EventKind, JobMode
-from bot.github.client import GitHubClient
 from bot.worker.leases import LeaseGuard
-from bot.worker.loop import failure_from_error
+from bot.worker.services import Services, github_for
 from proposals import drift, effects, policy, pr_extras, reports, trees
 from proposals import verdict as verdict_report
 from proposals.base_tree import BaseTree, fetch_base
@@ -74,34 +72,21 @@ from proposals.reports import CheckOutput, PullInfo
 from proposals.validation import FileChange, read_diff, touched_paths, validate
 
 
-def apply_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
+def apply_job(services: Services, lease: Lease, guard: LeaseGuard) -> None:
     """The APPLY-phase handler (see the module docstring for what it promises)."""
-    store, job = runtime.store, lease.job
-    try:
-        _Interpretation(runtime, lease, guard).run()
-    except (Refusal, RefConflict) as exc:
-        # A decision, not an accident: the tombstone and its report say why, redacted as the
-        # worker loop would redact any other failure.
-        redactor = Redactor(runtime.settings.secret_values())
-        store.fail(job.id, guard.token, failure_from_error(exc, redactor))
-
-
-def client_for(runtime: Runtime, job: Job) -> GitHubClient:
-    if job.installation_id is None:
-        raise ConfigurationError(f"Job {job.id} has no GitHub App installation to act through.")
-    return runtime.github(job.installation_id)
+    _Interpretation(services, lease, guard).run()
 
 
 class _Interpretation:
     """One attempt at one job: the steps, in order, each recorded before the next."""
 
-    def __init__(self, runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
-        self.runtime = runtime
-        self.store = runtime.store
+    def __init__(self, services: Services, lease: Lease, guard: LeaseGuard) -> None:
+        self.services = services
+        self.store = services.store
         self.job = lease.job
         self.guard = guard
         self.token = guard.token
-        self.prefix = runtime.settings.command_prefix
+        self.prefix = services.settings.command_prefix
         self.ledger = Ledger(self.store, self.job.id, self.token)
         self.verdict: Verdict | None = None
 
@@ -128,7 +113,7 @@ class _Interpretation:
         self.proposal = proposal
         self.blocked = reports.blocked_egress(self.store.events(job.id), proposal.attempt)
         self.content = content_key(proposal)
-        self.repo = Repo(client_for(self.runtime, job), job.owner, job.name, self._hold)
+        self.repo = Repo(github_for(self.services, job), job.owner, job.name, self._hold)
         if self.ledger.stale_for(self.content):
             self._restart_with_empty_ledger()
             return
@@ -148,7 +133,7 @@ class _Interpretation:
             )
         self.config = policy.repo_config(base.files)
         files = {path: base.files[path] for path in touched if path in base.files}
-        limits = policy.limits_for(job, self.runtime.settings, self.config)
+        limits = policy.limits_for(job, self.services.settings, self.config)
         changes = validate(parsed, files, limits, base.links)
         policy.check_repo_allowed(changes, job, self.config)
         self.guard.check()
@@ -232,7 +217,7 @@ class _Interpretation:
     def _git_objects(self, base: BaseTree, changes: list[FileChange]) -> str:
         """Tree, commit and branch; returns the commit the branch points at."""
         job, repo, key = self.job, self.repo, self.content
-        settings = self.runtime.settings
+        settings = self.services.settings
         builder = trees.TreeBuilder(
             repo.gh,
             repo.owner,

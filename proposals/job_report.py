@@ -16,24 +16,23 @@ A job that moved on before the item ran (a maintainer retried it) is left alone;
 attempt owns the comment now.
 """
 
-from bot.app.runtime import Runtime
 from bot.core.records import Job, JobState
 from bot.core.verdict import verdict_from_json
 from bot.store.outbox import OutboxItem
+from bot.worker.services import Services, github_for
 from proposals import effects, reports
 from proposals import verdict as verdict_report
 from proposals.effects import Repo
-from proposals.interpreter import client_for
 
 CHECK_RUN_STEPS = ("plan_check_run", "check_run")
 
 
-def handle_job_report(runtime: Runtime, item: OutboxItem) -> None:
+def handle_job_report(services: Services, item: OutboxItem) -> None:
     if item.job_id is None:
         return
-    store = runtime.store
+    store = services.store
     job = store.get(item.job_id)
-    prefix = runtime.settings.command_prefix
+    prefix = services.settings.command_prefix
     stopped_by_tests = False
     if job.state is JobState.TOMBSTONED:
         tombstone = store.tombstone(job.id)
@@ -47,7 +46,7 @@ def handle_job_report(runtime: Runtime, item: OutboxItem) -> None:
         conclusion, title = "cancelled", "Cancelled"
     else:
         return
-    repo = Repo(client_for(runtime, job), job.owner, job.name)
+    repo = Repo(github_for(services, job), job.owner, job.name)
     if job.issue_number is not None:
         comment_id = effects.upsert_status_comment(
             repo, job.issue_number, job.id, body, known=job.comment_id
@@ -57,28 +56,28 @@ def handle_job_report(runtime: Runtime, item: OutboxItem) -> None:
             store.set_tombstone_comment(job.id, comment_id)
     output = reports.check_report(title, body)
     if stopped_by_tests:
-        output = _with_verdict(runtime, job, output)
-    for run_id in _check_runs(runtime, repo, job):
+        output = _with_verdict(services, job, output)
+    for run_id in _check_runs(services, repo, job):
         effects.conclude_check_run(repo, run_id, conclusion, output)
 
 
-def _check_runs(runtime: Runtime, repo: Repo, job: Job) -> list[int]:
+def _check_runs(services: Services, repo: Repo, job: Job) -> list[int]:
     """The job's check runs: those in its ledger, else one on its base SHA (found or made)."""
-    ledger = runtime.store.effects(job.id)
+    ledger = services.store.effects(job.id)
     ids = {int(ledger[s].result["id"]) for s in CHECK_RUN_STEPS if s in ledger}
     if job.check_run_id is not None:
         ids.add(job.check_run_id)
     if ids or job.base_sha is None:
         return sorted(ids)
-    output = reports.check_in_progress(job, prefix=runtime.settings.command_prefix)
+    output = reports.check_in_progress(job, prefix=services.settings.command_prefix)
     run_id = effects.find_or_create_check_run(repo, job.base_sha, job.id, output)
-    runtime.store.set_job_fields(job.id, {"check_run_id": run_id})
+    services.store.set_job_fields(job.id, {"check_run_id": run_id})
     return [run_id]
 
 
-def _with_verdict(runtime: Runtime, job: Job, output: reports.CheckOutput) -> reports.CheckOutput:
+def _with_verdict(services: Services, job: Job, output: reports.CheckOutput) -> reports.CheckOutput:
     """A job stopped by its tests: the check run's title is their line, with annotations."""
-    proposal = runtime.store.latest_proposal(job.id)
+    proposal = services.store.latest_proposal(job.id)
     verdict = verdict_from_json(proposal.verify if proposal else None)
     if verdict is None:
         return output

@@ -18,7 +18,7 @@ components. On top of that (reason codes in brackets):
   the base already is the base's, not the proposal's.
 
 Globs (``allowed_globs``, ``protected_globs``) follow the very rules by which the agents
-pick files (``bot.agents.paths``, gitignore-like: ``*.py`` matches at any depth, ``src/pkg``
+pick files (``bot.core.globs``, gitignore-like: ``*.py`` matches at any depth, ``src/pkg``
 everything below it): a job limited to ``--path GLOB`` may change what its agent was given.
 """
 
@@ -27,9 +27,9 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.agents.paths import matches
 from bot.core.errors import InvalidDiff
 from bot.core.git_names import is_git_dir_name
+from bot.core.globs import matches
 
 WORKFLOWS_DIR = ".github/workflows"
 

@@ -7,11 +7,11 @@ pull request, check run and comment and creates nothing new. That makes replay t
 operator's tool after a crash, a lost outbox item, or a fix to the interpreter itself.
 """
 
-from bot.app.runtime import Runtime
 from bot.core.records import Job
+from bot.store import Store
 
 
-def replay(runtime: Runtime, job_id: str, *, actor: str = "operator") -> Job:
+def replay(store: Store, job_id: str, *, actor: str = "operator") -> Job:
     """Queue the job (id or unambiguous prefix) for the interpreter; returns it as queued."""
-    job = runtime.store.find(job_id)
-    return runtime.store.reopen_for_apply(job.id, actor=actor)
+    job = store.find(job_id)
+    return store.reopen_for_apply(job.id, actor=actor)

@@ -29,12 +29,15 @@ def create_app(
     secret = runtime.settings.require_webhook_secret()
     router = build_router()
     context = Context(
-        runtime=runtime,
+        settings=runtime.settings,
+        store=runtime.store,
+        github=runtime.github,
+        agents=runtime.agents,
         permissions=permissions
         or PermissionCache(runtime.settings.permission_cache_seconds, clock=clock),
         deliveries=Deliveries(runtime.db, runtime.store, runtime.outbox),
     )
-    metrics = IntakeMetrics(runtime.store, router.events)
+    metrics = IntakeMetrics(runtime.metrics, router.events)
     app = FastAPI(title="Farcaster", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(webhook_routes(Inbox(context, router), secret, metrics))
     app.include_router(health_routes(runtime, metrics))

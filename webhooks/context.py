@@ -1,8 +1,9 @@
-"""What handlers share: the runtime, the permission cache and the delivery inbox."""
+"""What webhook handlers are given: the few shared objects they use, not the container."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.app.runtime import Runtime
+from bot.agents.registry import LiveRegistry
 from bot.core.settings import Settings
 from bot.github.client import GitHubClient
 from bot.store import Store
@@ -12,20 +13,12 @@ from webhooks.permissions import PermissionCache, permission_of
 
 @dataclass(frozen=True)
 class Context:
-    runtime: Runtime
+    settings: Settings
+    store: Store
+    github: Callable[[int], GitHubClient]  # the client of an installation
+    agents: LiveRegistry
     permissions: PermissionCache
     deliveries: Deliveries
-
-    @property
-    def settings(self) -> Settings:
-        return self.runtime.settings
-
-    @property
-    def store(self) -> Store:
-        return self.runtime.store
-
-    def github(self, installation_id: int) -> GitHubClient:
-        return self.runtime.github(installation_id)
 
     def permission(self, github: GitHubClient, repo: str, user: str) -> str:
         return permission_of(self.permissions, github, repo, user)

@@ -18,10 +18,10 @@ second delivery about the same comment cannot queue a second reaction or reply.
 from collections.abc import Callable
 from typing import Any
 
-from bot.app.runtime import Runtime
 from bot.core.vocab import OutboxKind
 from bot.store.deliveries import OutboxPut
 from bot.store.outbox import OutboxItem
+from bot.worker.services import Services
 
 
 def reply_marker(key: str) -> str:
@@ -87,11 +87,11 @@ def _split_repo(payload: dict[str, Any]) -> tuple[str, str]:
     return owner, name
 
 
-def handle_reaction(runtime: Runtime, item: OutboxItem) -> None:
+def handle_reaction(services: Services, item: OutboxItem) -> None:
     """Add the reaction to the comment."""
     payload = item.payload
     owner, name = _split_repo(payload)
-    github = runtime.github(int(payload["installation_id"]))
+    github = services.github(int(payload["installation_id"]))
     github.add_comment_reaction(owner, name, int(payload["comment_id"]), str(payload["content"]))
 
 
@@ -102,7 +102,7 @@ def _is_bot(user: Any) -> bool:
     return user.get("type") == "Bot" or login.lower().endswith("[bot]")
 
 
-def handle_reply(runtime: Runtime, item: OutboxItem) -> None:
+def handle_reply(services: Services, item: OutboxItem) -> None:
     """Post the reply once: edit the bot comment holding the marker, or create it."""
     payload = item.payload
     owner, name = _split_repo(payload)
@@ -111,7 +111,7 @@ def handle_reply(runtime: Runtime, item: OutboxItem) -> None:
     if marker not in body:
         body = f"{body}\n\n{marker}"
     number = int(payload["issue_number"])
-    github = runtime.github(int(payload["installation_id"]))
+    github = services.github(int(payload["installation_id"]))
     for comment in github.list_issue_comments(owner, name, number):
         # Only our own comments count: a person quoting the marker must not stop the reply.
         if marker in str(comment.get("body") or "") and _is_bot(comment.get("user")):
@@ -121,7 +121,7 @@ def handle_reply(runtime: Runtime, item: OutboxItem) -> None:
     github.create_issue_comment(owner, name, number, body)
 
 
-FEEDBACK_HANDLERS: dict[str, Callable[[Runtime, OutboxItem], None]] = {
+FEEDBACK_HANDLERS: dict[str, Callable[[Services, OutboxItem], None]] = {
     OutboxKind.REACTION: handle_reaction,
     OutboxKind.REPLY: handle_reply,
 }

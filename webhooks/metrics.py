@@ -1,4 +1,4 @@
-"""``GET /metrics``: Prometheus figures of one app, in its own registry.
+"""``GET /metrics``: Prometheus figures of the process, with the webhook app's own series.
 
 - ``farcaster_webhook_deliveries_total{event, outcome}``: every answered delivery. Event
   names outside the handled set are folded into ``other`` and deliveries rejected before
@@ -8,29 +8,20 @@
   refusals, tombstones by reason, ...), counted in the database at scrape time, and this
   process's GitHub-call and agent-duration series (``serve --workers`` runs agents).
 
-Each app owns a :class:`CollectorRegistry`, so several apps (tests) never collide.
+The series are added to the process's registry (``Runtime.metrics``), which holds the
+store's and the process's series already; one app per runtime.
 """
 
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from bot.observe.metrics import (
-    install_agent_metrics,
-    install_github_call_metrics,
-    register_store_metrics,
-)
-from bot.store import Store
-
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class IntakeMetrics:
-    def __init__(self, store: Store, known_events: Iterable[str]) -> None:
-        self.registry = CollectorRegistry()
-        register_store_metrics(self.registry, store)
-        install_github_call_metrics(self.registry)
-        install_agent_metrics(self.registry)
+    def __init__(self, registry: CollectorRegistry, known_events: Iterable[str]) -> None:
+        self.registry = registry
         self._known = frozenset(known_events) | {"unverified"}
         self.deliveries = Counter(
             "farcaster_webhook_deliveries",

@@ -40,12 +40,13 @@ from rope.refactor.rename import Rename
 from bot.agents.base import AgentRequest, AgentResult, command_paths, command_text
 from bot.agents.exports import Bindings, ModuleIndex
 from bot.agents.mentions import count_mentions
-from bot.agents.paths import read_text, repository_files, selected
+from bot.agents.paths import read_text, repository_files
 from bot.agents.prefilter import Candidates, files_mentioning
 from bot.agents.rename_strings import StringEdits, apply_spans, member_edits, module_symbol_edits
 from bot.agents.rope_project import open_project
 from bot.agents.symbols import Definition, all_definitions, named, similar
 from bot.core.errors import AgentFailed, LeaseLost
+from bot.core.globs import selected
 
 # Shown per ambiguity or unknown name, so a message stays one screen long.
 MAX_LISTED = 10

@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable
 
 from bot.agents.base import AgentRequest, AgentResult, command_paths, command_text
-from bot.agents.paths import read_text, repository_files, selected
+from bot.agents.paths import read_text, repository_files
 from bot.core.errors import AgentFailed
+from bot.core.globs import selected
 
 
 def make_substitution(

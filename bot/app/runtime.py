@@ -1,33 +1,59 @@
-"""Composition: the objects one Farcaster process shares, built from settings."""
+"""Composition: the objects one Farcaster process shares, built once from settings.
+
+A process builds one :class:`Runtime`: the database and the store on it, the outbox, the
+GitHub clients (one per installation, cached), the agent registry (the agents file read
+once; see :class:`~bot.agents.registry.LiveRegistry` for reloads) and the metrics registry
+every ``/metrics`` endpoint of the process serves. Handlers do not receive the container:
+the worker's handlers see :class:`~bot.worker.services.Services`, the webhook handlers a
+:class:`~webhooks.context.Context` with what they use.
+"""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry
+
+from bot.agents.registry import LiveRegistry
 from bot.core.settings import Settings
 from bot.github.client import GitHubClient
+from bot.observe.metrics import build_registry
 from bot.store import Database, Store
 from bot.store.outbox import Outbox
 
 GitHubFactory = Callable[[int], GitHubClient]
 
 
-@dataclass
 class Runtime:
-    settings: Settings
-    db: Database
-    store: Store
-    outbox: Outbox
-    github: GitHubFactory
-    _clients: dict[int, GitHubClient] = field(default_factory=dict)
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        store: Store,
+        outbox: Outbox,
+        github: GitHubFactory | None = None,
+        *,
+        agents: LiveRegistry | None = None,
+        metrics: CollectorRegistry | None = None,
+    ) -> None:
+        """Raises ConfigurationError when the agents file is bad (``agents`` not given)."""
+        self.settings = settings
+        self.db = db
+        self.store = store
+        self.outbox = outbox
+        self._clients: dict[int, GitHubClient] = {}
+        self.github: GitHubFactory = github or self._cached_client
+        self.agents = agents or LiveRegistry.load(settings)
+        self.metrics = metrics or build_registry(store)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, github: GitHubFactory | None = None) -> "Runtime":
         db = Database.from_url(settings.database_url)
         store = Store(db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
         outbox = Outbox(db, lease_seconds=settings.lease_seconds)
-        runtime = cls(settings=settings, db=db, store=store, outbox=outbox, github=lambda _i: None)  # type: ignore[arg-type,return-value]
-        runtime.github = github or runtime._cached_client
-        return runtime
+        try:
+            return cls(settings, db, store, outbox, github)
+        except BaseException:
+            db.dispose()
+            raise
 
     def _cached_client(self, installation_id: int) -> GitHubClient:
         client = self._clients.get(installation_id)

@@ -55,7 +55,7 @@ def build_worker_loop(
         handlers=handlers or build_handlers(runtime),
         side_tasks=[lambda: drain_outbox(runtime, owner, kinds)],
         # A run attempt may last as long as the slowest configured agent and its verify.
-        budget_seconds={Phase.RUN: run_budget_seconds(runtime.settings)},
+        budget_seconds={Phase.RUN: run_budget_seconds(runtime.settings, runtime.agents.current())},
         grace_seconds=grace_seconds,
     )
 

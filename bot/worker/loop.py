@@ -35,7 +35,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from bot.app.runtime import Runtime
 from bot.core.errors import (
     CredentialsRejected,
     FarcasterError,
@@ -48,8 +47,9 @@ from bot.core.records import Failure, Lease, Phase
 from bot.core.redaction import Redactor, one_line
 from bot.core.vocab import EventKind
 from bot.worker.leases import LeaseGuard, heartbeating
+from bot.worker.services import Services
 
-Handler = Callable[[Runtime, Lease, LeaseGuard], None]
+Handler = Callable[[Services, Lease, LeaseGuard], None]
 SideTask = Callable[[], int]
 
 log = logging.getLogger("farcaster.worker")
@@ -77,7 +77,7 @@ def failure_from_error(exc: BaseException, redactor: Redactor) -> Failure:
 
 
 def postpone_for_rate_limit(
-    runtime: Runtime, lease: Lease, exc: RateLimited, redactor: Redactor
+    runtime: Services, lease: Lease, exc: RateLimited, redactor: Redactor
 ) -> None:
     """GitHub asked us to wait: give the job back to its phase's queue for that long.
 
@@ -105,7 +105,7 @@ def postpone_for_rate_limit(
 class WorkerLoop:
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: Services,
         *,
         worker_id: str,
         concurrency: int = 1,

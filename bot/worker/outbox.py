@@ -19,18 +19,18 @@ Composition lives with the caller: ``drain_outbox(runtime, owner, {**FEEDBACK_HA
 import logging
 from collections.abc import Callable, Mapping
 
-from bot.app.runtime import Runtime
 from bot.core.errors import FarcasterError, RateLimited
 from bot.store.outbox import OutboxItem
+from bot.worker.services import Services
 
-OutboxHandler = Callable[[Runtime, OutboxItem], None]
+OutboxHandler = Callable[[Services, OutboxItem], None]
 Handler = OutboxHandler
 
 log = logging.getLogger(__name__)
 
 
 def drain_outbox(
-    runtime: Runtime, owner: str, handlers: Mapping[str, Handler], *, limit: int = 10
+    runtime: Services, owner: str, handlers: Mapping[str, Handler], *, limit: int = 10
 ) -> int:
     """Claim up to ``limit`` due items and run each; returns how many were claimed."""
     items = runtime.outbox.claim(owner, limit=limit)
@@ -39,7 +39,7 @@ def drain_outbox(
     return len(items)
 
 
-def run_item(runtime: Runtime, item: OutboxItem, handlers: Mapping[str, Handler]) -> str:
+def run_item(runtime: Services, item: OutboxItem, handlers: Mapping[str, Handler]) -> str:
     """Run one claimed item; returns its new state (``done``, ``pending`` or ``dead``)."""
     outbox = runtime.outbox
     handler = handlers.get(item.kind)

@@ -35,8 +35,7 @@ from typing import Any
 
 from bot.agents.base import DEFAULT_MAX_LOG_BYTES, Agent, AgentLimits, AgentRequest, AgentResult
 from bot.agents.command import CommandAgent, scrubbed_env
-from bot.agents.registry import load_registry, longest_timeout
-from bot.app.runtime import Runtime
+from bot.agents.registry import AgentRegistry
 from bot.core.errors import LIMIT_REASONS, AgentFailed, LeaseLost, Refusal
 from bot.core.faults import fault_point
 from bot.core.permissions import Permission, at_least
@@ -67,6 +66,7 @@ from bot.worker.checkout import (
     take_snapshot,
 )
 from bot.worker.leases import LeaseGuard
+from bot.worker.services import Services
 from bot.worker.verify import VERIFY_LOG_BYTES, JUnitFolder, verify_proposal
 
 # Downloading, unpacking, committing and diffing, on top of the agent's own time.
@@ -75,12 +75,12 @@ _SCRATCH_PREFIX = "farcaster-"
 _SCRATCH_NAME = re.compile(r"farcaster-(?P<host>[^~]+)~(?P<pid>\d+)~")
 
 
-def run_job(runtime: Runtime, lease: Lease, guard: LeaseGuard) -> None:
+def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
     """Turn the leased job into a proposal, or raise the error that ends this attempt."""
     fault_point("after_claim")
     job = lease.job
     settings = runtime.settings
-    registry = load_registry(settings)
+    registry = runtime.agents.current()
     agent = registry.get(job.agent)
     client = runtime.github(_installation(job))
     base_sha = _base_sha(runtime, job, client)
@@ -295,11 +295,11 @@ def _timed(agent: str) -> Iterator[list[str]]:
         )
 
 
-def run_budget_seconds(settings: Settings) -> float:
+def run_budget_seconds(settings: Settings, agents: AgentRegistry) -> float:
     """The time budget of one run attempt: the longest agent, the repository's tests on
     both trees, and the snapshot's margin."""
     verify = 2 * settings.verify_timeout_seconds
-    return longest_timeout(settings) + verify + SNAPSHOT_MARGIN_SECONDS
+    return agents.longest_timeout(settings.agent_timeout_seconds) + verify + SNAPSHOT_MARGIN_SECONDS
 
 
 def _installation(job: Job) -> int:
@@ -311,7 +311,7 @@ def _installation(job: Job) -> int:
     return job.installation_id
 
 
-def _base_sha(runtime: Runtime, job: Job, client: GitHubClient) -> str:
+def _base_sha(runtime: Services, job: Job, client: GitHubClient) -> str:
     """The recorded base commit; a job recorded without one runs on its branch's head."""
     if job.base_sha:
         return job.base_sha

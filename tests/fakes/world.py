@@ -16,7 +16,7 @@ from typing import Any
 from githubkit.cache import MemCacheStrategy
 
 from bot.app.runtime import Runtime
-from bot.core.errors import RateLimited
+from bot.core.errors import RateLimited, RefConflict, Refusal
 from bot.core.records import Job, Lease, NewJob, NewProposal, Phase
 from bot.core.redaction import Redactor
 from bot.core.settings import Settings
@@ -24,7 +24,7 @@ from bot.github.client import GitHubClient
 from bot.store import Store
 from bot.store.outbox import Outbox
 from bot.worker.leases import LeaseGuard
-from bot.worker.loop import postpone_for_rate_limit
+from bot.worker.loop import failure_from_error, postpone_for_rate_limit
 from proposals.interpreter import apply_job
 from tests.fakes.github_fake import FakeGitHub
 
@@ -183,11 +183,7 @@ class World:
         return leases[0]
 
     def apply(self, *, now: float | None = None) -> Job:
-        lease = self.claim(now=now)
-        try:
-            apply_job(self.runtime, lease, LeaseGuard(lease))
-        except RateLimited as exc:  # what the worker loop does with it
-            postpone_for_rate_limit(self.runtime, lease, exc, Redactor([]))
+        apply_as_the_worker_loop_does(self.runtime, self.claim(now=now))
         return self.job()
 
     def job(self) -> Job:
@@ -203,3 +199,15 @@ class World:
 
     def event_kinds(self) -> list[str]:
         return [e.kind for e in self.store.events(self.job_id)]
+
+
+def apply_as_the_worker_loop_does(runtime: Runtime, lease: Lease) -> None:
+    """apply_job, with what the worker loop does about a rate limit and a refusal; other
+    errors propagate (crash tests catch them)."""
+    redactor = Redactor(runtime.settings.secret_values())
+    try:
+        apply_job(runtime, lease, LeaseGuard(lease))
+    except RateLimited as exc:
+        postpone_for_rate_limit(runtime, lease, exc, redactor)
+    except (Refusal, RefConflict) as exc:
+        runtime.store.fail(lease.job_id, lease.token, failure_from_error(exc, redactor))

@@ -73,7 +73,7 @@ def test_a_lost_ledger_converges_on_the_same_branch_and_pull_request_even_when_s
     with store.db.transaction() as conn:  # the ledger is lost: say, a restored backup
         statements.delete_effects(conn, first.id)
 
-    replay(world.runtime, first.id)
+    replay(world.runtime.store, first.id)
     job = world.apply()
 
     assert job.state is JobState.DONE and job.pr_number == first.pr_number
@@ -144,7 +144,7 @@ def test_replaying_a_done_job_converges_on_the_same_objects(world: World) -> Non
     world.proposed()
     done = world.apply()
 
-    replayed = replay(world.runtime, done.id[:6], actor="ops")
+    replayed = replay(world.runtime.store, done.id[:6], actor="ops")
     assert replayed.state is JobState.PROPOSED
     job = world.apply()
 

@@ -20,11 +20,15 @@ from bot.emulator.control import EmulatorControl
 from bot.github.client import GitHubClient
 from bot.store import Store, statements
 from bot.store.outbox import Outbox
-from bot.worker.leases import LeaseGuard
-from proposals.interpreter import apply_job
 from proposals.replay import replay
 from tests.fakes.emulated_github import emulated_github
-from tests.fakes.world import BASE_FILES, RENAMED, applied, git_diff
+from tests.fakes.world import (
+    BASE_FILES,
+    RENAMED,
+    applied,
+    apply_as_the_worker_loop_does,
+    git_diff,
+)
 
 APP_ID = 5150
 INSTALLATION = 515
@@ -61,7 +65,7 @@ class Scene:
 
     def apply(self, *, now: float | None = None) -> Job:
         (lease,) = self.runtime.store.claim("interpreter", Phase.APPLY, now=now)
-        apply_job(self.runtime, lease, LeaseGuard(lease))
+        apply_as_the_worker_loop_does(self.runtime, lease)
         return self.job()
 
     def state(self) -> dict[str, object]:
@@ -141,7 +145,7 @@ def test_signed_commits_and_a_lost_ledger_still_converge(scene: Scene) -> None:
         first = scene.apply()
         with scene.runtime.store.db.transaction() as conn:  # a restored backup
             statements.delete_effects(conn, first.id)
-        replay(scene.runtime, first.id)
+        replay(scene.runtime.store, first.id)
         job = scene.apply()
     finally:
         scene.control.sign_commits(False)
@@ -168,7 +172,7 @@ def test_a_closed_pull_request_is_not_reopened_by_a_replay(scene: Scene) -> None
     with scene.runtime.store.db.transaction() as conn:  # forget the PR: look it up again
         statements.delete_effects(conn, first.id)
 
-    replay(scene.runtime, first.id)
+    replay(scene.runtime.store, first.id)
     job = scene.apply()
 
     assert job.state is JobState.DONE and job.pr_number == first.pr_number

@@ -18,11 +18,9 @@ from bot.emulator.control import EmulatorControl
 from bot.github.client import GitHubClient
 from bot.store import Store, statements
 from bot.store.outbox import Outbox
-from bot.worker.leases import LeaseGuard
-from proposals.interpreter import apply_job
 from proposals.replay import replay
 from tests.fakes.emulated_github import emulated_github
-from tests.fakes.world import BASE_FILES, RENAMED, git_diff
+from tests.fakes.world import BASE_FILES, RENAMED, apply_as_the_worker_loop_does, git_diff
 
 APP_ID = 5252
 INSTALLATION = 525
@@ -56,7 +54,7 @@ class Scene:
 
     def apply(self) -> Job:
         (lease,) = self.runtime.store.claim("interpreter", Phase.APPLY)
-        apply_job(self.runtime, lease, LeaseGuard(lease))
+        apply_as_the_worker_loop_does(self.runtime, lease)
         return self.runtime.store.get(self.job_id)
 
     def pull(self, number: int) -> dict[str, Any]:
@@ -161,13 +159,13 @@ def test_replays_add_no_label_or_review_request_twice(scene_for: SceneFor) -> No
     first = scene.apply()
     calls = scene.extras_calls()
 
-    replay(scene.runtime, first.id)  # the ledger is kept: the step is not done again
+    replay(scene.runtime.store, first.id)  # the ledger is kept: the step is not done again
     assert scene.apply().state is JobState.DONE
     assert scene.extras_calls() == calls
 
     with scene.runtime.store.db.transaction() as conn:  # a restored backup: no ledger
         statements.delete_effects(conn, first.id)
-    replay(scene.runtime, first.id)
+    replay(scene.runtime.store, first.id)
     job = scene.apply()
 
     assert job.state is JobState.DONE and job.pr_number == first.pr_number
@@ -195,7 +193,7 @@ def test_a_closed_pull_request_gets_nothing_more(scene_for: SceneFor) -> None:
     calls = scene.extras_calls()
     with scene.runtime.store.db.transaction() as conn:  # forget everything: look it up again
         statements.delete_effects(conn, first.id)
-    replay(scene.runtime, first.id)
+    replay(scene.runtime.store, first.id)
 
     job = scene.apply()
 

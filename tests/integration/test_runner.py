@@ -178,6 +178,19 @@ def test_a_queued_rename_becomes_a_proposal_renaming_the_symbol_and_its_call_sit
     subprocess.run(check, cwd=repository, input=diff.encode(), check=True)
 
 
+def test_jobs_keep_the_last_good_agents_when_the_file_is_broken_while_the_worker_runs(
+    runtime, origin, github
+):
+    _, sha = origin
+    echo = {"name": "run", "agent": "echo", "instruction": "x"}
+    # The edit that once tombstoned every run job: a command agent shadowing a built-in.
+    runtime.settings.agents_file.write_text('[agents.rename]\nargv = ["x"]\n')
+    renamed = run_one(runtime, RENAME, sha)
+    echoed = run_one(runtime, echo, sha, job_id="job2", agent="echo")
+    assert (renamed.state, echoed.state) == (JobState.PROPOSED, JobState.PROPOSED)
+    assert runtime.store.latest_proposal("job2").agent == "echo"
+
+
 def test_agent_runs_are_timed_by_outcome_for_the_metrics(runtime, origin, github):
     _, sha = origin
     registry = CollectorRegistry()

@@ -11,7 +11,7 @@ import pytest
 
 from bot.agents.base import AgentLimits, AgentRequest
 from bot.agents.command import CommandAgent, CommandAgentConfig, load_command_agents
-from bot.agents.registry import load_registry, longest_timeout
+from bot.agents.registry import load_registry
 from bot.core.errors import AgentFailed, ConfigurationError, LeaseLost
 from bot.core.redaction import REDACTED, Redactor
 from bot.core.settings import Settings
@@ -290,7 +290,7 @@ def test_the_registry_has_the_builtins_and_the_command_agents(tmp_path):
     settings = Settings(agents_file=path, agent_timeout_seconds=300, _env_file=None)
     registry = load_registry(settings)
     assert registry.names() == ["coder", "rename", "replace"]
-    assert longest_timeout(settings) >= 1800
+    assert registry.longest_timeout(settings.agent_timeout_seconds) >= 1800
 
 
 def test_a_command_agent_may_not_take_a_builtin_name(tmp_path):

@@ -1,7 +1,8 @@
 import pytest
 
-from bot.agents.paths import matches, read_text, repository_files, selected
+from bot.agents.paths import read_text, repository_files
 from bot.agents.symbols import all_definitions, module_name, named, similar
+from bot.core.globs import matches, selected
 
 
 @pytest.mark.parametrize(

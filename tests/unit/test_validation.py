@@ -5,8 +5,8 @@ import zlib
 
 import pytest
 
-from bot.agents.paths import selected
 from bot.core.errors import InvalidDiff
+from bot.core.globs import selected
 from proposals.validation import BaseFile, FileChange, Limits, touched_paths, validate
 
 

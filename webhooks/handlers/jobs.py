@@ -17,8 +17,7 @@ Rules:
 
 from dataclasses import dataclass
 
-from bot.agents.registry import load_registry
-from bot.core.errors import FarcasterError, GitHubRefused, JobNotFound
+from bot.core.errors import GitHubRefused, JobNotFound
 from bot.core.records import Job, NewJob
 from bot.core.vocab import DeliveryOutcome, JobMode
 from bot.github.client import GitHubClient
@@ -131,15 +130,6 @@ def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> D
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 
-def _agent_names(ctx: Context) -> list[str] | None:
-    """The agents this server runs; None when the agents file cannot be read (the worker,
-    which reads it at start, says why)."""
-    try:
-        return load_registry(ctx.settings).names()
-    except FarcasterError:
-        return None
-
-
 def start_job(
     ctx: Context,
     github: GitHubClient,
@@ -149,8 +139,8 @@ def start_job(
     mode: JobMode,
 ) -> Decision:
     """A new queued job at the head of its base branch, with an ``eyes`` reaction."""
-    known = _agent_names(ctx)
-    if known is not None and command.job_agent() not in known:
+    known = ctx.agents.current().names()  # the agents file as last read successfully
+    if command.job_agent() not in known:
         return replied(
             request,
             unknown_agent(command.job_agent(), known),

@@ -394,8 +394,6 @@ def replay(job_id: JobArg) -> None:
     Every effect already done is found again, so nothing is created twice: use it
     after a crash, a lost report, or a fix to the interpreter.
     """
-    from bot.app.runtime import Runtime
-
     try:
         from proposals.replay import replay as replay_job
     except ImportError:
@@ -409,9 +407,5 @@ def replay(job_id: JobArg) -> None:
                 f"job {job.id} is {job.state.value}: it is on its way already; "
                 "replay it once it has finished."
             )
-        runtime = Runtime.from_settings(get_settings())
-        try:
-            updated = replay_job(runtime, job.id, actor=_actor())
-        finally:
-            runtime.close()
+        updated = replay_job(store, job.id, actor=_actor())
     typer.echo(f"job {updated.id}: {updated.state.value}; a worker will interpret it again.")

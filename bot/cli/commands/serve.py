@@ -2,6 +2,7 @@
 
 One process for the embedded setup (SQLite, ``--workers N``); any number of stateless
 replicas behind a load balancer on PostgreSQL (``--workers 0``, runners elsewhere).
+The agents file is read at start and on SIGHUP, as for ``farcaster worker``.
 """
 
 from collections.abc import Callable
@@ -38,6 +39,7 @@ def serve(
     """Serve the GitHub webhook endpoint, /healthz, /readyz and /metrics."""
     import uvicorn
 
+    from bot.cli.commands.worker import install_reload_signal
     from bot.observe.logs import configure_logging
     from webhooks.app import create_app
 
@@ -50,7 +52,8 @@ def serve(
         from bot.sandbox.startup import sandbox_for
 
         sandbox_for(settings)
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings)  # a bad agents file stops the server here
+    install_reload_signal(runtime.agents)
     stop_workers: Callable[[], None] | None = None
     try:
         app = create_app(runtime)  # refuses to start without a webhook secret

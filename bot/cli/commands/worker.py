@@ -6,6 +6,9 @@ unless FARCASTER_SANDBOX=off (unsafe, development only; it logs a warning).
 SIGTERM or SIGINT stops it gracefully: it claims nothing more, lets running jobs finish
 for ``--grace-seconds``, then exits; a second signal exits at once. Leases it still held
 expire and another worker takes the jobs over.
+
+The agents file is read once, at start (a bad one exits 2 with one sentence). SIGHUP, or a
+change of the file on disk, reloads it at the next job; a bad reload keeps the old agents.
 """
 
 import logging
@@ -17,11 +20,11 @@ from typing import Annotated, Literal
 
 import typer
 
-from bot.agents.registry import load_registry
+from bot.agents.registry import LiveRegistry
 from bot.app.runtime import Runtime
 from bot.core.settings import get_settings
 from bot.observe.logs import configure_logging
-from bot.observe.metrics import build_registry, serve_metrics
+from bot.observe.metrics import serve_metrics
 from bot.sandbox.startup import sandbox_for
 from bot.worker.loop import WorkerLoop
 from bot.worker.runner import sweep_abandoned_scratch
@@ -48,6 +51,11 @@ def install_stop_signals(stop: threading.Event, loop: WorkerLoop) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
+def install_reload_signal(agents: LiveRegistry) -> None:
+    """SIGHUP re-reads the agents file at the next use; a bad file keeps the old agents."""
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: agents.request_reload())
+
+
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 1,
     worker_id: Annotated[
@@ -71,11 +79,11 @@ def worker(
     settings.require_github_app()
     # Fail closed: without a usable bwrap the worker does not start (one sentence, exit 2).
     sandbox_for(settings)
-    runtime = Runtime.from_settings(settings)
+    runtime = Runtime.from_settings(settings)  # a bad agents file stops the worker here
     try:
-        load_registry(settings)  # a broken agents file stops the worker now, not every job
+        install_reload_signal(runtime.agents)
         if metrics_port is not None:
-            server = serve_metrics(metrics_port, build_registry(runtime.store))
+            server = serve_metrics(metrics_port, runtime.metrics)
             log.info("metrics on port %d", server.server_port)
         for path in sweep_abandoned_scratch(settings):
             log.info("removed the scratch folder of a dead runner: %s", path)
