@@ -178,6 +178,17 @@ def test_show_gives_the_tombstone_reason_and_last_error(store: Store) -> None:
     assert as_json["job"]["state"] == "tombstoned" and "diff" not in as_json["proposal"]
 
 
+def test_text_output_shows_brackets_in_messages_as_written(store: Store) -> None:
+    job = store.enqueue(new_job(1, command={"name": "rename", "old": "[b]", "new": "c"})).job
+    (lease,) = store.claim("w", Phase.RUN)
+    message = "The agents file defines [agents.rename], but that name belongs to a built-in."
+    store.fail(job.id, lease.token, Failure("configuration", message, retryable=False))
+    fields = shown(job.id)
+    assert fields["tombstone"] == f"configuration: {message}"
+    assert "old=[b]" in fields["command"]
+    assert "defines [agents.rename], but" in run("events", job.id).output
+
+
 def test_events_lists_the_trail_oldest_first(store: Store) -> None:
     job_id = done_job(store, 1)
     kinds = [e["kind"] for e in json.loads(run("events", job_id, "--json").output)]

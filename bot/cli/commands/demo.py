@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -54,9 +55,9 @@ def trail_table(box: "World", job: Job) -> Table:
             f"+{event.at - start:.2f}s",
             str(event.attempt),
             str(event.fencing_token),
-            row.step,
-            row.outcome,
-            row.message,
+            escape(row.step),
+            escape(row.outcome),
+            escape(row.message),
         )
     return table
 
@@ -72,9 +73,9 @@ def show_pull(box: "World", job: Job) -> None:
     pull = pull_for(box, job)
     console.print(
         Panel.fit(
-            f"[bold]#{pull['number']} {pull['title']}[/bold]\n"
-            f"branch  {pull['head']['ref']} → {pull['base']['ref']}\n"
-            f"link    {pull['html_url']}",
+            f"[bold]#{pull['number']} {escape(pull['title'])}[/bold]\n"
+            f"branch  {escape(pull['head']['ref'])} → {escape(pull['base']['ref'])}\n"
+            f"link    {escape(pull['html_url'])}",
             title="Pull request",
         )
     )
@@ -94,7 +95,7 @@ def first_part(box: "World") -> Job:
     number = box.open_issue("Rename net_price: it hides what the price is")
     body = "/farcaster rename net_price price_without_tax"
     sent = box.comment(number, body)
-    console.print(f"alice commented on issue #{number}: [cyan]{body}[/cyan]")
+    console.print(f"alice commented on issue #{number}: [cyan]{escape(body)}[/cyan]")
     console.print(f"webhook delivered, the bot answered HTTP {sent['delivery']['status']}")
     check(sent["delivery"]["status"] == 202, "the webhook was not accepted")
     job = box.only_job()
@@ -114,7 +115,7 @@ def second_part(box: "World") -> Job:
     number = box.open_issue("Basket is too vague")
     body = "/farcaster rename Basket ShoppingBasket"
     box.comment(number, body)
-    console.print(f"alice commented on issue #{number}: [cyan]{body}[/cyan]")
+    console.print(f"alice commented on issue #{number}: [cyan]{escape(body)}[/cyan]")
     job = next(j for j in box.jobs() if j.command.get("old") == "Basket")
     doomed.wait(timeout=120)
     console.print(
@@ -173,9 +174,9 @@ def demo(
         second_part(box)
         console.rule("[green]The demo held[/green]")
     except (DemoFailed, TimeoutError) as exc:
-        console.print(f"[red]demo failed:[/red] {exc}")
+        console.print(f"[red]demo failed:[/red] {escape(str(exc))}")
         for name in ("server", *box.workers):
-            console.print(Panel(box.log(name) or "(empty)", title=f"{name}.log (tail)"))
+            console.print(Panel(escape(box.log(name) or "(empty)"), title=f"{name}.log (tail)"))
         raise typer.Exit(1) from None
     finally:
         box.close()

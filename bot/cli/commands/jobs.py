@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.core.errors import ConfigurationError, FarcasterError, JobNotFound, StoreUnavailable
@@ -108,6 +109,14 @@ def _console() -> Console:
     # grep or a file, rows stay whole instead of being cut at 80 columns.
     width = None if sys.stdout.isatty() else 250
     return Console(file=sys.stdout, width=width, soft_wrap=False)
+
+
+def _add_row(table: Table, *cells: str) -> None:
+    """A row of data: job fields, tombstone summaries and event data are shown as written.
+
+    Rich would read ``[agents.rename]`` in an error message as markup and drop it.
+    """
+    table.add_row(*(escape(cell) for cell in cells))
 
 
 # -- formatting (pure) -------------------------------------------------------------------
@@ -221,7 +230,8 @@ def list_jobs(
     for column in ("id", "repo", "#", "state", "tries", "agent", "age", "PR"):
         table.add_column(column, no_wrap=column in ("id", "state"))
     for job in jobs:
-        table.add_row(
+        _add_row(
+            table,
             job.id,
             job.repo,
             str(job.issue_number or ""),
@@ -306,7 +316,7 @@ def show(job_id: JobArg, as_json: JsonOpt = False) -> None:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for name, value in rows:
-        table.add_row(name, value)
+        _add_row(table, name, value)
     _console().print(table)
 
 
@@ -326,7 +336,8 @@ def events(job_id: JobArg, as_json: JsonOpt = False) -> None:
     table.add_column("kind", no_wrap=True)
     table.add_column("data", overflow="fold")
     for event in trail:
-        table.add_row(
+        _add_row(
+            table,
             timestamp(event.at),
             str(event.attempt),
             str(event.fencing_token),
