@@ -125,6 +125,10 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
                                              {entries: [{seq, time, method, path, query,
                                              status, duration_ms, summary}], last_seq}
     GET   /_emulator/state                  counts per repository (see census.py)
+    GET   /_emulator/repos/{o}/{r}/issues/{n}/comments   comments with their edit history
+    GET   /_emulator/repos/{o}/{r}/issues/comments/{id}  one comment, with its history
+    GET   /_emulator/repos/{o}/{r}/ref-log?ref=   every ref move: before, after, forced, by,
+                                             via (api | push | merge), at (admin_history.py)
 
 A delivery summary is ``{"id": <X-GitHub-Delivery>, "event", "action", "status": <the HTTP
 status the App's server answered, or null if unreachable>, "results": [{"app_id", "url",

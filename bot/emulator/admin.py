@@ -199,7 +199,13 @@ def push_commit(em: Em, urls: UrlsDep, owner: str, repo: str, body: JsonBody) ->
         if not git.set_ref(f"refs/heads/{branch}", sha, head):
             raise ApiError(409, "the branch moved during the push")
         move = push.moved(
-            em, record, ref=f"refs/heads/{branch}", before=head or ZERO_SHA, after=sha, pusher=login
+            em,
+            record,
+            ref=f"refs/heads/{branch}",
+            before=head or ZERO_SHA,
+            after=sha,
+            pusher=login,
+            via="push",
         )
     deliveries = push.deliveries(em, urls, record, move) if move else []
     for delivery in deliveries:
@@ -229,7 +235,9 @@ def delete_branch(
             raise unprocessable(f"cannot delete {branch}")
         if not record.git.delete_ref(name, head):
             raise ApiError(409, "the branch moved during the deletion")
-        move = push.moved(em, record, ref=name, before=head, after=ZERO_SHA, pusher=login)
+        move = push.moved(
+            em, record, ref=name, before=head, after=ZERO_SHA, pusher=login, via="push"
+        )
     deliveries = push.deliveries(em, urls, record, move) if move else []
     for delivery in deliveries:
         hooks.send(em, delivery)
@@ -389,6 +397,7 @@ def close_pull(
                 before=pr.base_sha,
                 after=pr.merge_commit_sha,
                 pusher=user,
+                via="merge",
             )
         pushed = push.deliveries(em, urls, record, move) if move else []
         result = render.pull(em, urls, record, issue)

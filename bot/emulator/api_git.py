@@ -64,7 +64,7 @@ def _pushed(call: Call, dispatch: Dispatcher, name: str, before: str, after: str
     right after the move); it is built and sent after the call answers (``dispatch.py``)."""
     em, urls, repo = call.em, call.urls, call.repo
     pusher = em.user(call.app.bot_login, "Bot").login
-    move = push.moved(em, repo, ref=name, before=before, after=after, pusher=pusher)
+    move = push.moved(em, repo, ref=name, before=before, after=after, pusher=pusher, via="api")
     if move is not None:
         dispatch.defer(lambda: push.deliveries(em, urls, repo, move))
 
@@ -89,7 +89,7 @@ def create_ref(
         if not git.create_ref(name, sha):
             raise unprocessable("Reference already exists", f"{REFS_DOCS}#create-a-reference")
         result = render.git_ref(call.urls, call.repo, name, sha)
-        if git.object_type(sha) == "commit":
+        if git.object_type(sha) == "commit":  # a ref to a tree or blob pushes nothing
             _pushed(call, dispatch, name, ZERO_SHA, sha)
     response.headers["location"] = result["url"]
     return result

@@ -220,8 +220,7 @@ def update_comment(
     em = call.em
     with em.lock:
         comment = _comment(call, comment_id)
-        before = comment.body
-        comment.body, comment.updated_at = text, em.now()
+        before = issues.edit_comment(em, comment, text)
         if before != text:
             issue = call.repo.issues[comment.issue_number]
             changes = {"body": {"from": before}}

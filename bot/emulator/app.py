@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from bot.emulator import (
     admin,
+    admin_history,
     admin_observe,
     admin_review,
     api_apps,
@@ -56,6 +57,7 @@ def create_app(config: EmulatorConfig) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(admin_observe.router)
     app.include_router(admin_review.router)
+    app.include_router(admin_history.router)
     install_handlers(app)
     app.add_middleware(OutageMiddleware, outage=outage)
     # Added last, so outermost: the journal also records the outage's refusals.

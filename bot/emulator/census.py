@@ -3,8 +3,8 @@
 For each repository: refs, every branch head, for each ``farcaster/*`` branch the number of
 commits reachable from it that are not on the default branch, issues, pull requests (by
 state and head branch), comments (by author), review comments (by author, and replies),
-check runs (by name and status), reactions (by content), labels (by issue) and pending
-review requests (by pull request). A test
+moves of each ref (all, and forced ones), check runs (by name and status), reactions (by
+content), labels (by issue) and pending review requests (by pull request). A test
 asserting "exactly one PR, one commit, one status comment" reads these numbers rather than
 trusting the bot's own records.
 """
@@ -58,6 +58,14 @@ def repo_counts(em: Emulator, repo: Repo) -> dict[str, Any]:
                 for number, issue in repo.issues.items()
                 if issue.comment_ids
             },
+        },
+        # ref -> how often it moved (created, moved, deleted) and how often by force
+        "ref_moves": {
+            name: {
+                "total": sum(1 for m in repo.ref_log if m.ref == name),
+                "forced": sum(1 for m in repo.ref_log if m.ref == name and m.forced),
+            }
+            for name in dict.fromkeys(m.ref for m in repo.ref_log)
         },
         "review_comments": {
             "total": len(review_comments),

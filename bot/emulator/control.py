@@ -334,6 +334,29 @@ class EmulatorControl:
         redeliveries asked for through the API) have all been sent."""
         self._call("POST", "/deliveries/drain", json={"timeout": timeout})
 
+    def issue_comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+        """The issue's comments, each with ``history`` (``[{"at", "body"}]``: its first body
+        and every edit that changed it, in order)."""
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/repos/{owner}/{repo}/issues/{number}/comments"
+        )
+        return result
+
+    def comment_history(self, owner: str, repo: str, comment_id: int) -> list[dict[str, Any]]:
+        """Every body the comment had, oldest first: ``[{"at", "body"}]``."""
+        found = self._call("GET", f"/repos/{owner}/{repo}/issues/comments/{comment_id}")
+        result: list[dict[str, Any]] = found["history"]
+        return result
+
+    def ref_log(self, owner: str, repo: str, ref: str | None = None) -> list[dict[str, Any]]:
+        """Every ref created, moved or deleted (``ref``: one full ref name), oldest first:
+        ``{"ref", "before", "after", "forced", "by", "via", "at"}``."""
+        params = {"ref": ref} if ref else None
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/repos/{owner}/{repo}/ref-log", params=params
+        )
+        return result
+
     def journal(self, **filters: Any) -> list[dict[str, Any]]:
         """Filters: method, path (prefix), contains, status, since (sequence), limit."""
         params = {k: v for k, v in filters.items() if v is not None}

@@ -64,10 +64,20 @@ def add_comment(
         author_association=association or em.author_association(repo, user),
         app_id=app_id,
     )
+    comment.history.append((em.precise_now(), body))
     em.comments[comment.id] = comment
     issue.comment_ids.append(comment.id)
     issue.updated_at = now
     return comment
+
+
+def edit_comment(em: Emulator, comment: Comment, body: str) -> str:
+    """Replace the body, keeping the old one in the history; returns the old body."""
+    before = comment.body
+    comment.body, comment.updated_at = body, em.now()
+    if body != before:
+        comment.history.append((em.precise_now(), body))
+    return before
 
 
 def react(em: Emulator, comment: Comment, user: str, content: str) -> tuple[Reaction, bool]:

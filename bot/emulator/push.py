@@ -37,7 +37,7 @@ from typing import Any
 from bot.emulator import hooks, issues, render
 from bot.emulator.gitrepo import ZERO_SHA, BareRepo, CommitInfo, Person
 from bot.emulator.render import Urls
-from bot.emulator.state import Delivery, Emulator, Installation, Repo
+from bot.emulator.state import Delivery, Emulator, Installation, RefMove, Repo
 
 MAX_COMMITS = 2048
 PUSHED_PREFIXES = ("refs/heads/", "refs/tags/")
@@ -83,16 +83,22 @@ class Change:
 
 
 def moved(
-    em: Emulator, repo: Repo, *, ref: str, before: str, after: str, pusher: str
+    em: Emulator, repo: Repo, *, ref: str, before: str, after: str, pusher: str, via: str
 ) -> Move | None:
-    """Record that ``ref`` just moved (under the lock, right after the move): the Move to
-    deliver, or None when GitHub sends nothing for it."""
-    if not delivers(ref) or before == after:
+    """Record that ``ref`` just moved (under the lock, right after the move) in the
+    repository's ref log, and answer the Move to deliver, or None when GitHub sends nothing
+    for it. ``via``: "api" (the App), "push" (a human) or "merge"."""
+    if before == after:
+        return None
+    login = em.user(pusher).login
+    forced = ZERO_SHA not in (before, after) and not repo.git.is_ancestor(before, after)
+    repo.ref_log.append(RefMove(ref, before, after, forced, login, via, em.precise_now()))
+    if not delivers(ref):
         return None
     if not (hooks.listened(em, repo, "push") or hooks.listened(em, repo, "pull_request")):
         return None  # nobody would receive it: spare the git reads
     others = tuple(sha for name, sha in repo.git.refs("refs/").items() if name != ref)
-    return Move(ref, before, after, em.user(pusher).login, others)
+    return Move(ref, before, after, login, others)
 
 
 def _changes(git: BareRepo, move: Move) -> tuple[list[Change], Change | None, bool]:

@@ -143,6 +143,22 @@ class Comment:
     author_association: str
     app_id: int | None  # the App that posted it (performed_via_github_app)
     reactions: list[Reaction] = field(default_factory=list)
+    # Every body it had, with when (full precision, the emulator's clock): GitHub's edit
+    # history, for tests that check a status comment went through its phases in order.
+    history: list[tuple[datetime, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RefMove:
+    """A branch or tag created, moved or deleted, by whom and how (the repository's log)."""
+
+    ref: str
+    before: str  # 40 zeros when created
+    after: str  # 40 zeros when deleted
+    forced: bool
+    by: str
+    via: str  # "api" (the App), "push" (a human), "merge"
+    at: datetime
 
 
 @dataclass
@@ -205,6 +221,7 @@ class Repo:
     issues: dict[int, Issue] = field(default_factory=dict)
     labels: dict[str, Label] = field(default_factory=dict)  # lower-cased name -> label
     next_number: int = 1
+    ref_log: list[RefMove] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:
@@ -300,6 +317,10 @@ class Emulator:
 
     def now(self) -> datetime:
         return datetime.now(UTC).replace(microsecond=0) + self.clock_offset
+
+    def precise_now(self) -> datetime:
+        """``now`` with microseconds, for logs that time things within a second."""
+        return datetime.now(UTC) + self.clock_offset
 
     def next_id(self) -> int:
         self._next_id += 1
