@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.core.errors import GitHubRefused, GitHubUnavailable, RefConflict
 from bot.github.client import GitHubClient
+from bot.github.comments import upsert_marked_comment
 from proposals.reports import CheckOutput, PullInfo, marker
 
 CHECK_NAME = "farcaster"
@@ -202,30 +203,18 @@ def conclude_check_run(repo: Repo, run_id: int, conclusion: str, output: CheckOu
 # -- the status comment ---------------------------------------------------------------------
 
 
-def find_status_comment(repo: Repo, issue: int, job_id: str) -> int | None:
-    """The job's status comment: the first comment by a bot that carries the job's marker."""
-    tag = marker(job_id)
-    for comment in repo.gh.list_issue_comments(repo.owner, repo.name, issue):
-        author = comment.get("user") or {}
-        if tag in str(comment.get("body", "")) and author.get("type", "Bot") == "Bot":
-            return int(comment["id"])
-    return None
-
-
 def upsert_status_comment(
     repo: Repo, issue: int, job_id: str, body: str, *, known: int | None = None
 ) -> int:
-    """Edit the job's status comment in place, or post it when there is none yet."""
-    if known is not None:
-        try:
-            repo.gh.update_issue_comment(repo.owner, repo.name, known, body)
-            return known
-        except GitHubRefused as exc:
-            if exc.status != 404:  # someone deleted it: look again, then post a new one
-                raise
-    found = find_status_comment(repo, issue, job_id)
-    if found is not None:
-        repo.gh.update_issue_comment(repo.owner, repo.name, found, body)
-        return found
-    repo.before_create()
-    return int(repo.gh.create_issue_comment(repo.owner, repo.name, issue, body)["id"])
+    """Edit the job's status comment (the bot's comment holding the job's marker) in place,
+    or post it when there is none yet (:mod:`bot.github.comments`)."""
+    return upsert_marked_comment(
+        repo.gh,
+        repo.owner,
+        repo.name,
+        issue,
+        marker(job_id),
+        body,
+        known=known,
+        before_create=repo.before_create,
+    )

@@ -8,8 +8,8 @@ Item kinds and payloads:
 - ``reaction``: ``{repo, installation_id, comment_id, content}``. GitHub answers 200 for a
   reaction that exists already, so doing it twice is harmless.
 - ``reply``: ``{repo, installation_id, issue_number, marker, body}``. The body carries the
-  hidden ``marker``; the handler looks for a bot comment holding it and edits that one
-  instead of posting again, so a replayed item never doubles a reply.
+  hidden ``marker``; the handler edits the bot's comment holding it instead of posting
+  again (bot/github/comments.py), so a replayed item never doubles a reply.
 
 Outbox keys are derived from the comment (``comment:<node_id>``, see webhooks/keys.py), so a
 second delivery about the same comment cannot queue a second reaction or reply.
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.core.vocab import OutboxKind
+from bot.github.comments import upsert_marked_comment
 from bot.store.deliveries import OutboxPut
 from bot.store.outbox import OutboxItem
 from bot.worker.services import Services
@@ -95,13 +96,6 @@ def handle_reaction(services: Services, item: OutboxItem) -> None:
     github.add_comment_reaction(owner, name, int(payload["comment_id"]), str(payload["content"]))
 
 
-def _is_bot(user: Any) -> bool:
-    if not isinstance(user, dict):
-        return False
-    login = str(user.get("login") or "")
-    return user.get("type") == "Bot" or login.lower().endswith("[bot]")
-
-
 def handle_reply(services: Services, item: OutboxItem) -> None:
     """Post the reply once: edit the bot comment holding the marker, or create it."""
     payload = item.payload
@@ -110,15 +104,8 @@ def handle_reply(services: Services, item: OutboxItem) -> None:
     body = str(payload["body"])
     if marker not in body:
         body = f"{body}\n\n{marker}"
-    number = int(payload["issue_number"])
     github = services.github(int(payload["installation_id"]))
-    for comment in github.list_issue_comments(owner, name, number):
-        # Only our own comments count: a person quoting the marker must not stop the reply.
-        if marker in str(comment.get("body") or "") and _is_bot(comment.get("user")):
-            if comment.get("body") != body:
-                github.update_issue_comment(owner, name, int(comment["id"]), body)
-            return
-    github.create_issue_comment(owner, name, number, body)
+    upsert_marked_comment(github, owner, name, int(payload["issue_number"]), marker, body)
 
 
 FEEDBACK_HANDLERS: dict[str, Callable[[Services, OutboxItem], None]] = {
