@@ -13,6 +13,10 @@ base commit. Reads do not grow with the file count:
    fetched through the API (``GET git/blobs``), so the bytes validated and committed are
    always git's. ``BaseTree.from_api`` names those files.
 
+Git objects at a SHA never change, so the last few results are kept in this process
+(``CACHED``): an attempt that resumes after waiting (pacing, a rate limit) reads nothing
+again when the same worker claims it.
+
 A path absent from the result does not exist at the base. A submodule is refused here:
 Farcaster never changes one. Large repositories get a truncated recursive listing (GitHub
 caps it at 100,000 entries); then each touched path is looked up one directory at a time.
@@ -25,6 +29,8 @@ few and small; with a truncated listing only the touched ones are known.
 
 import io
 import tarfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +44,7 @@ Entry = dict[str, Any]
 
 # From this many touched files on, one tarball is cheaper than a blob request per file.
 TARBALL_FROM = 3
+CACHED = 2  # base reads kept per process (each about the size of the files it holds)
 
 
 @dataclass(frozen=True)
@@ -106,10 +113,32 @@ def tarball_files(archive: bytes, wanted: set[str]) -> dict[str, bytes]:
     return found
 
 
+_Key = tuple[str, str, str, frozenset[str]]
+_cache: "OrderedDict[_Key, BaseTree]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def fetch_base(
     gh: GitHubClient, owner: str, repo: str, base_sha: str, paths: Iterable[str]
 ) -> BaseTree:
     """The base commit's tree SHA and those of ``paths`` that exist there, with content."""
+    wanted = frozenset(paths)
+    key = (owner.lower(), repo.lower(), base_sha, wanted)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    base = _fetch(gh, owner, repo, base_sha, wanted)
+    with _cache_lock:
+        _cache[key] = base
+        while len(_cache) > CACHED:
+            _cache.popitem(last=False)
+    return base
+
+
+def _fetch(
+    gh: GitHubClient, owner: str, repo: str, base_sha: str, paths: frozenset[str]
+) -> BaseTree:
     tree_sha, entries, links = _entries(gh, owner, repo, base_sha, set(paths))
     blobs: dict[str, Entry] = {}
     for path, entry in sorted(entries.items()):

@@ -9,14 +9,16 @@ and calls :func:`apply_job`, which ends the attempt itself with one fenced store
     APPLYING ─┬─ complete ─────────────────────────▶ DONE (the PR exists) | PLANNED (plan posted)
               ├─ requeue(RUN, "drift", new base) ───▶ QUEUED: the agent runs on the new head
               ├─ requeue(APPLY, "rate_limited") ────▶ PROPOSED, scheduled; attempt refunded
+              ├─ requeue(APPLY, "paced") ───────────▶ the same, for our own write pacing
               ├─ requeue(APPLY, "proposal_changed") ▶ PROPOSED with an empty ledger
               └─ fail(non-retryable) ───────────────▶ TOMBSTONED, and a job_report outbox item
 
 Steps, each recorded in the effects ledger before the next one starts, and skipped when
-the ledger has it already: validate → drift check (every attempt until the branch exists)
-→ tree (in bounded chunks, each chunk recorded: proposals/trees.py) → commit → ref →
-pull_request → pr_extras (labels and reviewers from the repository's settings, when it
-names any) → check_run → comment → complete. A plan:
+the ledger has it already: validate → drift check (before the first write, and again before
+the branch unless the attempt checked already) → tree (in bounded chunks, each chunk
+recorded: proposals/trees.py) → commit → ref → pull_request → pr_extras (labels and
+reviewers from the repository's settings, when it names any) → check_run → comment →
+complete. A plan:
 validate → plan_check_run → comment → complete(PLANNED); it opens nothing.
 
 Invariants.
@@ -45,7 +47,9 @@ Failures.
 - The base branch changed a file the diff touches: requeued to RUN on the new head, with a
   ``drift`` event naming the files. Changes elsewhere do not matter.
 - GitHub rate limit: propagates; the worker loop requeues the step with GitHub's delay and
-  refunds the attempt (bot/worker/loop.py); never a sleep inside the lease.
+  refunds the attempt (bot/worker/loop.py); never a sleep inside the lease. Our own pacing
+  of writes per installation (bot/store/pacing.py) does the same before a write is sent; the
+  attempt declares about how many writes it will make, so it waits for a burst at a time.
 - GitHub refuses a configured reviewer (422: not a collaborator, or the PR's author): a
   ``reviewers_refused`` event names them; the others are still requested and the PR stands.
 - Any other GitHub error propagates; the worker loop fails the attempt (retrying it if the
@@ -61,6 +65,7 @@ from bot.core.errors import Refusal
 from bot.core.records import JobState, Lease, Phase
 from bot.core.verdict import Verdict, verdict_from_json
 from bot.core.vocab import EventKind, JobMode
+from bot.store.pacing import allowance
 from bot.worker.leases import LeaseGuard
 from bot.worker.services import Services, github_for
 from proposals import drift, effects, policy, pr_extras, reports, trees
@@ -88,6 +93,7 @@ class _Interpretation:
         self.token = guard.token
         self.prefix = services.settings.command_prefix
         self.ledger = Ledger(self.store, self.job.id, self.token)
+        self._drift_checked = False
         self.verdict: Verdict | None = None
 
     def _hold(self) -> None:
@@ -145,8 +151,9 @@ class _Interpretation:
             raise Refusal(
                 verdict_report.failure_sentence(self.verdict), reason_code="verify_failed"
             )
-        branch = self._check_drift(changes)
-        if branch is not None:
+        branch = job.base_ref or str(self.repo.gh.get_repo(job.owner, job.name)["default_branch"])
+        # Before the first write; an attempt resuming a paced tree checks before the branch.
+        if self.ledger.steps("tree") or self._no_drift(changes, branch):
             self._publish(base, changes, branch)
 
     def _restart_with_empty_ledger(self) -> None:
@@ -161,17 +168,18 @@ class _Interpretation:
             data={"previous_commit": previous.get("sha"), "diff_sha256": self.proposal.diff_sha256},
         )
 
-    def _check_drift(self, changes: list[FileChange]) -> str | None:
-        """The base branch of the PR, or None when the job went back to RUN.
+    def _no_drift(self, changes: list[FileChange], branch: str) -> bool:
+        """True when the proposal may still be applied; False when the job went back to RUN.
 
-        Checked on every attempt until the branch exists: a proposal that waited (a rate
-        limit, a backoff) is checked against the base branch as it is now. Once the branch
-        is recorded, the commit is public and the decision made.
+        Checked before an attempt's first write and, unless that attempt checked already,
+        again before the branch is created: a proposal that waited (a rate limit, pacing,
+        a backoff) is checked against the base branch as it is then. Once the branch is
+        recorded, the commit is public and the decision made.
         """
         job, base_sha = self.job, self.proposal.base_sha
-        branch = job.base_ref or str(self.repo.gh.get_repo(job.owner, job.name)["default_branch"])
-        if self.ledger.result("ref") is not None:
-            return branch
+        if self.ledger.result("ref") is not None or self._drift_checked:
+            return True
+        self._drift_checked = True
         touched = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
         found = drift.check(
             self.repo.gh, job.owner, job.name, base_sha=base_sha, branch=branch, touched=touched
@@ -186,7 +194,7 @@ class _Interpretation:
                 base_sha=found.head,
                 data={"files": list(found.files), "cause": found.reason, "old_base": base_sha},
             )
-            return None
+            return False
         self.store.note(
             job.id,
             EventKind.DRIFT_CHECKED,
@@ -197,12 +205,30 @@ class _Interpretation:
             },
             token=self.token,
         )
-        return branch
+        return True
 
     # -- PR mode ----------------------------------------------------------------------------
 
     def _publish(self, base: BaseTree, changes: list[FileChange], branch: str) -> None:
-        ref_sha = self._git_objects(base, changes)
+        planned = trees.plan(changes)
+        with allowance(self._writes_expected(planned)):
+            ref_sha = self._git_objects(base, changes, planned, branch)
+            if ref_sha is not None:
+                self._finish(ref_sha, branch)
+
+    def _writes_expected(self, planned: trees.Plan) -> int:
+        """About how many content-creating requests this attempt will make (for pacing)."""
+        per_chunk = self.services.settings.tree_chunk_entries
+        done, _ = TreeProgress(self.ledger, self.content, lambda: None).furthest() or (0, "")
+        left = len(planned.entries) - done if self.ledger.result("tree") is None else 0
+        chunks = -(-left // per_chunk) + len(planned.blobs)
+        # commit, ref, pull request, labels, reviewers, check run (two), comment
+        later = ("commit", "ref", "pull_request", "pr_extras", "check_run", "comment")
+        return chunks + sum(
+            1 + (s in ("pr_extras", "check_run")) for s in later if self.ledger.result(s) is None
+        )
+
+    def _finish(self, ref_sha: str, branch: str) -> None:
         pr = self._pull_request(branch)
         self._pr_extras(pr)
         self._check_runs(ref_sha, pr)
@@ -214,8 +240,11 @@ class _Interpretation:
             data={"pr_number": pr.number, "pr_url": pr.url, "pr_state": pr.state},
         )
 
-    def _git_objects(self, base: BaseTree, changes: list[FileChange]) -> str:
-        """Tree, commit and branch; returns the commit the branch points at."""
+    def _git_objects(
+        self, base: BaseTree, changes: list[FileChange], planned: trees.Plan, branch: str
+    ) -> str | None:
+        """Tree, commit and branch; returns the commit the branch points at (None: the
+        base branch changed a touched file, and the job went back to RUN)."""
         job, repo, key = self.job, self.repo, self.content
         settings = self.services.settings
         builder = trees.TreeBuilder(
@@ -227,7 +256,7 @@ class _Interpretation:
             bounds=trees.Bounds(settings.tree_chunk_entries, settings.tree_chunk_bytes),
         )
         tree = self.ledger.once(
-            "tree", lambda: {"sha": builder.build(base.sha, trees.plan(changes)), "content": key}
+            "tree", lambda: {"sha": builder.build(base.sha, planned), "content": key}
         )["sha"]
         self._hold()
         parent = self.proposal.base_sha
@@ -245,6 +274,8 @@ class _Interpretation:
             },
         )["sha"]
         self._step_done("after_commit")
+        if not self._no_drift(changes, branch):
+            return None
         self._hold()
         ref = self.ledger.once(
             "ref",

@@ -66,6 +66,7 @@ _MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     EventKind.RATE_LIMITED: lambda d: (
         f"GitHub rate limit; retry in {float(d.get('delay') or 0):.0f} s"
     ),
+    EventKind.PACED: lambda d: f"pacing GitHub writes; next in {float(d.get('delay') or 0):.1f} s",
     EventKind.FENCED_WRITE_REJECTED: lambda d: "a stale holder's write was refused",
     EventKind.RETRIED: _by,
     EventKind.REPLAY_REQUESTED: _by,

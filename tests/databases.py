@@ -17,11 +17,13 @@ from sqlalchemy import text
 
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
+from bot.store.schema import metadata
 
 PG_ADMIN_DSN = os.environ.get(
     "FARCASTER_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = ("deliveries", "jobs", "job_events", "proposals", "effects", "tombstones", "outbox")
+# Every table of the schema, so a table added later is emptied between tests too.
+TABLES = tuple(metadata.tables)
 
 
 def pg_url(name: str) -> str:

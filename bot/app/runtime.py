@@ -18,6 +18,7 @@ from bot.github.client import GitHubClient
 from bot.observe.metrics import build_registry
 from bot.store import Database, Store
 from bot.store.outbox import Outbox
+from bot.store.pacing import Bucket, Pacing, pacer
 
 GitHubFactory = Callable[[int], GitHubClient]
 
@@ -42,7 +43,12 @@ class Runtime:
         self._clients: dict[int, GitHubClient] = {}
         self.github: GitHubFactory = github or self._cached_client
         self.agents = agents or LiveRegistry.load(settings)
-        self.metrics = metrics or build_registry(store)
+        # The installation write buckets every process shares (None: pacing is off).
+        self.pacing: Pacing | None = None
+        if settings.writes_per_minute > 0:
+            bucket = Bucket(rate=settings.writes_per_minute / 60.0, burst=settings.write_burst)
+            self.pacing = Pacing(db, bucket)
+        self.metrics = metrics or build_registry(store, self.pacing)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, github: GitHubFactory | None = None) -> "Runtime":
@@ -58,9 +64,15 @@ class Runtime:
     def _cached_client(self, installation_id: int) -> GitHubClient:
         client = self._clients.get(installation_id)
         if client is None:
-            client = GitHubClient.for_installation(self.settings, installation_id)
+            client = GitHubClient.for_installation(
+                self.settings, installation_id, pace=self._pacer(installation_id)
+            )
             self._clients[installation_id] = client
         return client
+
+    def _pacer(self, installation_id: int) -> Callable[[], None] | None:
+        """Take from the installation's shared write bucket, or raise Paced (no sleep)."""
+        return None if self.pacing is None else pacer(self.pacing, installation_id)
 
     def close(self) -> None:
         self.db.dispose()

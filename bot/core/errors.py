@@ -120,6 +120,13 @@ class CredentialsRejected(RateLimited):
         super().__init__(message, retry_after=retry_after, status=status)
 
 
+class Paced(RateLimited):
+    """Farcaster's own pacing of content-creating requests (bot/store/pacing.py) asks the
+    caller to wait: the installation's shared bucket is empty. Nothing was sent."""
+
+    reason_code = "paced"
+
+
 class GitHubUnavailable(GitHubError):
     reason_code = "github_unavailable"
 

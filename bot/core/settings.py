@@ -121,6 +121,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Most bytes of request body in one POST git/trees request.",
     )
+    writes_per_minute: float = Field(
+        default=60.0,
+        ge=0,
+        description="Content-creating GitHub requests per installation per minute, shared by "
+        "every worker (bot/store/pacing.py); 0 turns pacing off. GitHub allows about 80.",
+    )
+    write_burst: int = Field(
+        default=10, ge=1, description="How many content-creating requests may go out at once."
+    )
     permission_cache_seconds: float = Field(
         default=60.0, ge=0, description="How long a commenter's repository permission is cached."
     )

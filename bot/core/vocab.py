@@ -30,6 +30,7 @@ class EventKind(enum.StrEnum):
     # Requeued to a phase's queue; the kind is the reason.
     DRIFT = "drift"  # the base branch changed a file the diff touches
     RATE_LIMITED = "rate_limited"  # GitHub asked us to wait
+    PACED = "paced"  # the installation's shared write bucket asked us to wait (no request sent)
     GITHUB_AUTH = "github_auth"  # GitHub refused the App's credentials; they may heal
     PROPOSAL_CHANGED = "proposal_changed"  # the stored proposal differs from the ledger's
     # What people did.

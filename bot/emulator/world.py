@@ -62,6 +62,8 @@ class World:
     repo: str = "inventory"
     server: subprocess.Popen[bytes] | None = None
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # More FARCASTER_* settings for every process started from now on (e.g. tree chunk bounds).
+    settings_env: dict[str, str] = field(default_factory=dict)
     store: Store = field(init=False)
     _client: GitHubClient | None = field(default=None, init=False)
 
@@ -128,8 +130,9 @@ class World:
             FARCASTER_LEASE_SECONDS=str(self.lease_seconds),
             FARCASTER_SCRATCH_DIR=str(self.root / "scratch"),
             FARCASTER_SANDBOX="on" if self.sandbox else "off",
-            **extra,
         )
+        env.update(self.settings_env)
+        env.update(extra)
         if fault:
             env["FARCASTER_FAULT"] = fault
         return env

@@ -42,6 +42,9 @@ from bot.core.permissions import Permission
 from bot.core.settings import Settings
 from bot.github.app_auth import ClockedInstallationAuth, GitHubClock
 
+# What GitHub counts as content creation (its secondary limit: about 80 a minute).
+CONTENT_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
 # Observers of every call (endpoint template, status, seconds); metrics register here.
 CallObserver = Callable[[str, str, int, float], None]
 _observers: list[CallObserver] = []
@@ -130,9 +133,11 @@ class GitHubClient:
         *,
         api_version: str = "2022-11-28",
         token_cache: MemCacheStrategy | None = None,
+        pace: Callable[[], None] | None = None,
     ) -> None:
         self._gh = gh
         self._token_cache = token_cache
+        self._pace = pace
         self._headers = {
             "X-GitHub-Api-Version": api_version,
             "Accept": "application/vnd.github+json",
@@ -146,11 +151,12 @@ class GitHubClient:
         *,
         transport: httpx.BaseTransport | None = None,
         cache: MemCacheStrategy | None = None,
+        pace: Callable[[], None] | None = None,
     ) -> "GitHubClient":
         # A cache of its own, so that a 401 drops this installation's token and no other's.
         cache = cache if cache is not None else MemCacheStrategy()
         gh = make_installation_github(settings, installation_id, transport=transport, cache=cache)
-        return cls(gh, api_version=settings.github_api_version, token_cache=cache)
+        return cls(gh, api_version=settings.github_api_version, token_cache=cache, pace=pace)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -191,6 +197,8 @@ class GitHubClient:
         json: Any = None,
     ) -> httpx.Response:
         url = template.format(*args)
+        if self._pace is not None and method in CONTENT_METHODS:
+            self._pace()
         started = time.monotonic()
         status = 0
         try:

@@ -35,6 +35,7 @@ from bot.core.records import JobState
 from bot.core.vocab import EventKind
 from bot.github.client import observe_calls
 from bot.store import Store
+from bot.store.pacing import Pacing
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ __all__ = [
     "install_agent_metrics",
     "install_github_call_metrics",
     "observe_agent_duration",
+    "register_pacing_metrics",
     "register_store_metrics",
     "serve_metrics",
 ]
@@ -64,6 +66,10 @@ EVENT_COUNTERS = {
     EventKind.RATE_LIMITED: (
         "farcaster_rate_limit_waits",
         "Jobs put back to wait for GitHub's rate limit.",
+    ),
+    EventKind.PACED: (
+        "farcaster_pacing_waits",
+        "Jobs put back to wait for their installation's shared write pacing (not GitHub's).",
     ),
 }
 JOB_STATES = [state.value for state in JobState] + ["scheduled"]
@@ -157,6 +163,41 @@ def register_store_metrics(registry: CollectorRegistry, store: Store) -> None:
     registry.register(StoreCollector(store))
 
 
+class PacingCollector(Collector):
+    """``farcaster_pacing_tokens``: each installation's write bucket, read at scrape time."""
+
+    def __init__(self, pacing: Pacing) -> None:
+        self._pacing = pacing
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        try:
+            fill = self._pacing.fill()
+        except Exception:  # the store's own gauge (farcaster_store_up) says why
+            log.warning("metrics: the pacing buckets could not be read", exc_info=True)
+            return []
+        for installation, tokens in sorted(fill.items()):
+            family.add_metric([str(installation)], tokens)
+        return [family]
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "farcaster_pacing_tokens",
+            "Content-creating GitHub requests an installation may send now without waiting "
+            f"(its shared bucket holds at most {self._pacing.bucket.burst:g}; 0: jobs wait).",
+            labels=["installation"],
+        )
+
+
+def register_pacing_metrics(registry: CollectorRegistry, pacing: Pacing | None) -> None:
+    """Add the write buckets' fill to ``registry`` (nothing when pacing is off)."""
+    if pacing is not None:
+        registry.register(PacingCollector(pacing))
+
+
 # -- process-local metrics ---------------------------------------------------------------
 
 # Keyed weakly by registry, so installing twice is harmless and a dropped registry is freed.
@@ -216,10 +257,11 @@ def observe_agent_duration(agent: str, seconds: float, outcome: str) -> None:
         histogram.labels(agent, outcome).observe(seconds)
 
 
-def build_registry(store: Store) -> CollectorRegistry:
+def build_registry(store: Store, pacing: Pacing | None = None) -> CollectorRegistry:
     """A registry with every Farcaster metric: the store's and this process's."""
     registry = CollectorRegistry()
     register_store_metrics(registry, store)
+    register_pacing_metrics(registry, pacing)
     install_github_call_metrics(registry)
     install_agent_metrics(registry)
     return registry

@@ -173,3 +173,19 @@ class OutboxRow(SQLModel, table=True):
     lease_expires_at: float | None = Field(default=None, sa_type=Float)
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: float = Field(sa_type=Float)
+
+
+class PacingBucketRow(SQLModel, table=True):
+    """One installation's allowance of content-creating GitHub requests (a token bucket).
+
+    Every worker shares it: ``tokens`` as of ``updated_at`` (the database clock), refilled at
+    the configured rate up to the burst. See bot/store/pacing.py.
+    """
+
+    __tablename__ = "pacing_buckets"
+
+    installation_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    tokens: float = Field(sa_type=Float)
+    updated_at: float = Field(sa_type=Float)

@@ -39,6 +39,7 @@ from bot.core.errors import (
     CredentialsRejected,
     FarcasterError,
     LeaseLost,
+    Paced,
     RateLimited,
     StaleFencingToken,
     StoreError,
@@ -91,7 +92,13 @@ def postpone_for_rate_limit(
             lease.job_id,
             lease.token,
             phase=phase,
-            reason=EventKind.GITHUB_AUTH if auth else EventKind.RATE_LIMITED,
+            reason=(
+                EventKind.GITHUB_AUTH
+                if auth
+                else EventKind.PACED
+                if isinstance(exc, Paced)
+                else EventKind.RATE_LIMITED
+            ),
             delay=exc.retry_after,
             refund_attempt=True,
             data={"message": redactor.redact(exc.message)},

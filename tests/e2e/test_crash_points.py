@@ -47,11 +47,19 @@ def test_every_fault_point_still_yields_one_of_each_effect(box: World) -> None:
     box.start_server(workers=0)
     reference = box.store.get(run_job_through(box, None))
     expected_tree = branch_tree(box, reference)
+    # From here on every tree request carries one entry, so the proposal's tree takes
+    # several chunks and `after_tree_chunk` kills a worker between two of them.
+    box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"
     results = {}
     for point in ALL_POINTS:
         job = box.store.get(run_job_through(box, point))
         results[point] = (effects_of(box, job), branch_tree(box, job) == expected_tree)
         events = box.store.events(job.id)
+        chunks = [e for e in events if e.kind == "effect" and e.data["step"].startswith("tree:")]
+        assert len(chunks) >= 3, point
+        if point == "after_tree_chunk":  # the doomed worker recorded one chunk, then died
+            assert len({e.fencing_token for e in chunks}) == 2
+            assert [e.fencing_token for e in chunks].count(chunks[0].fencing_token) == 1
         owners = {e.data["owner"] for e in events if e.kind == "claimed"}
         assert owners == {f"doomed-{point}", f"fresh-{point}"}, (point, owners)
         # A worker that died holding the lease leaves it to expire; one that died right
