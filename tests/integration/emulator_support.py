@@ -4,6 +4,7 @@ recorded GitHub payload examples, and a check that a payload carries every key o
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Sink:
     url: str
     hits: list[Hit] = field(default_factory=list)
     status: int = 202
+    delay: float = 0.0  # seconds to wait before answering: a slow receiver
 
     def of(self, event: str) -> list[Any]:
         """The payloads of the recorded deliveries of ``event``, oldest first."""
@@ -48,12 +50,17 @@ def running_sink() -> Iterator[Sink]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             record.hits.append(Hit({k.lower(): v for k, v in self.headers.items()}, body))
+            if record.delay:
+                time.sleep(record.delay)  # the sender may have given up: that is the point
             answer = b'{"accepted": true}'
-            self.send_response(record.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.send_response(record.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the sender timed out and closed the connection
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -33,7 +33,7 @@ INSTALLATION = 610
 OWNER = "hooks-org"
 SECRET = "deliveries-secret"
 HTTP = httpx.Client()
-WEBHOOK_TIMEOUT = 2.0
+WEBHOOK_TIMEOUT = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,25 @@ def test_githubkit_parses_the_list_and_the_detail(world: World, repo: str) -> No
     assert full.response.payload == '{"accepted": true}'
     assert full.response.headers is not None
     assert full.response.headers.model_dump()["content-type"] == "application/json"
+
+
+def test_a_receiver_slower_than_the_timeout_is_a_timed_out_failure(world: World, repo: str) -> None:
+    issue = world.control.create_issue(OWNER, repo, "Slow")
+    world.sink.delay = WEBHOOK_TIMEOUT + 0.5
+    try:
+        sent = comment(world, repo, issue["number"], "slowly")
+    finally:
+        world.sink.delay = 0.0
+    assert sent["status"] is None and "Timeout" in sent["results"][0]["error"]
+    [newest] = world.api("GET", "/app/hook/deliveries", params={"per_page": 1}).json()
+    assert (newest["guid"], newest["status"], newest["status_code"]) == (
+        sent["id"],
+        "timed out",
+        504,
+    )
+    assert newest["duration"] >= WEBHOOK_TIMEOUT
+    failed = world.api("GET", "/app/hook/deliveries", params={"status": "failure"}).json()
+    assert newest["id"] in {d["id"] for d in failed}
 
 
 def test_detail_of_an_unreachable_attempt_has_no_response(world: World, repo: str) -> None:
