@@ -113,7 +113,7 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
             marker_dir=root,
         )
         with _timed(agent.name) as outcome:
-            result = agent.run(request)
+            result = _run_agent(agent, request, Redactor(_values(secrets)))
             guard.check()
             fault_point("after_agent")
             diff = _diff_text(diff_against_base(snapshot), settings.max_diff_bytes)
@@ -138,6 +138,17 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
     proposal = _proposal(agent, base_sha, diff, result, Redactor(_values(secrets)), verdict)
     runtime.store.store_proposal(job.id, guard.token, proposal)
     fault_point("after_proposal")
+
+
+def _run_agent(agent: Agent, request: AgentRequest, redactor: Redactor) -> AgentResult:
+    """The agent's run. A failure quotes what the agent printed last, so its message is
+    redacted of the values passed to the agent too (the worker loop knows the server's)."""
+    try:
+        return agent.run(request)
+    except AgentFailed as exc:
+        exc.message = redactor.redact(exc.message)
+        exc.args = (exc.message,)
+        raise
 
 
 def _secrets(settings: Settings, agent: Agent) -> dict[str, list[str]]:

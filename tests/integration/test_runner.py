@@ -52,6 +52,7 @@ SCRIPTS = {
         "print('my key is', os.environ['MY_API_KEY'])\n"
         "open('README.md', 'a').write('edited by the agent\\n')\n"
     ),
+    "failer.py": ("import os, sys\nprint('rejected key', os.environ['MY_API_KEY'])\nsys.exit(3)\n"),
     "passer.py": (
         "import os\n"
         "print('my key is', os.environ['MY_API_KEY'])\n"
@@ -92,6 +93,12 @@ read_only = ["{folder}"]
 argv = ["{PY}", "{folder}/printer.py"]
 read_only = ["{folder}"]
 env = ["MY_API_KEY"]
+
+[agents.failer]
+argv = ["{PY}", "{folder}/failer.py"]
+read_only = ["{folder}"]
+env = ["MY_API_KEY"]
+final_exit_codes = [3]
 
 [agents.passer]
 argv = ["{PY}", "{folder}/passer.py"]
@@ -361,6 +368,21 @@ def test_the_stored_agent_log_is_redacted_of_the_passed_variables_too(
     assert job.state is JobState.PROPOSED
     proposal = runtime.store.latest_proposal("job1")
     assert proposal.agent_log.strip() == f"my key is {REDACTED}"
+
+
+def test_a_failure_quoting_a_passed_variable_is_stored_redacted(
+    runtime, origin, github, monkeypatch
+):
+    _, sha = origin
+    monkeypatch.setenv("MY_API_KEY", "model-key-value")
+    command = {"name": "run", "agent": "failer", "instruction": "use the key"}
+    job = run_one(runtime, command, sha, agent="failer")
+    assert job.state is JobState.TOMBSTONED
+    failure = failure_of(runtime)
+    assert failure["reason_code"] == "agent_failed"
+    assert f"rejected key {REDACTED}" in failure["message"]
+    assert "model-key-value" not in json.dumps([e.data for e in runtime.store.events("job1")])
+    assert "model-key-value" not in runtime.store.tombstone("job1").summary
 
 
 def test_the_agent_log_is_redacted_and_the_verify_outcome_stored(runtime, origin, github):
