@@ -1,5 +1,7 @@
 """Shared fixtures: a real store on each engine, settings, a test RSA key."""
 
+import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,9 +67,31 @@ def rsa_private_key_pem() -> str:
     ).decode()
 
 
+@functools.cache
+def sandbox_works() -> bool:
+    """Whether bwrap can make a sandbox on this machine."""
+    from bot.sandbox.startup import sandbox_available
+
+    return sandbox_available()
+
+
+@pytest.fixture
+def sandbox_required() -> None:
+    """For tests of the sandbox itself: skipped where bwrap cannot work, but FAILED when
+    ``FARCASTER_REQUIRE_SANDBOX=1`` (CI sets it, so a missing bwrap cannot pass quietly)."""
+    if sandbox_works():
+        return
+    reason = "bubblewrap (bwrap) cannot make a sandbox on this machine"
+    if os.environ.get("FARCASTER_REQUIRE_SANDBOX") == "1":
+        pytest.fail(f"{reason}, and FARCASTER_REQUIRE_SANDBOX=1")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def settings(db_url: str, rsa_private_key_pem: str) -> Settings:
     return Settings(
+        # Agents run sandboxed wherever bwrap works (as in production).
+        sandbox="on" if sandbox_works() else "off",
         database_url=db_url,
         github_api_url="http://github.test/api/v3",
         github_app_id=1,

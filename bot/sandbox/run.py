@@ -221,7 +221,11 @@ class _Watch:
         self.sandbox_pid: int | None = None
         self.sandbox_start: int | None = None
         self.marker: Path | None = None
-        self.next_disk = self.next_count = 0.0
+        # The first checks wait a little: a run that ends at once pays for none of them
+        # (rlimits hold the limits meanwhile).
+        started = time.monotonic()
+        self.next_disk = started + DISK_CHECK_SECONDS
+        self.next_count = started + PROCESS_CHECK_SECONDS
         self.peak_processes = 0
 
     def __call__(self) -> str | None:

@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 
@@ -106,3 +107,20 @@ def test_a_lost_lease_stops_the_replacement(root):
     stop.set()
     with pytest.raises(LeaseLost):
         replace(root, "colour", "color", stop=stop)
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time(root):
+    # With Python's re this pattern backtracks for hours on a line of 40 word characters.
+    (root / "src" / "long.txt").write_text("a" * 200_000 + "!\n")
+    started = time.monotonic()
+    result = replace(root, r"(\w|\w\w)*;", "x", regex=True)
+    assert time.monotonic() - started < 5
+    assert "0 replacements" in result.log
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"colour(?= of)", r"(?<!the )colour", "a{2000}"])
+def test_a_pattern_re2_cannot_run_is_refused_as_unsupported(root, pattern):
+    with pytest.raises(AgentFailed) as caught:
+        replace(root, pattern, "x", regex=True)
+    assert caught.value.reason_code == "unsupported_regex"
+    assert "RE2" in caught.value.message
