@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from bot.core.errors import AgentFailed, LeaseLost
 from bot.core.redaction import Redactor
 from bot.sandbox.limits import Limits
+from bot.sandbox.proxy import BlockedLog
 from bot.sandbox.run import Sandbox
 
 DEFAULT_MAX_LOG_BYTES = 64 * 1024
@@ -46,6 +47,8 @@ class AgentRequest:
     # The worker passes its configured sandbox; the default (no sandbox) is for unit tests.
     sandbox: Sandbox = field(default_factory=Sandbox)
     marker_dir: Path | None = None  # where a restarted worker looks for leftovers
+    # Connections the egress proxy refused while the agent ran (the runner makes them events).
+    egress: BlockedLog = field(default_factory=BlockedLog)
 
     def check_stop(self) -> None:
         if self.stop.is_set():

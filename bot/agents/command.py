@@ -10,7 +10,9 @@
     verify = ["python", "-m", "pytest", "-q"]   # optional, run after the agent
     verify_must_pass = true      # a failing verify fails the attempt (not retried)
     final_exit_codes = [2]       # exit codes that mean "retrying will not help"
-    network = "none"             # "none" (default) or "host" (UNSAFE: the host's network)
+    network = "none"             # the default: no network at all
+    # network = ["pypi.org:443"]   # only these host:port pairs, through the egress proxy
+    # network = "host"             # UNSAFE: the host's whole network (a warning at start)
     read_only = ["/opt/coder"]   # host paths the program needs, bound read-only
     [agents.coder.limits]        # each optional; defaults come from FARCASTER_AGENT_*
     cpu_seconds = 600
@@ -33,13 +35,14 @@ the timeout is a retryable ``agent_timeout``; hitting a limit is that limit's re
 (``agent_cpu_limit``, ``agent_disk_limit``...), not retried.
 """
 
+import contextlib
 import hashlib
 import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -47,6 +50,8 @@ from bot.agents.base import AgentRequest, AgentResult, command_text
 from bot.core.errors import LIMIT_REASONS, AgentFailed, ConfigurationError, LeaseLost
 from bot.core.redaction import Redactor, one_line
 from bot.sandbox.bwrap import Network, python_paths
+from bot.sandbox.egress import NetworkSetting, check_network, egress
+from bot.sandbox.limits import Limits
 from bot.sandbox.process import ProcessOutcome
 from bot.sandbox.run import limit_reason, start_failure
 
@@ -94,7 +99,7 @@ class CommandAgentConfig(BaseModel):
     final_exit_codes: list[int] = Field(default_factory=list)
     version: str | None = None
     wants_git: bool = True
-    network: Literal["none", "host"] = "none"
+    network: NetworkSetting = "none"
     read_only: list[str] = Field(default_factory=list)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
@@ -105,6 +110,8 @@ class CommandAgentConfig(BaseModel):
             if not path.startswith("/") or ".." in Path(path).parts:
                 raise ValueError(f"{path!r} must be an absolute path without '..'")
         return paths
+
+    _network = field_validator("network")(check_network)
 
     @field_validator("env")
     @classmethod
@@ -165,8 +172,38 @@ class CommandAgent:
     def _run(self, argv: list[str], request: AgentRequest, log_bytes: int) -> ProcessOutcome:
         env = scrubbed_env(request.home, self.config.env, os.environ, request.redactor)
         limits = request.limits.resources.merged(self.config.limits.model_dump())
-        network = Network.host() if self.config.network == "host" else Network.none()
         read_only = (*python_paths(), *(Path(p) for p in self.config.read_only))
+        with contextlib.ExitStack() as stack:
+            network, wrapped = self._network(stack, request, argv)
+            return self._sandboxed(
+                wrapped, argv[0], request, log_bytes, env, limits, network, read_only
+            )
+
+    def _network(
+        self, stack: contextlib.ExitStack, request: AgentRequest, argv: list[str]
+    ) -> tuple[Network, list[str]]:
+        """The sandbox's network, and ``argv`` behind the forwarder for an allowlist."""
+        setting = self.config.network
+        if setting == "host":
+            return Network.host(), argv
+        running = stack.enter_context(
+            egress(setting, request.egress, sandboxed=request.sandbox.enabled)
+        )
+        if running is None:
+            return Network.none(), argv
+        return Network.through_socket(running.socket, {}), running.wrap(argv)
+
+    def _sandboxed(
+        self,
+        argv: list[str],
+        program: str,
+        request: AgentRequest,
+        log_bytes: int,
+        env: dict[str, str],
+        limits: Limits,
+        network: Network,
+        read_only: tuple[Path, ...],
+    ) -> ProcessOutcome:
         try:
             outcome = request.sandbox.run(
                 argv,
@@ -184,7 +221,7 @@ class CommandAgent:
             )
         except OSError as exc:
             raise AgentFailed(
-                f"The agent {self.name!r} cannot start {argv[0]!r}: {exc.strerror}.",
+                f"The agent {self.name!r} cannot start {program!r}: {exc.strerror}.",
                 reason_code="agent_unavailable",
             ) from None
         if outcome.stopped:
@@ -192,7 +229,7 @@ class CommandAgent:
         problem = start_failure(outcome)
         if problem is not None:
             raise AgentFailed(
-                f"The agent {self.name!r} cannot start {argv[0]!r}: {problem}.",
+                f"The agent {self.name!r} cannot start {program!r}: {problem}.",
                 reason_code="agent_unavailable",
             )
         return outcome

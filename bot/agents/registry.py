@@ -126,3 +126,19 @@ class LiveRegistry:
             return
         self._registry = registry
         log.info("agents reloaded: %s", ", ".join(registry.names()))
+
+
+def warn_about_host_network(registry: AgentRegistry) -> list[str]:
+    """Log a warning (at worker start) for each agent given the host's whole network."""
+    unsafe = [
+        name
+        for name in registry.names()
+        if isinstance(agent := registry.get(name), CommandAgent) and agent.config.network == "host"
+    ]
+    for name in unsafe:
+        log.warning(
+            'agent %s has network = "host": it runs with this machine\'s whole network '
+            '(UNSAFE; an allowlist such as ["pypi.org:443"] goes through the egress proxy)',
+            name,
+        )
+    return unsafe

@@ -93,7 +93,7 @@ def run(argv: list[str], env: dict[str, str]) -> int:
     try:
         child = subprocess.Popen(argv, env=env)
     except OSError as exc:
-        print(f"forwarder: cannot run {argv[0]}: {exc.strerror}", file=sys.stderr)
+        print(f"forwarder: failed to execute {argv[0]}: {exc.strerror}", file=sys.stderr)
         return 127
 
     def pass_on(signum: int, _frame: object) -> None:

@@ -415,10 +415,11 @@ class BlockedLog:
             else:
                 self.dropped += 1
 
-    def entries(self) -> list[dict[str, object]]:
-        """The refusals in the order first seen: ``{"target", "reason", "count"}``."""
+    def counted(self) -> list[tuple[Blocked, int]]:
+        """The refusals in the order first seen, each with how often it happened."""
         with self._lock:
-            return [
-                {"target": b.target, "reason": b.reason, "count": n}
-                for b, n in self._counts.items()
-            ]
+            return list(self._counts.items())
+
+    def entries(self) -> list[dict[str, object]]:
+        """As :meth:`counted`, as event data: ``{"target", "reason", "count"}``."""
+        return [{"target": b.target, "reason": b.reason, "count": n} for b, n in self.counted()]

@@ -293,7 +293,12 @@ def _close(fd: int) -> None:
 
 
 # What the launchers in front of the agent's program print when they cannot start it.
-_LAUNCH_ERRORS = ("prlimit: failed to execute ", "bwrap: execvp ", "setpriv: failed to execute ")
+_LAUNCH_ERRORS = (
+    "prlimit: failed to execute ",
+    "bwrap: execvp ",
+    "setpriv: failed to execute ",
+    "forwarder: failed to execute ",  # bot/sandbox/forwarder.py, before an allowlisted agent
+)
 
 
 def start_failure(outcome: ProcessOutcome) -> str | None:

@@ -57,6 +57,7 @@ from bot.observe.metrics import observe_agent_duration
 from bot.sandbox.bwrap import HOME, python_paths
 from bot.sandbox.leftovers import end_leftovers
 from bot.sandbox.process import ProcessOutcome
+from bot.sandbox.proxy import BlockedLog
 from bot.sandbox.startup import configured_limits, configured_sandbox
 from bot.worker.checkout import (
     Snapshot,
@@ -87,6 +88,7 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
     redactor = Redactor(settings.secret_values())
     secrets = _secrets(settings, agent)
     root = _scratch_dir(settings, job, lease.token)
+    blocked = BlockedLog()
     try:
         guard.check()
         snapshot = take_snapshot(client, job.owner, job.name, base_sha, root)
@@ -111,6 +113,7 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
             redactor=redactor,
             sandbox=configured_sandbox(settings),
             marker_dir=root,
+            egress=blocked,
         )
         with _timed(agent.name) as outcome:
             result = _run_agent(agent, request, Redactor(_values(secrets)))
@@ -134,6 +137,7 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
     finally:
         end_leftovers(root)
         remove_tree(root)
+        _note_blocked(runtime, job.id, guard.token, blocked)
     guard.check()
     proposal = _proposal(agent, base_sha, diff, result, Redactor(_values(secrets)), verdict)
     runtime.store.store_proposal(job.id, guard.token, proposal)
@@ -149,6 +153,21 @@ def _run_agent(agent: Agent, request: AgentRequest, redactor: Redactor) -> Agent
         exc.message = redactor.redact(exc.message)
         exc.args = (exc.message,)
         raise
+
+
+def _note_blocked(runtime: Services, job_id: str, token: int, blocked: BlockedLog) -> None:
+    """One ``egress_blocked`` event per target the egress proxy refused in this attempt
+    (failed or not: the report and check run list them)."""
+    for refused, count in blocked.counted():
+        message = refused.sentence() + (f", {count} times" if count > 1 else "")
+        data = {"target": refused.target, "reason": refused.reason, "count": count}
+        runtime.store.note(
+            job_id, EventKind.EGRESS_BLOCKED, {**data, "message": message}, token=token
+        )
+    if blocked.dropped:
+        message = f"blocked: {blocked.dropped} more connections to other targets"
+        data = {"target": "(more)", "count": blocked.dropped, "message": message}
+        runtime.store.note(job_id, EventKind.EGRESS_BLOCKED, data, token=token)
 
 
 def _secrets(settings: Settings, agent: Agent) -> dict[str, list[str]]:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.agents.base import AgentLimits, AgentRequest
 from bot.agents.command import CommandAgent, CommandAgentConfig, load_command_agents
-from bot.agents.registry import load_registry
+from bot.agents.registry import load_registry, warn_about_host_network
 from bot.core.errors import AgentFailed, ConfigurationError, LeaseLost
 from bot.core.redaction import REDACTED, Redactor
 from bot.core.settings import Settings
@@ -269,6 +269,9 @@ def test_the_agents_file_defines_command_agents(tmp_path):
         ('argv = ["x"]\ntimeot = 5', "timeot"),
         ("argv = []", "argv"),
         ('argv = ["x"]\ntimeout = -1', "timeout"),
+        ('argv = ["x"]\nnetwork = ["pypi.org"]', "not host:port"),
+        ('argv = ["x"]\nnetwork = ["*.example.com:443"]', "not a host name"),
+        ('argv = ["x"]\nnetwork = "everything"', "network"),
     ],
 )
 def test_a_wrong_agents_file_is_a_clear_configuration_error(tmp_path, table, complaint):
@@ -311,3 +314,35 @@ def test_the_worker_environment_is_not_modified(work, secrets_in_parent_env):
     before = dict(os.environ)
     run(agent(DUMP_ENV), work)
     assert dict(os.environ) == before
+
+
+def test_an_agent_network_is_none_an_allowlist_or_host(tmp_path):
+    path = write_agents(
+        tmp_path,
+        """
+        [agents.offline]
+        argv = ["x"]
+        [agents.fetcher]
+        argv = ["x"]
+        network = ["pypi.org:443", "files.pythonhosted.org:443"]
+        [agents.wide]
+        argv = ["x"]
+        network = "host"
+        """,
+    )
+    agents = load_command_agents(path)
+    assert agents["offline"].config.network == "none"
+    assert agents["fetcher"].config.network == ["pypi.org:443", "files.pythonhosted.org:443"]
+    assert agents["wide"].config.network == "host"
+
+
+def test_the_worker_warns_at_start_about_an_agent_on_the_host_network(tmp_path, caplog):
+    path = write_agents(
+        tmp_path, '[agents.wide]\nargv = ["x"]\nnetwork = "host"\n[agents.safe]\nargv = ["x"]'
+    )
+    registry = load_registry(Settings(agents_file=path, _env_file=None))
+    with caplog.at_level("WARNING", logger="bot.agents.registry"):
+        assert warn_about_host_network(registry) == ["wide"]
+    (record,) = caplog.records
+    assert 'agent wide has network = "host"' in record.getMessage()
+    assert "UNSAFE" in record.getMessage()

@@ -54,6 +54,10 @@ def serve(
         sandbox_for(settings)
     runtime = Runtime.from_settings(settings)  # a bad agents file stops the server here
     install_reload_signal(runtime.agents)
+    if workers > 0:
+        from bot.agents.registry import warn_about_host_network
+
+        warn_about_host_network(runtime.agents.current())
     stop_workers: Callable[[], None] | None = None
     try:
         app = create_app(runtime)  # refuses to start without a webhook secret

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from bot.agents.registry import LiveRegistry
+from bot.agents.registry import LiveRegistry, warn_about_host_network
 from bot.app.runtime import Runtime
 from bot.core.settings import get_settings
 from bot.observe.logs import configure_logging
@@ -82,6 +82,7 @@ def worker(
     runtime = Runtime.from_settings(settings)  # a bad agents file stops the worker here
     try:
         install_reload_signal(runtime.agents)
+        warn_about_host_network(runtime.agents.current())
         if metrics_port is not None:
             server = serve_metrics(metrics_port, runtime.metrics)
             log.info("metrics on port %d", server.server_port)
