@@ -17,7 +17,6 @@ delta against the base (``delta``: copy-from-base and insert instructions).
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 
 class HunkMismatch(ValueError):
@@ -43,12 +42,6 @@ class TooLarge(ValueError):
 
 
 @dataclass(frozen=True)
-class HunkLine:
-    kind: Literal[" ", "-", "+"]
-    text: bytes  # the line's bytes as in the file, with its "\n" unless it ends the file
-
-
-@dataclass(frozen=True)
 class Hunk:
     """One hunk, its lines kept as the diff wrote them (one ``bytes``, not one object per line).
 
@@ -64,18 +57,6 @@ class Hunk:
     new_start: int
     new_length: int
     body: bytes
-
-    @classmethod
-    def of(cls, old_start: int, new_start: int, lines: Sequence[HunkLine]) -> "Hunk":
-        """A hunk from its lines, counts derived (for tests and tools)."""
-        body = bytearray()
-        for line in lines:
-            body += line.kind.encode() + line.text
-            if not line.text.endswith(b"\n"):
-                body += b"\n\\ No newline at end of file\n"
-        old = sum(1 for line in lines if line.kind != "+")
-        new = sum(1 for line in lines if line.kind != "-")
-        return cls(old_start, old, new_start, new, bytes(body))
 
     @property
     def header(self) -> str:
@@ -106,14 +87,6 @@ class Hunk:
             for side in last:
                 side.append(text)
         return old, new
-
-    @property
-    def old_lines(self) -> list[bytes]:
-        return self.sides()[0]
-
-    @property
-    def new_lines(self) -> list[bytes]:
-        return self.sides()[1]
 
 
 def split_lines(data: bytes) -> list[bytes]:

@@ -111,12 +111,6 @@ def matches_any(path: str, globs: tuple[str, ...]) -> str | None:
     return next((glob for glob in globs if matches(path, glob)), None)
 
 
-def symlink_target_problem(link_path: str, target: bytes) -> str | None:
-    """Why the symlink at ``link_path`` pointing to ``target`` is refused, or None, judged
-    alone (no other link in the tree). Returns ``"symlink_outside_repo"`` or ``"git_dir"``."""
-    return _follow(link_path, target, {}).problem
-
-
 # As Linux: a path that needs more links than this to resolve does not resolve (ELOOP).
 MAX_LINK_HOPS = 40
 

@@ -1,7 +1,7 @@
 """Everything Farcaster writes for people to read, rendered from records (pure).
 
-The pull request's title and body, the commit message, the one status comment of a job in
-each of its states, the tombstone and cancel reports (that same comment, rewritten; the
+The pull request's title and body, the commit message, the job's one status comment as
+it ends (done, planned), the tombstone and cancel reports (that same comment, rewritten; the
 event trail's table comes from :mod:`proposals.trail`) and the check run's output. Every
 body starts with the job's hidden marker, which is how the comment is found again.
 Untrusted text (commands, messages, file names) passes through :mod:`proposals.markdown`;
@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.records import Event, Job, ProposalRecord, Tombstone, display_state
+from bot.core.records import Event, Job, ProposalRecord, Tombstone
 from bot.core.repo_config import render_title
 from bot.core.verdict import verdict_from_json
 from bot.core.vocab import EventKind, JobMode
 from proposals import verdict as verdict_report
 from proposals.markdown import code_block, code_span, plain, table_cell, truncate
-from proposals.trail import trail_table, utc
+from proposals.trail import trail_table
 
 DEFAULT_PREFIX = "/farcaster"
 # GitHub refuses comment bodies over 65,536 characters and check-run summaries over 65,535.
@@ -216,37 +216,6 @@ def _heading(job: Job, text: str, *, prefix: str) -> list[str]:
         "",
         f"{code_span(command_text(job, prefix=prefix))}, requested by {_requester(job)}.",
     ]
-
-
-def status_comment(
-    job: Job, *, now: float, pr: PullInfo | None = None, prefix: str = DEFAULT_PREFIX
-) -> str:
-    """The status comment of a job that is waiting, working or done.
-
-    Planned, tombstoned and cancelled jobs have their own renderers (:func:`plan_comment`,
-    :func:`tombstone_report`, :func:`cancel_report`): they need more than the job.
-    """
-    state = display_state(job, now)
-    if state == "done" and pr is not None:
-        return done_comment(job, pr, prefix=prefix)
-    texts = {
-        "queued": ("queued", "Waiting for a runner."),
-        "running": (
-            "running",
-            f"Attempt {job.attempts} of {job.max_attempts} is running the agent on "
-            f"{code_span(short(job.base_sha))}.",
-        ),
-        "proposed": ("proposed", "The agent's diff is stored; it is being validated."),
-        "applying": ("applying", "Validating the diff and opening the pull request."),
-        "done": ("done", "Finished."),
-    }
-    if state == "scheduled":
-        why = f" after {plain(job.last_error, 200)}" if job.last_error else ""
-        wait = max(0, round(job.run_after - now))
-        title, text = "scheduled", f"Next attempt at {utc(job.run_after)} UTC (in {wait} s){why}."
-    else:
-        title, text = texts.get(state, (state, ""))
-    return "\n".join([*_heading(job, title, prefix=prefix), "", text]).rstrip() + "\n"
 
 
 def done_comment(job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX) -> str:

@@ -1,7 +1,8 @@
 """Settings, read from the environment with the prefix ``FARCASTER_``.
 
 Nothing is read at import time: call :func:`get_settings`. A missing required
-setting is reported by :func:`require`, one sentence naming the variable.
+setting is reported by the ``require_*`` methods (:meth:`Settings.require_github_app`,
+:meth:`Settings.require_webhook_secret`), one sentence naming the variable.
 """
 
 from contextlib import suppress

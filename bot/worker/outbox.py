@@ -4,7 +4,8 @@ Rules:
 
 - A handler must be idempotent: an item may run again after a crash between the GitHub
   call and ``done()`` (its lease expires and another drainer claims it).
-- ``RateLimited``: failed with GitHub's ``retry_after`` (waiting is the cure).
+- ``RateLimited``: postponed by GitHub's ``retry_after`` without counting a try (waiting is
+  the cure; rate limits alone never park an item as ``dead``).
 - A retryable error (GitHub unavailable, a 5xx, a store hiccup): failed with backoff; the
   outbox parks the item as ``dead`` after its last attempt.
 - A non-retryable error (GitHub refused with a 4xx, a missing configuration) and an item

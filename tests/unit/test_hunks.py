@@ -1,12 +1,13 @@
 """Hunk application: strict positions, exact bytes, bounded binary data."""
 
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 
 from proposals.hunks import (
     Hunk,
-    HunkLine,
     HunkMismatch,
     MalformedHunk,
     TooLarge,
@@ -17,10 +18,27 @@ from proposals.hunks import (
 )
 
 
+@dataclass(frozen=True)
+class HunkLine:
+    kind: str  # " ", "-" or "+"
+    text: bytes  # the line's bytes as in the file, with its "\n" unless it ends the file
+
+
+def hunk_of(old_start: int, new_start: int, lines: Sequence[HunkLine]) -> Hunk:
+    """A hunk from its lines, counts derived."""
+    body = bytearray()
+    for line in lines:
+        body += line.kind.encode() + line.text
+        if not line.text.endswith(b"\n"):
+            body += b"\n\\ No newline at end of file\n"
+    old = sum(1 for line in lines if line.kind != "+")
+    new = sum(1 for line in lines if line.kind != "-")
+    return Hunk(old_start, old, new_start, new, bytes(body))
+
+
 def hunk(old_start: int, new_start: int, *lines: str) -> Hunk:
     """A hunk from diff-like lines (" ctx\\n", "-old\\n", "+new\\n"), counts derived."""
-    parsed = tuple(HunkLine(line[0], line[1:].encode()) for line in lines)  # type: ignore[arg-type]
-    return Hunk.of(old_start, new_start, parsed)
+    return hunk_of(old_start, new_start, [HunkLine(line[0], line[1:].encode()) for line in lines])
 
 
 def test_split_lines_splits_after_newlines_only_and_keeps_carriage_returns() -> None:
@@ -102,22 +120,22 @@ def test_crlf_lines_are_matched_and_kept_byte_for_byte() -> None:
 
 def test_zero_context_hunks_insert_after_their_old_line() -> None:
     base = b"a\nb\nc\n"
-    top = Hunk.of(0, 1, (HunkLine("+", b"top\n"),))
-    after_b = Hunk.of(2, 4, (HunkLine("+", b"mid\n"),))
-    end = Hunk.of(3, 6, (HunkLine("+", b"end\n"),))
+    top = hunk_of(0, 1, (HunkLine("+", b"top\n"),))
+    after_b = hunk_of(2, 4, (HunkLine("+", b"mid\n"),))
+    end = hunk_of(3, 6, (HunkLine("+", b"end\n"),))
     assert apply_hunks(base, [top, after_b, end]) == b"top\na\nb\nmid\nc\nend\n"
 
 
 def test_zero_context_deletion_and_insertion_past_the_end_is_refused() -> None:
-    assert apply_hunks(b"a\nb\nc\n", [Hunk.of(2, 1, (HunkLine("-", b"b\n"),))]) == b"a\nc\n"
+    assert apply_hunks(b"a\nb\nc\n", [hunk_of(2, 1, (HunkLine("-", b"b\n"),))]) == b"a\nc\n"
     with pytest.raises(HunkMismatch, match="past the end"):
-        apply_hunks(b"a\n", [Hunk.of(4, 5, (HunkLine("+", b"x\n"),))])
+        apply_hunks(b"a\n", [hunk_of(4, 5, (HunkLine("+", b"x\n"),))])
 
 
 def test_a_file_made_from_nothing_and_emptied_entirely() -> None:
     assert apply_hunks(b"", [hunk(0, 1, "+a\n", "+b")]) == b"a\nb"
     assert (
-        apply_hunks(b"a\nb", [Hunk.of(1, 0, (HunkLine("-", b"a\n"), HunkLine("-", b"b")))]) == b""
+        apply_hunks(b"a\nb", [hunk_of(1, 0, (HunkLine("-", b"a\n"), HunkLine("-", b"b")))]) == b""
     )
 
 
