@@ -19,9 +19,7 @@ the file's text.
 """
 
 import ast
-import io
 import re
-import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -46,19 +44,33 @@ class _Example:
 
 
 def _string_spans(source: str) -> Iterator[tuple[int, int, int]]:
-    """(start offset, end offset, first line) of every string literal token."""
+    """(start offset, end offset, first line) of every string literal that holds ``>>>``.
+
+    ``ast`` finds them (in C, much faster than ``tokenize``); a file that does not parse
+    has none.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return
     lines = source.splitlines(keepends=True)
     starts = [0]
     for text in lines:
         starts.append(starts[-1] + len(text))
-    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-    try:
-        for token in tokens:
-            if token.type == tokenize.STRING:
-                (srow, scol), (erow, ecol) = token.start, token.end
-                yield starts[srow - 1] + scol, starts[erow - 1] + ecol, srow
-    except (tokenize.TokenError, SyntaxError):
-        return
+
+    def offset(line: int, byte_col: int) -> int:
+        return starts[line - 1] + len(lines[line - 1].encode()[:byte_col].decode(errors="ignore"))
+
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and ">>>" in node.value
+            and node.end_lineno is not None
+        ):
+            start = offset(node.lineno, node.col_offset)
+            end = offset(node.end_lineno, node.end_col_offset or 0)
+            yield start, end, node.lineno
 
 
 def _examples(source: str, start: int, end: int, first_line: int) -> Iterator[_Example]:
@@ -115,11 +127,9 @@ class _Resolver:
 def doctest_references(source: str, name: str) -> list[DoctestReference]:
     """Every reference to ``name`` in the file's doctest examples, in file order."""
     found: list[DoctestReference] = []
-    if name not in source:
+    if name not in source or ">>>" not in source:
         return found
     for start, end, first_line in _string_spans(source):
-        if ">>>" not in source[start:end]:
-            continue
         # What earlier examples of the same string imported: doctests share their globals.
         aliases: dict[str, tuple[str, ...]] = {}
         bound_from: str | None = None

@@ -33,14 +33,17 @@ class ModuleIndex:
     """Dotted module names to repository paths (pure: a list of ``.py`` paths in)."""
 
     def __init__(self, python_paths: Iterable[str]) -> None:
-        self._by_suffix: dict[str, list[str]] = {}
-        for path in python_paths:
-            parts = module_name(path).split(".")
-            for n in range(len(parts)):
-                self._by_suffix.setdefault(".".join(parts[n:]), []).append(path)
+        self._paths = python_paths
+        self._by_suffix: dict[str, list[str]] | None = None  # built on the first look-up
 
     def find(self, dotted: str) -> str | None:
         """The file of module ``dotted``; the one with the shortest path when several match."""
+        if self._by_suffix is None:
+            self._by_suffix = {}
+            for path in self._paths:
+                parts = module_name(path).split(".")
+                for n in range(len(parts)):
+                    self._by_suffix.setdefault(".".join(parts[n:]), []).append(path)
         found = self._by_suffix.get(dotted)
         return min(found, key=lambda p: (len(p), p)) if found else None
 

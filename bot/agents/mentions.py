@@ -8,14 +8,12 @@ still spells the name (a local variable of the same name) is a different name, n
 mention.
 """
 
+import ast
 import io
 import re
 import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-# Python 3.12 splits f-strings into parts; their text parts are strings too.
-_PROSE = {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
 
 
 @dataclass
@@ -61,11 +59,32 @@ def count_mentions(texts: Mapping[str, str], name: str) -> Mentions:
             found.other_files.append(path)
             continue
         try:
-            for token in tokenize.generate_tokens(io.StringIO(text).readline):
-                if token.type in _PROSE and word.search(token.string):
-                    where = f"{path}:{token.start[0]}"
-                    kind = found.comments if token.type == tokenize.COMMENT else found.strings
-                    kind.append(where)
-        except (tokenize.TokenError, SyntaxError):
+            strings, comments = _python_mentions(text, word)
+        except (SyntaxError, tokenize.TokenError):
             found.other_files.append(path)
+            continue
+        found.strings += [f"{path}:{line}" for line in strings]
+        found.comments += [f"{path}:{line}" for line in comments]
     return found
+
+
+def _python_mentions(text: str, word: re.Pattern[str]) -> tuple[list[int], list[int]]:
+    """Lines of the string literals and of the comments that hold the word.
+
+    Strings come from ``ast`` (fast); ``tokenize`` (slow) runs only on a file where a ``#``
+    comes before the word on some line, the only way a comment can hold it.
+    """
+    tree = ast.parse(text)
+    strings = sorted(
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and word.search(node.value)
+    )
+    comments: list[int] = []
+    if any("#" in line[: m.start()] for line in text.splitlines() for m in word.finditer(line)):
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT and word.search(token.string):
+                comments.append(token.start[0])
+    return strings, comments

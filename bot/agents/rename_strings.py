@@ -39,8 +39,10 @@ def _wanted(ref: DoctestReference, bindings: Bindings, binds_here: bool) -> bool
 def module_symbol_edits(path: str, text: str, bindings: Bindings) -> StringEdits:
     """``__all__`` and doctest spans of ``path`` that name a module-level symbol."""
     edits = StringEdits()
+    if "__all__" not in text and ">>>" not in text:
+        return edits  # most files: nothing to decide, no import chain to follow
     binds_here = bindings.binds(path)
-    if binds_here:
+    if binds_here and "__all__" in text:
         try:
             tree = ast.parse(text, filename=path)
         except SyntaxError:

@@ -16,7 +16,6 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,10 @@ class Definition:
 
 def module_name(path: str) -> str:
     """``a/b/c.py`` -> ``a.b.c``; ``a/b/__init__.py`` -> ``a.b``."""
-    parts = list(PurePosixPath(path).with_suffix("").parts)
+    # String operations, not PurePosixPath: this runs once per file of large repositories.
+    folder, _, name = path.rpartition("/")
+    dot = name.rfind(".")
+    parts = [p for p in (*folder.split("/"), name[:dot] if dot > 0 else name) if p]
     if parts and parts[-1] == "__init__" and len(parts) > 1:
         parts.pop()
     return ".".join(parts)
@@ -106,9 +108,12 @@ def _assigned_names(target: ast.expr) -> Iterator[ast.Name]:
             yield from _assigned_names(element)
 
 
-def definitions_in(path: str, source: str) -> list[Definition]:
-    """Every definition of one module; the first one wins when a name is defined twice."""
-    tree = ast.parse(source, filename=path)
+def definitions_in(path: str, source: str, tree: ast.Module | None = None) -> list[Definition]:
+    """Every definition of one module; the first one wins when a name is defined twice.
+
+    ``tree`` is the module's parse when the caller has it already.
+    """
+    tree = tree if tree is not None else ast.parse(source, filename=path)
     first: dict[str, Definition] = {}
     for definition in _Collector(path, source).walk(tree.body, []):
         first.setdefault(definition.qualname, definition)
@@ -119,15 +124,21 @@ def suffix_matches(qualname: str, name: str) -> bool:
     return qualname == name or qualname.endswith("." + name)
 
 
-def all_definitions(modules: Mapping[str, str]) -> list[Definition]:
+def all_definitions(
+    modules: Mapping[str, str], trees: Mapping[str, ast.Module | None] | None = None
+) -> list[Definition]:
     """Every definition of every module, in file and line order.
 
+    ``trees`` holds parses the caller already made (None for a module that does not parse).
     Modules that do not parse are skipped (rope would refuse to rename through them anyway).
     """
     found: list[Definition] = []
     for path in sorted(modules):
+        tree = trees.get(path) if trees is not None else None
+        if trees is not None and path in trees and tree is None:
+            continue
         try:
-            found.extend(definitions_in(path, modules[path]))
+            found.extend(definitions_in(path, modules[path], tree))
         except SyntaxError:
             continue
     return found

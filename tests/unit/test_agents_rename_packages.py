@@ -301,3 +301,22 @@ def test_an_unknown_name_still_gets_hints_from_the_whole_repository(tmp_path):
         rename(tmp_path, "old_nam", "new_name")
     assert caught.value.reason_code == "unknown_symbol"
     assert "a.py:1 (a.old_name)" in caught.value.message
+
+
+def test_windows_line_endings_survive_the_rename_and_the_string_edits(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib/__init__.py").write_bytes(
+        b'from .core import old_name\r\n\r\n__all__ = ["old_name"]\r\n'
+    )
+    (tmp_path / "lib/core.py").write_bytes(
+        b'def old_name():\r\n    """One.\r\n\r\n    >>> old_name()\r\n    1\r\n    """\r\n'
+        b"    return 1\r\n"
+    )
+    rename(tmp_path, "lib.core.old_name", "new_name")
+    assert (tmp_path / "lib/__init__.py").read_bytes() == (
+        b'from .core import new_name\r\n\r\n__all__ = ["new_name"]\r\n'
+    )
+    assert (tmp_path / "lib/core.py").read_bytes() == (
+        b'def new_name():\r\n    """One.\r\n\r\n    >>> new_name()\r\n    1\r\n    """\r\n'
+        b"    return 1\r\n"
+    )
