@@ -1,30 +1,28 @@
-"""Rename at scale: how the rename agent's time grows with the repository (issue 12, item 5).
+"""Rename at scale: how the rename's time grows with the repository (issue 12, item 5).
 
 For each size N/U it writes a package of N modules, U of which import the renamed function
-and call it (the others never mention it), then measures three things on the same tree:
+and call it (the others never mention it), and takes the runner's own steps on it, as
+``bot/worker/runner.py:run_job`` does, leaving out only the network and the database:
 
-- **git grep -l** (the reference): ``git grep --no-index -l -F NAME``, the byte search a
-  rename cannot do without; the ratio agent / git grep says how far above a file scan the
-  agent is;
-- **agent**: ``RenameAgent().run`` on a copy of the tree, in this process: the code the
-  worker runs for a ``rename`` job;
-- **runner** (unless ``--agent-only``): the whole runner path through the GitHub emulator, a
-  ``/farcaster plan rename`` comment handled by ``farcaster serve --workers 1``, timed from
-  the job's ``claimed`` event to its ``proposal_stored`` event (tarball download and
-  extraction, the agent, git's diff, storing the proposal). A plan opens no pull request, so
-  the interpreter's GitHub writes (issue 12, items 1-2) are not in the figure.
+- **snapshot**: ``take_snapshot`` on a ``git archive`` tarball of the tree (what GitHub's
+  tarball endpoint serves): unpack it and commit the base;
+- **agent**: the registry's ``rename`` agent, which runs out of process in the bubblewrap
+  sandbox (without it when bwrap is not usable here; the first line says which);
+- **diff**: ``diff_against_base``.
 
-It prints each figure, the ratio to git grep, and the growth from the smallest size to the
-largest (linear growth is the size ratio, 4x for 5,000 -> 20,000). The machine's two cores are
-shared with other work: the load average is printed before and after, and figures taken
-under load are slower than on an idle machine.
+The reference in the same run is ``git grep --no-index -l -F NAME`` over the same tree, the
+byte search no rename can skip; "agent / ref" is the ratio. It prints wall and CPU seconds
+(the machine's two cores are shared, so wall time depends on the load, which is printed
+before and after), and the growth from the first size to the last (linear is the size
+ratio: x4 from 5,000 to 20,000). A warm-up rename of 100 modules runs first.
 
-    .venv/bin/python bench/rename_scale.py                    # 5000/500 and 20000/2000
-    .venv/bin/python bench/rename_scale.py --sizes 1000/100 --agent-only
+    .venv/bin/python bench/rename_scale.py --scratch /dev/shm   # 5000/500 and 20000/2000
+    .venv/bin/python bench/rename_scale.py --sizes 1000/100,4000/400
 """
 
 import argparse
 import os
+import re
 import resource
 import subprocess
 import tempfile
@@ -35,9 +33,13 @@ from pathlib import Path
 
 from bot.agents.base import AgentLimits, AgentRequest
 from bot.agents.registry import builtin_agents
+from bot.sandbox.run import Sandbox
+from bot.sandbox.startup import sandbox_available
 from bot.worker.checkout import diff_against_base, remove_tree, take_snapshot
 
 OLD, NEW = "target_function", "renamed_function"
+# As a worker runs built-in agents: out of process, in bubblewrap when it is usable here.
+SANDBOX = Sandbox(enabled=sandbox_available())
 
 
 def generate(root: Path, modules: int, users: int) -> None:
@@ -119,16 +121,21 @@ def time_runner(server: ArchiveServer, scratch: Path) -> Steps:
     started = time.monotonic()
     snapshot = take_snapshot(server, "acme", "big", server.sha, root)  # type: ignore[arg-type]
     snapshotted = time.monotonic()
+    home = root / "agent-home"
+    home.mkdir()
     request = AgentRequest(
         checkout=snapshot.work,
         command={"name": "rename", "old": OLD, "new": NEW},
         limits=AgentLimits(timeout=600.0),
         stop=threading.Event(),
-        home=snapshot.home,
+        home=home,
+        sandbox=SANDBOX,
+        marker_dir=root,
     )
-    agent_cpu = time.process_time()
-    builtin_agents()["rename"].run(request)
-    agent_cpu = time.process_time() - agent_cpu
+    log = builtin_agents()["rename"].run(request).log
+    # The agent runs in a child process (in the sandbox); it says its own CPU time.
+    said = re.search(r"The rename took ([0-9.]+) CPU s", log)
+    agent_cpu = float(said.group(1)) if said else float("nan")
     renamed = time.monotonic()
     diff = diff_against_base(snapshot)
     done = time.monotonic()
@@ -171,12 +178,18 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [(int(n), int(u)) for n, u in (pair.split("/") for pair in args.sizes.split(","))]
 
-    print(f"scratch: {args.scratch or tempfile.gettempdir()}; before: {load()}")
+    where = "in the bubblewrap sandbox" if SANDBOX.enabled else "out of process, NO sandbox"
+    print(f"agent: {where}; scratch: {args.scratch or tempfile.gettempdir()}")
+    print(f"before: {load()}")
     measure(100, 10, args.scratch)  # warm-up: rope's lazy imports and caches, as in a busy worker
     rows = [(n, u, *measure(n, u, args.scratch)) for n, u in sizes]
     print(f"after:  {load()}")
     print()
-    print("wall seconds, CPU seconds in brackets (runner CPU includes its git processes)")
+    print(
+        "wall seconds, CPU seconds in brackets: the agent's own (it says so in its log), and "
+        "the runner's (the worker process and its git children; the sandboxed agent is not "
+        "in it)"
+    )
     print()
     print(
         "| modules / users | git grep -l (ref) | snapshot | agent | diff | runner | agent / ref |"

@@ -25,7 +25,11 @@ def repository_files(root: Path) -> Iterator[str]:
 
 def read_text(path: Path) -> str | None:
     """The file as text, or None when it is binary or not UTF-8 (such files are skipped)."""
-    data = path.read_bytes()
+    return as_text(path.read_bytes())
+
+
+def as_text(data: bytes) -> str | None:
+    """A file's bytes as text, or None when they are binary or not UTF-8."""
     if b"\0" in data[:_SNIFF_BYTES]:
         return None
     try:

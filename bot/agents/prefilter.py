@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.agents.paths import read_text
+from bot.agents.paths import as_text
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,9 @@ def files_mentioning(root: Path, word: str) -> Candidates:
         if relative.endswith(".py"):
             python_paths.append(relative)
         with open(full, "rb") as handle:
-            if needle not in handle.read():
-                continue
-        text = read_text(Path(full))
-        if text is not None:
-            texts[relative] = text
+            data = handle.read()
+        if needle in data:
+            text = as_text(data)
+            if text is not None:
+                texts[relative] = text
     return Candidates(texts, python_paths, searched)

@@ -169,6 +169,7 @@ class RenameAgent:
 
 def rename_symbol(root: Path, old: str, new: str, globs: list[str], request: AgentRequest) -> str:
     """Rename ``old`` to ``new`` in the checkout at ``root``; the log says what changed."""
+    cpu_started = time.process_time()
     short = old.rpartition(".")[2]
     candidates = files_mentioning(root, short)
     request.check_stop()
@@ -204,7 +205,8 @@ def rename_symbol(root: Path, old: str, new: str, globs: list[str], request: Age
     after = {p: t for p, t in candidates.texts.items() if selected(p, globs)}
     for path in {*outcome.changed, *edits}:
         after[path] = read_exact(root / path)
-    return _log(target, new, candidates, files, outcome, edits, after)
+    log = _log(target, new, candidates, files, outcome, edits, after)
+    return f"{log} The rename took {time.process_time() - cpu_started:.2f} CPU s."
 
 
 def read_exact(path: Path) -> str:
