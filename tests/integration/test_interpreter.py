@@ -8,14 +8,14 @@ closed; a rate limit turning into a scheduled retry rather than a failure.
 import pytest
 
 from bot.core.errors import GitHubUnavailable
-from bot.core.records import JobState, Phase
+from bot.core.records import JobState, Phase, display_state
 from bot.core.settings import Settings
 from bot.store import Store, statements
 from bot.store.outbox import Outbox
 from bot.worker.leases import LeaseGuard
 from proposals.interpreter import apply_job
 from proposals.replay import replay
-from proposals.reports import display_state, marker
+from proposals.reports import marker
 from tests.fakes.github_fake import FakeGitHub
 from tests.fakes.world import BASE_FILES, ISSUE, RENAMED, World, applied, git_diff
 
