@@ -66,8 +66,11 @@ class Finding:
     kind: str
 
     def describe(self) -> str:
-        name = "a file whose name holds it" if self.path == REDACTED else f"`{self.path}`"
-        where = name if self.line is None else f"{name} line {self.line}"
+        if self.path == REDACTED:
+            name = "a file whose name holds a secret"
+            where = name if self.line is None else f"line {self.line} of {name}"
+        else:
+            where = f"`{self.path}`" if self.line is None else f"`{self.path}` line {self.line}"
         return f"{where} ({KIND_NAMES.get(self.kind, self.kind)})"
 
 

@@ -150,10 +150,10 @@ def test_a_secret_in_a_binary_file_is_found(tmp_path):
 
 def test_a_file_named_after_a_secret_is_refused_without_naming_it(tmp_path):
     token = EXAMPLES["github_token"]
-    diff = agent_diff(tmp_path, {}, {f"dir/{token}.txt": b"harmless\n"})
+    diff = agent_diff(tmp_path, {}, {f"dir/{token}.txt": b"harmless\n", f"{token}": b"ghp\n"})
     message = refusal(diff)
     assert token not in message
-    assert "a file whose name holds it (a GitHub token)" in message
+    assert "a file whose name holds a secret (a GitHub token)" in message
 
 
 def test_a_short_or_empty_server_secret_never_refuses_everything(tmp_path):
@@ -171,3 +171,11 @@ def test_many_findings_are_counted_not_all_listed(tmp_path):
 def test_a_clean_diff_passes(tmp_path):
     diff = agent_diff(tmp_path, {"a.py": b"x = 1\n"}, {"a.py": b"x = 2\n"})
     refuse_secrets(diff, {"webhook_secret": [WEBHOOK]})
+
+
+def test_a_secret_inside_a_file_named_after_one_names_neither(tmp_path):
+    token = EXAMPLES["github_token"]
+    diff = agent_diff(tmp_path, {}, {token: f"{WEBHOOK}\n".encode()})
+    message = refusal(diff, {"webhook_secret": [WEBHOOK]})
+    assert token not in message and WEBHOOK not in message
+    assert "line 1 of a file whose name holds a secret (this server's webhook secret)" in message
