@@ -146,3 +146,17 @@ def _gone(pid: int) -> bool:
     # Killed but not yet reaped by its parent (also killed): a zombie is gone too.
     state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
     return state.stdout.strip().startswith("Z") or not state.stdout.strip()
+
+
+def test_the_agents_git_copy_replaced_by_a_link_is_refused(tmp_path):
+    snap = snapshot_of(tmp_path, {"a.py": b"x = 1\n"}, agent_git=True)
+    elsewhere = tmp_path / "elsewhere"
+    (snap.work / ".git").rename(elsewhere)
+    (snap.work / ".git").symlink_to(elsewhere)
+    assert "`.git`" in git_dir_refusal(snap)
+
+
+def test_an_agent_without_a_git_copy_may_not_make_one(tmp_path):
+    snap = snapshot_of(tmp_path, {"a.py": b"x = 1\n"})
+    git(snap.work, "init", "-q")
+    assert "`.git`" in git_dir_refusal(snap)
