@@ -75,8 +75,7 @@ def sandbox_works() -> bool:
     return sandbox_available()
 
 
-@pytest.fixture
-def sandbox_required() -> None:
+def require_sandbox() -> None:
     """For tests of the sandbox itself: skipped where bwrap cannot work, but FAILED when
     ``FARCASTER_REQUIRE_SANDBOX=1`` (CI sets it, so a missing bwrap cannot pass quietly)."""
     if sandbox_works():
@@ -85,6 +84,11 @@ def sandbox_required() -> None:
     if os.environ.get("FARCASTER_REQUIRE_SANDBOX") == "1":
         pytest.fail(f"{reason}, and FARCASTER_REQUIRE_SANDBOX=1")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def sandbox_required() -> None:
+    require_sandbox()
 
 
 @pytest.fixture

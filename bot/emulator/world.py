@@ -179,7 +179,12 @@ class World:
             return False
 
     def start_worker(
-        self, name: str, *, fault: str | None = None, concurrency: int = 1
+        self,
+        name: str,
+        *,
+        fault: str | None = None,
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         process = self._spawn(
             name,
@@ -192,7 +197,7 @@ class World:
                 "--grace-seconds",
                 "5",
             ],
-            self.env(fault=fault),
+            self.env(fault=fault, **(env or {})),
         )
         self.workers[name] = process
         return process

@@ -50,8 +50,10 @@ def serve(
     configure_logging(LOG_FORMATS[log_format])
     if workers > 0:  # fail closed: runners here need a usable bwrap (or SANDBOX=off)
         from bot.sandbox.startup import sandbox_for
+        from bot.worker.runner import sweep_abandoned_scratch
 
         sandbox_for(settings)
+        sweep_abandoned_scratch(settings)  # and end what dead runners' agents left running
     runtime = Runtime.from_settings(settings)  # a bad agents file stops the server here
     install_reload_signal(runtime.agents)
     if workers > 0:
