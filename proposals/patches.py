@@ -107,15 +107,17 @@ class _Reader:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
-
-    def _end(self, pos: int) -> int:
-        newline = self.text.find("\n", pos)
-        return len(self.text) if newline < 0 else newline + 1
+        self._peeked = (-1, "")  # the line at a position, as the last peek found it
 
     def peek(self) -> str | None:
-        if self.pos >= len(self.text):
+        pos = self.pos
+        if pos >= len(self.text):
             return None
-        return self.text[self.pos : self._end(self.pos)]
+        if self._peeked[0] != pos:
+            newline = self.text.find("\n", pos)
+            end = len(self.text) if newline < 0 else newline + 1
+            self._peeked = (pos, self.text[pos:end])
+        return self._peeked[1]
 
     def take(self) -> str:
         line = self.peek()

@@ -2,10 +2,14 @@
 
 Crash tests set the variable on a real subprocess and then count what reached GitHub.
 ``os._exit`` skips ``finally`` blocks, atexit hooks and buffered writes, which is the point:
-nothing gets a chance to tidy up. Inert when the variable is unset.
+nothing gets a chance to tidy up. ``FARCASTER_FAULT=<point>:stop`` instead stops the whole
+process there with SIGSTOP, as a paused VM or a debugger would, the first time it gets
+there; a test resumes it with SIGCONT after its lease has run out. Inert when the variable
+is unset.
 """
 
 import os
+import signal
 
 RUNNER_POINTS = ("after_claim", "after_snapshot", "after_agent", "after_proposal")
 INTERPRETER_POINTS = (
@@ -26,5 +30,9 @@ def fault_point(name: str) -> None:
     """Die abruptly if ``FARCASTER_FAULT`` names this point."""
     if name not in ALL_POINTS:
         raise ValueError(f"unknown fault point {name!r}")
-    if os.environ.get("FARCASTER_FAULT") == name:
+    wanted = os.environ.get("FARCASTER_FAULT")
+    if wanted == name:
         os._exit(FAULT_EXIT_STATUS)
+    if wanted == f"{name}:stop":
+        os.environ.pop("FARCASTER_FAULT")  # once: the resumed process runs on
+        os.kill(os.getpid(), signal.SIGSTOP)

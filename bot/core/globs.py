@@ -47,7 +47,7 @@ def matches(path: str, glob: str) -> bool:
     while pattern.startswith("./"):
         pattern = pattern[2:]
     pattern = pattern.strip("/")
-    if not pattern:
+    if not pattern or pattern == "**":  # everything (the default of every job's limits)
         return True
     parts = PurePosixPath(path).parts
     if "/" not in pattern:
