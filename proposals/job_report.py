@@ -11,6 +11,10 @@ report survives a crash right after the decision. Handling it:
    A job its tests stopped (``verify_failed``) titles the run with the tests' line and
    annotates the new failures.
 
+Its writes are paced together (one allowance of three tokens, bot/store/pacing.py): when
+the bucket cannot cover them the item waits before writing anything, instead of posting
+the comment, stopping at the check run, and repeating the comment on every retry.
+
 Idempotent: running it again edits the same comment and check runs to the same content.
 A job that moved on before the item ran (a maintainer retried it) is left alone; its new
 attempt owns the comment now.
@@ -19,6 +23,7 @@ attempt owns the comment now.
 from bot.core.records import Job, JobState
 from bot.core.verdict import verdict_from_json
 from bot.store.outbox import OutboxItem
+from bot.store.pacing import allowance
 from bot.worker.services import Services, github_for
 from proposals import effects, reports
 from proposals import verdict as verdict_report
@@ -46,6 +51,17 @@ def handle_job_report(services: Services, item: OutboxItem) -> None:
         conclusion, title = "cancelled", "Cancelled"
     else:
         return
+    # The comment, at most one check run created, and its conclusion: taken from the pacing
+    # bucket together, so a retry cannot spend each refilled token on the comment again
+    # and never reach the check run.
+    with allowance(3):
+        _publish(services, job, body, title, conclusion, stopped_by_tests)
+
+
+def _publish(
+    services: Services, job: Job, body: str, title: str, conclusion: str, stopped_by_tests: bool
+) -> None:
+    store = services.store
     repo = Repo(github_for(services, job), job.owner, job.name)
     if job.issue_number is not None:
         comment_id = effects.upsert_status_comment(

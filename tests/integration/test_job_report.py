@@ -2,14 +2,17 @@
 
 import pytest
 
+from bot.core.errors import Paced
 from bot.core.records import JobState
 from bot.core.settings import Settings
+from bot.github.client import GitHubClient
 from bot.store import Store
 from bot.store.outbox import Outbox, OutboxItem
+from bot.store.pacing import Bucket, Pacing, pacer
 from proposals.job_report import handle_job_report
 from proposals.reports import marker
 from tests.fakes.github_fake import BOT_USER
-from tests.fakes.world import BASE_FILES, ISSUE, World, git_diff
+from tests.fakes.world import _TOKENS, BASE_FILES, INSTALLATION, ISSUE, World, git_diff
 
 
 @pytest.fixture
@@ -143,3 +146,30 @@ def test_a_secret_quoted_in_a_refusal_never_reaches_the_tombstone_or_the_report(
     (comment,) = world.fake.comments_on(ISSUE)
     assert secret not in tombstone.summary and secret not in comment["body"]
     assert ".github/workflows/" in comment["body"]
+
+
+def test_a_report_takes_its_paced_writes_together_so_a_retry_cannot_livelock(
+    world: World,
+) -> None:
+    # Two tokens left, none coming soon: the comment, a new check run and its conclusion
+    # need three. Spending two and stopping would make every retry repeat the comment.
+    pacing = Pacing(world.store.db, Bucket(rate=1e-9, burst=3))
+    assert pacing.take(INSTALLATION, 1) == 0.0
+    client = GitHubClient.for_installation(
+        world.runtime.settings,
+        INSTALLATION,
+        transport=world.fake.transport(),
+        cache=_TOKENS,
+        pace=pacer(pacing, INSTALLATION),
+    )
+    world.runtime.github = lambda _installation: client
+    world.enqueue()
+    world.propose(INVALID["context_mismatch"])
+    world.apply()
+    (item,) = report_items(world)
+    writes = sum(world.fake.created.values())
+
+    with pytest.raises(Paced):
+        handle_job_report(world.runtime, item)
+
+    assert sum(world.fake.created.values()) == writes  # nothing half-done
