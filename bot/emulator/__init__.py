@@ -70,7 +70,10 @@ Admin API (JSON in, JSON out; errors use GitHub's shape)::
                                              permissions?, events?} -> the App (+
                                              private_key_pem when the emulator made the key)
     PATCH /_emulator/apps/{id}              {webhook_url?, webhook_secret?}
-    POST  /_emulator/installations          {app_id, account, installation_id?}
+    POST  /_emulator/installations          {app_id, account, installation_id?, deliver?}
+                                             (deliver: installation.created to the App)
+    DELETE /_emulator/installations/{id}?user=  uninstall: installation.deleted; its tokens
+                                             answer 401, minting one 404
     POST  /_emulator/app-manifests          {manifest, owner?} -> {code}
     POST  /_emulator/repos                  {owner, name, files? | folder?, default_branch?,
                                              private?, owner_type? ("Organization"), message?,

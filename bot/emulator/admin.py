@@ -98,6 +98,9 @@ def update_app(em: Em, urls: UrlsDep, app_id: int, body: JsonBody) -> dict[str, 
 
 @router.post("/installations", status_code=201)
 def create_installation(em: Em, urls: UrlsDep, body: JsonBody) -> dict[str, Any]:
+    """Install an App on an account. With ``deliver: true`` the App gets
+    ``installation.created`` (off by default: a test world installs its App before the
+    App's server is up); the answer then carries ``delivery``."""
     app_id, account = _required(body, "app_id"), _required(body, "account")
     with em.lock:
         try:
@@ -106,7 +109,34 @@ def create_installation(em: Em, urls: UrlsDep, body: JsonBody) -> dict[str, Any]
             raise not_found() from None
         except ValueError as exc:
             raise unprocessable(str(exc)) from None
-        return render.installation(em, urls, inst)
+        result = render.installation(em, urls, inst)
+        sender = str(body.get("user") or account)
+        delivery = None
+        if body.get("deliver") is True:
+            delivery = hooks.installation_event(em, urls, inst, "created", sender)
+    if delivery is not None:
+        hooks.send(em, delivery)
+        result["delivery"] = hooks.summary([delivery])
+    return result
+
+
+@router.delete("/installations/{installation_id}")
+def uninstall(
+    em: Em, urls: UrlsDep, installation_id: int, user: str | None = None
+) -> dict[str, Any]:
+    """Uninstall: the App gets ``installation.deleted``, the installation's tokens stop
+    working (401) and minting one answers 404, as on GitHub."""
+    with em.lock:
+        inst = em.installations.get(installation_id)
+        if inst is None:
+            raise not_found()
+        delivery = hooks.installation_event(em, urls, inst, "deleted", user or inst.account)
+        del em.installations[installation_id]
+        for value in [v for v, t in em.tokens.items() if t.installation_id == installation_id]:
+            del em.tokens[value]
+    if delivery is not None:
+        hooks.send(em, delivery)
+    return {"delivery": hooks.summary([delivery] if delivery else [])}
 
 
 @router.post("/app-manifests", status_code=201)

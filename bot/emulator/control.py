@@ -69,10 +69,29 @@ class EmulatorControl:
         return result
 
     def create_installation(
-        self, app_id: int, account: str, installation_id: int | None = None
+        self,
+        app_id: int,
+        account: str,
+        installation_id: int | None = None,
+        *,
+        deliver: bool = False,
     ) -> dict[str, Any]:
-        body = {"app_id": app_id, "account": account, "installation_id": installation_id}
+        """Install the App on ``account``; ``deliver`` sends it ``installation.created``."""
+        body = {
+            "app_id": app_id,
+            "account": account,
+            "installation_id": installation_id,
+            "deliver": deliver,
+        }
         result: dict[str, Any] = self._call("POST", "/installations", json=body)
+        return result
+
+    def uninstall(self, installation_id: int, *, user: str | None = None) -> dict[str, Any]:
+        """Uninstall: ``installation.deleted`` is delivered, the tokens stop working."""
+        params = {"user": user} if user else None
+        result: dict[str, Any] = self._call(
+            "DELETE", f"/installations/{installation_id}", params=params
+        )
         return result
 
     def create_repo(

@@ -187,6 +187,41 @@ def prepare(
     return deliveries
 
 
+def installation_event(
+    em: Emulator, urls: Urls, installation: Installation, action: str, sender: str
+) -> Delivery | None:
+    """``installation`` (``created``/``deleted``) for the installed App, which every App gets
+    without subscribing; None when the App has no webhook URL. Under the lock."""
+    app = em.apps[installation.app_id]
+    if not app.webhook_url:
+        return None
+    account = installation.account.lower()
+    data = {
+        "action": action,
+        "installation": render.installation(em, urls, installation),
+        "repositories": [
+            {
+                "id": repo.id,
+                "node_id": node_id("Repository", repo.id),
+                "name": repo.name,
+                "full_name": repo.full_name,
+                "private": repo.private,
+            }
+            for repo in em.repos.values()
+            if repo.owner.lower() == account
+        ],
+        "requester": None,
+        "sender": render.user(em, urls, sender),
+    }
+    body = json.dumps(data, separators=(",", ":")).encode()
+    guid = str(uuid.uuid4())
+    delivery = Delivery(
+        guid, "installation", action, app.id, app.webhook_url, body, installation.id
+    )
+    em.deliveries[guid] = [delivery]
+    return delivery
+
+
 def headers(delivery: Delivery, app: App) -> dict[str, str]:
     result = {
         "Content-Type": "application/json",
