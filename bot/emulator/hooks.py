@@ -1,6 +1,7 @@
-"""Webhook deliveries: GitHub-shaped payloads, signed and POSTed synchronously.
+"""Webhook deliveries: GitHub-shaped payloads, signed and POSTed.
 
-An event goes to every App installed on the repository's owner that has a webhook URL. The
+An event goes to every App installed on the repository's owner that has a webhook URL
+(``installation`` events go to the installed App alone, subscribed or not). The
 payload is the event's object plus ``repository``, ``sender``, ``installation`` (``id``,
 ``node_id``) and, for an organisation's repository, ``organization`` — the keys of the
 octokit examples in tests/samples/webhooks. Headers: ``X-GitHub-Event``,
@@ -14,7 +15,8 @@ An App whose ``events`` list is not empty receives only those events, as on GitH
 App registered without one (the admin default) receives every event.
 
 Building happens under the emulator lock; sending never does, because the receiver may
-call the emulator back before it answers. A redelivery sends the stored bytes again with
+call the emulator back before it answers. Admin routes send at once and report what the
+App answered; events caused by API calls are sent by ``dispatch.py``'s thread. A redelivery sends the stored bytes again with
 the same delivery id, as GitHub does. Every attempt is recorded with a fresh numeric id,
 what the receiver answered (status, headers, body) or why it could not be reached, and
 its duration: the log behind ``GET /app/hook/deliveries``. Only a 2xx answer is a
