@@ -16,11 +16,12 @@ App registered without one (the admin default) receives every event.
 
 Building happens under the emulator lock; sending never does, because the receiver may
 call the emulator back before it answers. Admin routes send at once and report what the
-App answered; events caused by API calls are sent by ``dispatch.py``'s thread. A redelivery sends the stored bytes again with
-the same delivery id, as GitHub does. Every attempt is recorded with a fresh numeric id,
-what the receiver answered (status, headers, body) or why it could not be reached, and
-its duration: the log behind ``GET /app/hook/deliveries``. Only a 2xx answer is a
-success; GitHub's words for the rest are :func:`outcome`'s.
+App answered; events caused by API calls are sent by ``dispatch.py``'s thread. A
+redelivery sends the stored bytes again with the same delivery id, as GitHub does. Every
+attempt is recorded with a fresh numeric id, what the receiver answered (status, headers,
+body) or why it could not be reached, and its duration: the log behind ``GET
+/app/hook/deliveries``. Only a 2xx answer is a success; GitHub's words for the rest are
+:func:`outcome`'s.
 """
 
 import hashlib
