@@ -25,6 +25,7 @@ GitHub routes served (all under ``/api/v3``)::
 
     POST  /app/installations/{id}/access_tokens         JWT -> 201 {token, expires_at, ...}
     GET   /app                                          JWT
+    GET/PATCH /app/hook/config                      JWT; {url, secret: "********", ...}
     GET   /app/hook/deliveries?per_page=&cursor=&status= JWT; newest first, Link rel="next"
     GET   /app/hook/deliveries/{id}                     JWT; + url, request, response
     POST  /app/hook/deliveries/{id}/attempts            JWT -> 202 {}; redelivered in the

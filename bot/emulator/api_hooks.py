@@ -1,5 +1,9 @@
-"""The App's webhook deliveries API (App JWT only, like GitHub's ``/app/hook/*``).
+"""The App's webhook: its configuration and its deliveries (App JWT only, like GitHub's
+``/app/hook/*``).
 
+- ``GET /app/hook/config`` answers ``{"content_type": "json", "insecure_ssl": "0",
+  "secret": "********", "url"}`` (the secret masked, keys absent when unset); ``PATCH``
+  with ``url``/``secret`` changes them.
 - ``GET /app/hook/deliveries?per_page=&cursor=&status=`` lists the App's delivery
   attempts, newest first: one item per attempt, so a redelivery is its own item with a new
   ``id``, the same ``guid`` and ``redelivery: true``. ``per_page`` defaults to 30 and is
@@ -23,9 +27,9 @@ sentence, and 400 ``Invalid cursor`` for a cursor this emulator did not hand out
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 
 from bot.emulator.auth import app_from_jwt
 from bot.emulator.deps import Dispatch, Em
@@ -35,6 +39,7 @@ from bot.emulator.hooks import outcome
 from bot.emulator.state import App, Attempt, Delivery, Emulator
 
 router = APIRouter()
+JsonBody = Annotated[dict[str, Any], Body()]
 DOCS = "https://docs.github.com/rest/apps/webhooks"
 RETENTION = timedelta(days=3)
 MAX_PER_PAGE = 100
@@ -95,6 +100,35 @@ def _cursor(value: str | None) -> int | None:
     if not value.startswith(CURSOR_PREFIX) or not number.isdigit():
         raise ApiError(400, "Invalid cursor", documentation_url=DOCS)
     return int(number)
+
+
+def _config(app: App) -> dict[str, Any]:
+    body: dict[str, Any] = {"content_type": "json", "insecure_ssl": "0"}
+    if app.webhook_secret:
+        body["secret"] = "********"  # GitHub never shows it
+    if app.webhook_url:
+        body["url"] = app.webhook_url
+    return body
+
+
+@router.get("/app/hook/config")
+def get_config(em: Em, request: Request) -> dict[str, Any]:
+    with em.lock:
+        return _config(app_from_jwt(em, request.headers.get("authorization")))
+
+
+@router.patch("/app/hook/config")
+def update_config(em: Em, request: Request, body: JsonBody) -> dict[str, Any]:
+    for field in ("url", "secret", "content_type", "insecure_ssl"):
+        if field in body and not isinstance(body[field], str):
+            raise unprocessable(f"Invalid request.\n\n{field} must be a string.", DOCS)
+    with em.lock:
+        app = app_from_jwt(em, request.headers.get("authorization"))
+        if "url" in body:
+            app.webhook_url = body["url"] or None
+        if "secret" in body:
+            app.webhook_secret = body["secret"] or None
+        return _config(app)
 
 
 @router.get("/app/hook/deliveries")

@@ -381,3 +381,19 @@ def test_admin_listing_shows_every_apps_attempts(world: World, repo: str) -> Non
     stored = world.control.delivery(sent["id"])
     assert stored[0]["attempts"][0]["id"] == newest["id"]
     assert json.dumps(stored[0]["payload"])  # the admin view keeps the payload too
+
+
+def test_the_hook_config_shows_the_url_and_masks_the_secret(world: World, repo: str) -> None:
+    gh = world.githubkit()
+    config = gh.rest.apps.get_webhook_config_for_app().parsed_data
+    assert (config.url, config.secret, config.content_type) == (world.sink.url, "********", "json")
+    moved = world.api("PATCH", "/app/hook/config", json={"url": closed_port_url()})
+    try:
+        assert moved.status_code == 200 and moved.json()["url"] != world.sink.url
+        issue = world.control.create_issue(OWNER, repo, "Moved")
+        assert comment(world, repo, issue["number"], "where?")["status"] is None
+    finally:
+        world.api("PATCH", "/app/hook/config", json={"url": world.sink.url})
+    assert world.api("GET", "/app/hook/config").json()["url"] == world.sink.url
+    refused = world.api("PATCH", "/app/hook/config", json={"url": 5})
+    assert refused.status_code == 422
