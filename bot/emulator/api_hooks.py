@@ -140,6 +140,8 @@ def list_deliveries(
     cursor: str | None = None,
     status: str | None = None,
 ) -> list[dict[str, Any]]:
+    with em.lock:
+        app = app_from_jwt(em, request.headers.get("authorization"))  # first, as GitHub
     if status is not None and status not in STATUS_RANGES:
         raise unprocessable(
             f"Invalid request.\n\n{status!r} is not one of: success, failure.", DOCS
@@ -147,7 +149,6 @@ def list_deliveries(
     start = _cursor(cursor)
     size = max(1, min(per_page, MAX_PER_PAGE))
     with em.lock:
-        app = app_from_jwt(em, request.headers.get("authorization"))
         found = [
             (d, a)
             for d, a in _visible(em, app)

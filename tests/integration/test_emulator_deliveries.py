@@ -352,6 +352,11 @@ def test_deliveries_older_than_three_days_are_gone_and_cannot_be_redelivered(
         world.control.set_clock(offset_seconds=0)
 
 
+def test_authentication_comes_before_parameters(world: World, repo: str) -> None:
+    answer = HTTP.get(f"{world.control.api_url}/app/hook/deliveries", params={"status": "x"})
+    assert answer.status_code == 401
+
+
 def test_only_an_app_jwt_is_accepted(world: World, repo: str) -> None:
     settings_free_token = HTTP.post(
         f"{world.control.api_url}/app/installations/{INSTALLATION}/access_tokens",
