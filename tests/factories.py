@@ -1,8 +1,9 @@
-"""Factories for the records tests build by hand (no store needed)."""
+"""Factories for the records tests build by hand: jobs as the store returns them (``make_job``)
+and as intake asks for them (``new_job``)."""
 
 from typing import Any
 
-from bot.core.records import Job, JobState
+from bot.core.records import Job, JobState, NewJob
 from bot.core.vocab import JobMode
 
 NOW = 1_800_000_000.0
@@ -41,3 +42,18 @@ def make_job(**overrides: Any) -> Job:
     )
     values.update(overrides)
     return Job(**values)
+
+
+def new_job(n: int = 1, **overrides: Any) -> NewJob:
+    """What intake asks the store for: job ``n`` of a test (``job0001``), a rename on main."""
+    values: dict[str, Any] = dict(
+        id=f"job{n:04d}",
+        idempotency_key=f"comment:{n}",
+        repo="octo/widgets",
+        agent="rename",
+        command={"name": "rename", "old": "old", "new": "new", "paths": []},
+        base_ref="main",
+        base_sha="a" * 40,
+    )
+    values.update(overrides)
+    return NewJob(**values)

@@ -18,6 +18,7 @@ from githubkit.cache import MemCacheStrategy
 from bot.core.records import NewJob
 from bot.core.settings import Settings
 from bot.github.client import GitHubClient
+from tests.factories import new_job
 
 # The sample repository the demo uses too (shipped in the package for `farcaster demo`).
 SAMPLE = Path(__file__).parents[1] / "bot" / "demo" / "sample_repo"
@@ -107,7 +108,7 @@ def github_factory(settings: Settings) -> Callable[[int], GitHubClient]:
 def job_spec(
     command: dict[str, Any], *, sha: str, agent: str | None = None, job_id: str = "job1"
 ) -> NewJob:
-    return NewJob(
+    return new_job(
         id=job_id,
         idempotency_key=f"comment:{job_id}",
         repo=f"{OWNER}/{REPO}",
@@ -116,7 +117,6 @@ def job_spec(
         installation_id=INSTALLATION,
         issue_number=7,
         requester="maintainer",
-        base_ref="main",
         base_sha=sha,
     )
 

@@ -10,6 +10,7 @@ command on the same base.
 import random
 import signal
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -86,7 +87,14 @@ def test_every_fault_point_still_yields_one_of_each_effect(box: World) -> None:
     )
 
 
-def test_sigkill_at_random_moments_over_twenty_runs(box: World) -> None:
+def test_sigkill_at_random_moments_over_twenty_runs(
+    box: World, record_property: Callable[[str, object], None]
+) -> None:
+    """Every job ends done, or as a tombstone with its report; nothing is ever made twice.
+
+    A job whose leases run out too often (a busy machine, unlucky kills) is tombstoned by
+    design: that is the promise too, so tombstones are counted and reported, not failed.
+    """
     box.start_server(workers=0)
     rng = random.Random(20261130)
     numbers = [box.open_issue(f"run {n}") for n in range(20)]
@@ -114,9 +122,23 @@ def test_sigkill_at_random_moments_over_twenty_runs(box: World) -> None:
     wait_until(all_done, timeout=120, what="all twenty jobs to finish")
     box.wait_for_outbox()
     assert kills >= 5
-    expected_tree = branch_tree(box, box.store.get(jobs[0].id))
-    for job in jobs:
-        job = box.store.get(job.id)
-        assert job.state is JobState.DONE, (job.id, job.last_error)
+    finished = [box.store.get(job.id) for job in jobs]
+    done = [job for job in finished if job.state is JobState.DONE]
+    tombstoned = [job for job in finished if job.state is JobState.TOMBSTONED]
+    assert len(done) + len(tombstoned) == len(jobs), [(j.id, j.state) for j in finished]
+    assert done, "no job survived the kills"
+    expected_tree = branch_tree(box, done[0])
+    for job in done:
         assert effects_of(box, job) == ONE_OF_EACH, job.id
         assert branch_tree(box, job) == expected_tree
+    reasons = []
+    for job in tombstoned:
+        tombstone = box.store.tombstone(job.id)
+        assert tombstone is not None and tombstone.comment_id is not None, job.id
+        reasons.append(tombstone.reason_code)
+        effects = effects_of(box, job)
+        assert effects["status_comments"] == 1, (job.id, effects)  # the report, once
+        assert effects["pulls"] <= 1 and effects["commits"] <= 1, (job.id, effects)
+        assert effects["check_runs"] <= 1, (job.id, effects)
+    record_property("tombstones", len(tombstoned))
+    print(f"{kills} kills: {len(done)} jobs done, {len(tombstoned)} tombstoned {sorted(reasons)}")

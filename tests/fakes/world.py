@@ -17,7 +17,7 @@ from githubkit.cache import MemCacheStrategy
 
 from bot.app.runtime import Runtime
 from bot.core.errors import RateLimited, RefConflict, Refusal
-from bot.core.records import Job, Lease, NewJob, NewProposal, Phase
+from bot.core.records import Job, Lease, NewProposal, Phase
 from bot.core.redaction import Redactor
 from bot.core.settings import Settings
 from bot.github.client import GitHubClient
@@ -26,6 +26,7 @@ from bot.store.outbox import Outbox
 from bot.worker.leases import LeaseGuard
 from bot.worker.loop import failure_from_error, postpone_for_rate_limit
 from proposals.interpreter import apply_job
+from tests.factories import new_job
 from tests.fakes.github_fake import FakeGitHub
 
 JOB_ID = "0a1b2c3d4e5f"
@@ -138,18 +139,15 @@ class World:
             id=self.job_id,
             idempotency_key=f"comment:{self.job_id}",
             repo=self.fake.full_name,
-            agent="rename",
             command={"name": "rename", "old": "old_name", "new": "new_name", "paths": []},
             installation_id=INSTALLATION,
             issue_number=ISSUE,
             requester="alice",
             mode=mode,
-            base_ref="main",
             base_sha=self.base_sha,
             max_attempts=20,
         )
-        values.update(overrides)
-        return self.store.enqueue(NewJob(**values)).job
+        return self.store.enqueue(new_job(**{**values, **overrides})).job
 
     def propose(
         self,

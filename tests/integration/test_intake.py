@@ -4,30 +4,18 @@ From a signed, real-shaped delivery to what the store holds afterwards: jobs, de
 events and the outbox items that carry feedback back to GitHub.
 """
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from bot.core.records import JobState
-from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     DEVELOP_SHA,
     INSTALLATION,
     MASTER_SHA,
     REPO,
-    Intake,
     comment_payload,
     engine_independent,
-    running_intake,
 )
 from webhooks.keys import job_id_for_comment
-
-
-@pytest.fixture
-def intake(settings: Settings) -> Iterator[Intake]:
-    with running_intake(settings) as running:
-        yield running
 
 
 def test_a_writers_rename_becomes_one_queued_job_with_its_base_sha_and_an_eyes_reaction(intake):

@@ -8,25 +8,12 @@ database sees truly concurrent transactions).
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
-    Intake,
     comment_payload,
     headers_for,
-    running_intake,
 )
-
-
-@pytest.fixture
-def intake(settings: Settings) -> Iterator[Intake]:
-    with running_intake(settings) as running:
-        yield running
-
 
 COPIES = 200
 THREADS = 20

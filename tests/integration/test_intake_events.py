@@ -2,21 +2,18 @@
 
 import copy
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.records import JobState, Phase
-from bot.core.settings import Settings
 from bot.core.vocab import EventKind
 from tests.integration.test_intake_support import (
     INSTALLATION,
     REPO,
     Intake,
     engine_independent,
-    running_intake,
     runtime_for,
     sample,
 )
@@ -26,12 +23,6 @@ from webhooks.handlers.installation import UNINSTALLED
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-
-@pytest.fixture
-def intake(settings: Settings) -> Iterator[Intake]:
-    with running_intake(settings) as running:
-        yield running
 
 
 def new_job(intake: Intake, body: str = "/farcaster rename a b") -> str:

@@ -8,27 +8,16 @@ cannot have come from GitHub, so there is nothing to keep.
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     SECRET,
-    Intake,
     comment_payload,
     headers_for,
-    running_intake,
 )
 from webhooks.intake import MAX_BODY_BYTES
 from webhooks.signature import sign
-
-
-@pytest.fixture
-def intake(settings: Settings) -> Iterator[Intake]:
-    with running_intake(settings) as running:
-        yield running
-
 
 EMPTY = {"deliveries": 0, "jobs": 0, "job_events": 0, "outbox": 0}
 

@@ -1,29 +1,18 @@
 """Commands that act on existing jobs: retry, cancel, apply, status; and check run re-runs."""
 
 import copy
-from collections.abc import Iterator
-
-import pytest
 
 from bot.core.records import Failure, JobState, NewProposal, Phase
-from bot.core.settings import Settings
 from tests.integration.test_intake_support import (
     MASTER_SHA,
     REPO,
     Intake,
     comment_payload,
     engine_independent,
-    running_intake,
     sample,
 )
 
 DIFF = "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+b = 1\n"
-
-
-@pytest.fixture
-def intake(settings: Settings) -> Iterator[Intake]:
-    with running_intake(settings) as running:
-        yield running
 
 
 def new_job(intake: Intake, command: str = "/farcaster rename a b") -> str:

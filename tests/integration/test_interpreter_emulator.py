@@ -14,13 +14,14 @@ import pytest
 from githubkit.cache import MemCacheStrategy
 
 from bot.app.runtime import Runtime
-from bot.core.records import Job, JobState, NewJob, NewProposal, Phase
+from bot.core.records import Job, JobState, NewProposal, Phase
 from bot.core.settings import Settings
 from bot.emulator.control import EmulatorControl
 from bot.github.client import GitHubClient
 from bot.store import Store, statements
 from bot.store.outbox import Outbox
 from proposals.replay import replay
+from tests.factories import new_job
 from tests.fakes.emulated_github import emulated_github
 from tests.fakes.world import (
     BASE_FILES,
@@ -95,16 +96,14 @@ def make_scene(
     runtime = Runtime(settings, store.db, store, outbox, github=lambda _: client)
     job_id = (repo.encode().hex() + "0" * 12)[:12]
     store.enqueue(
-        NewJob(
+        new_job(
             id=job_id,
             idempotency_key=f"comment:{repo}",
             repo=f"{OWNER}/{repo}",
-            agent="rename",
             command={"name": "rename", "old": "old_name", "new": "new_name", "paths": []},
             installation_id=INSTALLATION,
             issue_number=ISSUE,
             requester="alice",
-            base_ref="main",
             base_sha=base_sha,
             max_attempts=10,
         )

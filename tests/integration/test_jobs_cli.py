@@ -13,6 +13,7 @@ from bot.cli.commands.jobs import age, app, display_state, parse_since, summariz
 from bot.core.records import Failure, JobState, NewJob, NewProposal, Phase
 from bot.core.settings import get_settings
 from bot.store import Database, Store
+from tests import factories
 
 DIFF = """diff --git a/a.py b/a.py
 --- a/a.py
@@ -42,18 +43,8 @@ def run(*args: str) -> Result:
 
 
 def new_job(n: int, **overrides: object) -> NewJob:
-    values: dict[str, object] = dict(
-        id=f"{n:04d}aaaabbbb",
-        idempotency_key=f"comment:{n}",
-        repo="octo/widgets",
-        agent="rename",
-        command={"name": "rename", "old": "old", "new": "new", "paths": []},
-        issue_number=40 + n,
-        base_ref="main",
-        base_sha="a" * 40,
-    )
-    values.update(overrides)
-    return NewJob(**values)  # type: ignore[arg-type]
+    """Ids long enough for prefix lookups (``0001aaaabbbb``), on issue 40 + n."""
+    return factories.new_job(n, **{"id": f"{n:04d}aaaabbbb", "issue_number": 40 + n, **overrides})
 
 
 def done_job(store: Store, n: int) -> str:

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.errors import GitHubRefused, StaleFencingToken
-from bot.core.records import Failure, NewJob, NewProposal, Phase
+from bot.core.records import Failure, NewProposal, Phase
 from bot.github.client import GitHubClient
 from bot.observe.metrics import (
     JOB_STATES,
@@ -23,6 +23,7 @@ from bot.observe.metrics import (
 )
 from bot.store import Database, Store
 from bot.store.outbox import MAX_OUTBOX_ATTEMPTS, Outbox
+from tests.factories import new_job
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -38,19 +39,6 @@ def scrape(registry: CollectorRegistry) -> Series:
 
 def value(series: Series, name: str, **labels: str) -> float:
     return series[(name, frozenset(labels.items()))]
-
-
-def new_job(n: int, **overrides: object) -> NewJob:
-    values: dict[str, object] = dict(
-        id=f"job{n:04d}",
-        idempotency_key=f"comment:{n}",
-        repo="octo/widgets",
-        agent="rename",
-        command={"name": "rename", "old": "a", "new": "b", "paths": []},
-        base_sha="a" * 40,
-    )
-    values.update(overrides)
-    return NewJob(**values)  # type: ignore[arg-type]
 
 
 def make_history(store: Store, outbox: Outbox) -> None:

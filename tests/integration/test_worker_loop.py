@@ -7,9 +7,10 @@ import pytest
 
 from bot.app.runtime import Runtime
 from bot.core.errors import AgentFailed, LeaseLost, RateLimited
-from bot.core.records import JobState, NewJob, NewProposal, Phase
+from bot.core.records import JobState, NewProposal, Phase
 from bot.core.redaction import REDACTED
 from bot.worker.loop import WorkerLoop
+from tests.factories import new_job
 
 WAIT = 10.0  # seconds: the longest any condition below may take before the test fails
 
@@ -22,14 +23,7 @@ def runtime(settings):
 
 
 def enqueue(runtime, job_id, *, max_attempts=None, now=None):
-    spec = NewJob(
-        id=job_id,
-        idempotency_key=f"k-{job_id}",
-        repo="octo/shop",
-        agent="rename",
-        command={"name": "rename", "old": "a", "new": "b"},
-        max_attempts=max_attempts,
-    )
+    spec = new_job(id=job_id, idempotency_key=f"k-{job_id}", max_attempts=max_attempts)
     return runtime.store.enqueue(spec, now=now).job
 
 
