@@ -48,6 +48,7 @@ GitHub routes served (all under ``/api/v3``)::
     POST  /repos/{o}/{r}/pulls                          422 "A pull request already exists..."
     GET   /repos/{o}/{r}/pulls/{n}                      labels, requested_reviewers/_teams
     GET   /repos/{o}/{r}/pulls/{n}/commits              oldest first, at most 250 in all
+    GET   /repos/{o}/{r}/pulls/{n}/files                filename, status, patch... (3000 max)
     GET   /repos/{o}/{r}/pulls/{n}/comments             review comments (per_page, page)
     GET   /repos/{o}/{r}/pulls/comments/{id}
     POST  /repos/{o}/{r}/pulls/{n}/comments/{id}/replies {body} -> 201; 422 for a reply

@@ -333,7 +333,7 @@ def compare(call: Call, basehead: str) -> dict[str, Any]:
             info = git.read_commit(sha)
             assert info is not None
             commits.append({"sha": sha, "commit": render.git_commit(urls, repo, info)})
-        files = [_file(urls, repo, head, change) for change in git.diff_files(merge_base, head)]
+        files = [render.changed_file(urls, repo, head, c) for c in git.diff_files(merge_base, head)]
         base_info, mb_info = git.read_commit(base), git.read_commit(merge_base)
         assert base_info is not None and mb_info is not None
         return {
@@ -351,23 +351,6 @@ def compare(call: Call, basehead: str) -> dict[str, Any]:
             "commits": commits,
             "files": files,
         }
-
-
-def _file(urls: render.Urls, repo: Repo, head: str, change: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "sha": change.sha,
-        "filename": change.filename,
-        "status": change.status,
-        "additions": change.additions,
-        "deletions": change.deletions,
-        "changes": change.additions + change.deletions,
-        "blob_url": f"{urls.repo_web(repo)}/blob/{head}/{change.filename}",
-        "raw_url": f"{urls.repo_web(repo)}/raw/{head}/{change.filename}",
-        "contents_url": f"{urls.repo_api(repo)}/contents/{change.filename}?ref={head}",
-    }
-    if change.previous_filename is not None:
-        item["previous_filename"] = change.previous_filename
-    return item
 
 
 @router.get("/repos/{owner}/{repo}/tarball", status_code=302)

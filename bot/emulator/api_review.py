@@ -9,6 +9,10 @@
   (``commit.author``/``committer``/``message``, the ``author``/``committer`` accounts or
   null, ``parents``), paginated like the other lists and, as on GitHub, never more than
   250 commits in all.
+- ``GET pulls/{n}/files`` lists the files the PR changes (merge base to head), each with
+  ``filename``, ``status``, ``additions``, ``deletions``, ``changes``, ``sha``, the URLs,
+  ``previous_filename`` for a rename and ``patch`` (the hunks; absent for a binary file
+  or a rename), paginated the same way, at most 3000 files.
 """
 
 from typing import Annotated, Any
@@ -24,6 +28,7 @@ from bot.emulator.state import Issue, ReviewComment
 router = APIRouter()
 JsonBody = Annotated[dict[str, Any], Body()]
 MAX_PULL_COMMITS = 250
+MAX_PULL_FILES = 3000
 COMMENTS_DOCS = "https://docs.github.com/rest/pulls/comments"
 
 
@@ -95,3 +100,25 @@ def list_pull_commits(
         chosen = paginate(shas, per_page, page, request, response)
         infos = [git.read_commit(sha) for sha in chosen]
         return [render.commit(em, call.urls, call.repo, info) for info in infos if info]
+
+
+@router.get("/repos/{owner}/{repo}/pulls/{number}/files")
+def list_pull_files(
+    call: Call, number: int, request: Request, response: Response, per_page: int = 30, page: int = 1
+) -> list[dict[str, Any]]:
+    em, git = call.em, call.repo.git
+    with em.lock:
+        pr = _pull(call, number).pull
+        assert pr is not None
+        base = git.merge_base(pr.base_sha, pr.head_sha) or pr.base_sha
+        changes = git.diff_files(base, pr.head_sha)[:MAX_PULL_FILES]
+        chosen = paginate(changes, per_page, page, request, response)
+        listed = []
+        for change in chosen:
+            item = render.changed_file(call.urls, call.repo, pr.head_sha, change)
+            if change.previous_filename is None:
+                patch = git.file_diff(base, pr.head_sha, change.filename)
+                if patch:  # none for a binary file, as on GitHub
+                    item["patch"] = patch.rstrip("\n")
+            listed.append(item)
+        return listed

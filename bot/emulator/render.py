@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 
-from bot.emulator.gitrepo import CommitInfo, Person, TreeEntry, utc
+from bot.emulator.gitrepo import CommitInfo, FileChange, Person, TreeEntry, utc
 from bot.emulator.state import (
     App,
     CheckRun,
@@ -610,3 +610,21 @@ def git_tree(urls: Urls, repo: Repo, sha: str, entries: list[TreeEntry]) -> dict
             item["url"] = f"{api}/git/trees/{entry.sha}"
         items.append(item)
     return {"sha": sha, "url": f"{api}/git/trees/{sha}", "tree": items, "truncated": False}
+
+
+def changed_file(urls: Urls, repo: Repo, head: str, change: FileChange) -> dict[str, Any]:
+    """A file of a comparison or a pull request, as GitHub lists it."""
+    item: dict[str, Any] = {
+        "sha": change.sha,
+        "filename": change.filename,
+        "status": change.status,
+        "additions": change.additions,
+        "deletions": change.deletions,
+        "changes": change.additions + change.deletions,
+        "blob_url": f"{urls.repo_web(repo)}/blob/{head}/{change.filename}",
+        "raw_url": f"{urls.repo_web(repo)}/raw/{head}/{change.filename}",
+        "contents_url": f"{urls.repo_api(repo)}/contents/{change.filename}?ref={head}",
+    }
+    if change.previous_filename is not None:
+        item["previous_filename"] = change.previous_filename
+    return item

@@ -290,3 +290,30 @@ def test_pull_commits_page_and_stop_at_250(world: World, pull: Pull) -> None:
         )
     )
     assert len(everything) == 250
+
+
+# -- the file list -------------------------------------------------------------------------
+
+
+def test_pull_files_list_what_the_pr_changes_with_patches(world: World, pull: Pull) -> None:
+    world.control.push(
+        OWNER, pull.repo, "feature", {"new.txt": "n\n", "keep.txt": None}, user="bob"
+    )
+    world.control.push(OWNER, pull.repo, "main", {"elsewhere.txt": "e\n"})  # not the PR's
+    files = world.gh.rest.pulls.list_files(OWNER, pull.repo, pull.number).parsed_data
+    by_name = {f.filename: f for f in files}
+    assert sorted(by_name) == ["keep.txt", "new.txt", "notes.txt"]
+    notes = by_name["notes.txt"]
+    assert (notes.status, notes.additions, notes.deletions, notes.changes) == (
+        "modified",
+        2,
+        1,
+        3,
+    )
+    assert notes.patch is not None and notes.patch.startswith("@@ -7,7 +7,7 @@")
+    assert "+line 30b" in notes.patch
+    assert (by_name["new.txt"].status, by_name["keep.txt"].status) == ("added", "removed")
+    assert by_name["new.txt"].patch == "@@ -0,0 +1 @@\n+n"
+    path = f"/repos/{OWNER}/{pull.repo}/pulls/{pull.number}/files"
+    paged = world.api("GET", path, params={"per_page": 2})
+    assert len(paged.json()) == 2 and 'rel="next"' in paged.headers["link"]
