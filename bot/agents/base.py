@@ -4,10 +4,11 @@ An agent receives an :class:`AgentRequest`: the checkout to change, the job's co
 limits, the :class:`~bot.sandbox.run.Sandbox` to run programs in, and a ``stop`` event (set
 when the runner's lease is lost; the agent must stop promptly and raise
 :class:`~bot.core.errors.LeaseLost`). It returns an :class:`AgentResult`
-holding a log that is already bounded and redacted, and, when it ran one, the outcome of a
-verify step. It never returns a diff: the runner computes the diff itself, with git, from
-the working tree. Agents hold no credentials and touch nothing outside the checkout: every
-program an agent starts, built-in agents included, runs through ``request.sandbox``.
+holding a log that is already bounded and redacted (tests are the runner's verify step, run
+after the diff is taken: bot/worker/verify.py). It never returns a diff: the runner computes
+the diff itself, with git, from the working tree. Agents hold no credentials and touch
+nothing outside the checkout: every program an agent starts, built-in agents included, runs
+through ``request.sandbox``.
 
 Failures are :class:`~bot.core.errors.AgentFailed` with a ``reason_code`` and a sentence for the
 maintainer; ``retryable`` says whether another attempt could do better (a timeout might, an
@@ -58,7 +59,6 @@ class AgentRequest:
 @dataclass(frozen=True)
 class AgentResult:
     log: str  # bounded and redacted
-    verify: dict[str, Any] | None = None  # {"outcome": "passed"|"failed"|"timeout", ...}
 
 
 class Agent(Protocol):

@@ -7,8 +7,8 @@
     timeout = 600                # seconds; default FARCASTER_AGENT_TIMEOUT_SECONDS
     max_output_bytes = 262144    # log kept (head and tail), after redaction
     env = ["ANTHROPIC_API_KEY"]  # variables passed through, by name, from the worker
-    verify = ["python", "-m", "pytest", "-q"]   # optional, run after the agent
-    verify_must_pass = true      # a failing verify fails the attempt (not retried)
+    verify = ["python", "-m", "pytest", "-q"]   # optional: tests run after the diff is taken
+    verify_must_pass = true      # failing tests stop the job (verify_failed); false: a draft PR
     final_exit_codes = [2]       # exit codes that mean "retrying will not help"
     network = "none"             # the default: no network at all
     # network = ["pypi.org:443"]   # only these host:port pairs, through the egress proxy
@@ -42,21 +42,20 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.agents.base import AgentRequest, AgentResult, command_text
 from bot.core.errors import LIMIT_REASONS, AgentFailed, ConfigurationError, LeaseLost
 from bot.core.redaction import Redactor, one_line
+from bot.core.repo_config import MAX_VERIFY_SECONDS, VerifyConfig
 from bot.sandbox.bwrap import Network, python_paths
-from bot.sandbox.egress import NetworkSetting, check_network, egress
+from bot.sandbox.egress import NetworkSetting, check_network, egress, sandbox_network
 from bot.sandbox.limits import Limits
 from bot.sandbox.process import ProcessOutcome
 from bot.sandbox.run import limit_reason, start_failure
 
 PLACEHOLDER = "{instruction}"
-VERIFY_LOG_BYTES = 16 * 1024
 # Credentials that must never reach an agent, whatever the file says.
 FORBIDDEN_NAMES = frozenset(
     {
@@ -160,8 +159,17 @@ class CommandAgent:
             outcome.output, self._log_bytes(request), total_bytes=outcome.output_bytes
         )
         self._judge(outcome, log, self._timeout(request))
-        verify = self._verify(request) if self.config.verify else None
-        return AgentResult(log=log, verify=verify)
+        return AgentResult(log=log)
+
+    def verify_config(self, default_timeout: float) -> VerifyConfig | None:
+        """``verify`` as a repository's ``verify`` section would say it: the runner runs it
+        after taking the diff (bot/worker/verify.py), on this agent's network."""
+        if self.config.verify is None:
+            return None
+        timeout = min(MAX_VERIFY_SECONDS, self.config.timeout or default_timeout)
+        return VerifyConfig(
+            run=list(self.config.verify), must_pass=self.config.verify_must_pass, timeout=timeout
+        )
 
     def _log_bytes(self, request: AgentRequest) -> int:
         return self.config.max_output_bytes or request.limits.max_log_bytes
@@ -184,14 +192,11 @@ class CommandAgent:
     ) -> tuple[Network, list[str]]:
         """The sandbox's network, and ``argv`` behind the forwarder for an allowlist."""
         setting = self.config.network
-        if setting == "host":
-            return Network.host(), argv
         running = stack.enter_context(
             egress(setting, request.egress, sandboxed=request.sandbox.enabled)
         )
-        if running is None:
-            return Network.none(), argv
-        return Network.through_socket(running.socket, {}), running.wrap(argv)
+        wrapped = running.wrap(argv) if running is not None else argv
+        return sandbox_network(setting, running), wrapped
 
     def _sandboxed(
         self,
@@ -260,31 +265,6 @@ class CommandAgent:
             reason_code="agent_failed",
             retryable=not final,
         )
-
-    def _verify(self, request: AgentRequest) -> dict[str, Any]:
-        assert self.config.verify is not None
-        outcome = self._run(self.config.verify, request, VERIFY_LOG_BYTES)
-        log = request.redactor.clean(
-            outcome.output, VERIFY_LOG_BYTES, total_bytes=outcome.output_bytes
-        )
-        if outcome.timed_out:
-            result = "timeout"
-        else:
-            result = "passed" if outcome.exit_code == 0 else "failed"
-        verify = {
-            "outcome": result,
-            "exit_code": outcome.exit_code,
-            "seconds": round(outcome.seconds, 3),
-            "log": log,
-        }
-        if self.config.verify_must_pass and result != "passed":
-            raise AgentFailed(
-                f"The verify command of {self.name!r} {result}"
-                f"{f' (exit {outcome.exit_code})' if result == 'failed' else ''}; "
-                f"the change is not proposed.{_last_line(log)}",
-                reason_code="verify_failed",
-            )
-        return verify
 
 
 def _last_line(log: str) -> str:

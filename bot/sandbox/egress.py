@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 import bot.sandbox.forwarder
+from bot.sandbox.bwrap import Network
 from bot.sandbox.proxy import Allowlist, BadTarget, Blocked, EgressProxy
 
 # Where the sandbox binds the proxy's socket (bot/sandbox/bwrap.py binds it there).
@@ -79,3 +80,12 @@ def egress(
         return
     with EgressProxy(Allowlist(network), on_blocked) as proxy:
         yield Egress(proxy.socket_path, sandboxed)
+
+
+def sandbox_network(setting: NetworkSetting, running: Egress | None) -> Network:
+    """The sandbox's side of ``setting``: none, the host's, or the running proxy's socket."""
+    if setting == "host":
+        return Network.host()
+    if running is None:
+        return Network.none()
+    return Network.through_socket(running.socket, {})

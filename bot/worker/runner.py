@@ -28,7 +28,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,10 +54,12 @@ from bot.core.verdict import Verdict
 from bot.core.vocab import EventKind
 from bot.github.client import GitHubClient
 from bot.observe.metrics import observe_agent_duration
-from bot.sandbox.bwrap import HOME, python_paths
+from bot.sandbox.bwrap import HOME, Network, python_paths
+from bot.sandbox.egress import NetworkSetting, egress, sandbox_network
 from bot.sandbox.leftovers import end_leftovers
 from bot.sandbox.process import ProcessOutcome
 from bot.sandbox.proxy import BlockedLog
+from bot.sandbox.run import start_failure
 from bot.sandbox.startup import configured_limits, configured_sandbox
 from bot.worker.checkout import (
     Snapshot,
@@ -95,7 +97,8 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
         config = repo_config_at(snapshot.work, set(registry.names()))
         check_agent_enabled(config, job.agent)
         check_requester_permission(config, job, client)
-        base_copy = _copy_base(snapshot.work, root, config.verify)
+        verify_config = config.verify or _agent_verify(agent, settings)
+        base_copy = _copy_base(snapshot.work, root, verify_config)
         if agent.wants_git:
             give_agent_a_repository(snapshot)
         fault_point("after_snapshot")
@@ -123,9 +126,11 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
             outcome.append("proposed")
         refuse_secrets(diff, secrets)
         verdict = None
-        if config.verify is not None:
+        if verify_config is not None:
             guard.check()
-            verdict = _verify(settings, config.verify, snapshot, base_copy, request).as_json()
+            verdict = _verify(
+                settings, verify_config, snapshot, base_copy, request, agent
+            ).as_json()
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
@@ -232,14 +237,52 @@ def _copy_base(work: Path, root: Path, verify: VerifyConfig | None) -> Path | No
     return base
 
 
+def _agent_verify(agent: Agent, settings: Settings) -> VerifyConfig | None:
+    """A command agent's own ``verify`` (agents file), used when the repository has none."""
+    if isinstance(agent, CommandAgent):
+        return agent.verify_config(settings.agent_timeout_seconds)
+    return None
+
+
 def _verify(
     settings: Settings,
     config: VerifyConfig,
     snapshot: Snapshot,
     base_copy: Path | None,
     request: AgentRequest,
+    agent: Agent,
 ) -> Verdict:
-    """The repository's tests on the proposed tree (after the diff was taken)."""
+    """The repository's tests on the proposed tree (after the diff was taken), in the
+    sandbox, with the network and the read-only paths of a command agent (none for the
+    built-ins)."""
+    network: NetworkSetting = "none"
+    read_only = python_paths()
+    if isinstance(agent, CommandAgent):
+        network = agent.config.network
+        read_only = (*read_only, *(Path(p) for p in agent.config.read_only))
+    with egress(network, request.egress, sandboxed=request.sandbox.enabled) as running:
+        return _verify_on(
+            settings,
+            config,
+            snapshot,
+            base_copy,
+            request,
+            sandbox_network(network, running),
+            running.wrap if running is not None else list,
+            read_only,
+        )
+
+
+def _verify_on(
+    settings: Settings,
+    config: VerifyConfig,
+    snapshot: Snapshot,
+    base_copy: Path | None,
+    request: AgentRequest,
+    network: Network,
+    wrap: Callable[[Sequence[str]], list[str]],
+    read_only: tuple[Path, ...],
+) -> Verdict:
     timeout = min(config.timeout, settings.verify_timeout_seconds)
     env = scrubbed_env(request.home, [], os.environ, request.redactor)
     # Where the tests see HOME: bound at a fixed path inside the sandbox.
@@ -249,8 +292,8 @@ def _verify(
         argv: Sequence[str], *, checkout: Path, env: Mapping[str, str], timeout: float
     ) -> ProcessOutcome:
         # The repository's own code: the same sandbox and limits as the agent.
-        return request.sandbox.run(
-            list(argv),
+        outcome = request.sandbox.run(
+            wrap(argv),
             checkout=checkout,
             home=request.home,
             env=env,
@@ -258,9 +301,14 @@ def _verify(
             timeout=timeout,
             stop=request.stop,
             max_log_bytes=VERIFY_LOG_BYTES,
-            read_only=python_paths(),
+            network=network,
+            read_only=read_only,
             marker_dir=request.marker_dir,
         )
+        problem = start_failure(outcome)
+        if problem is not None:  # not found, not executable: nothing was tested
+            raise FileNotFoundError(errno.ENOENT, problem)
+        return outcome
 
     return verify_proposal(
         config.model_copy(update={"timeout": timeout}),
@@ -283,8 +331,8 @@ def _proposal(
 ) -> NewProposal:
     """What is stored: the diff as git computed it, and the agent's words redacted again.
 
-    The repository's verify verdict, when it has one, replaces an agent's own verify."""
-    verify = verdict or (dict(result.verify) if result.verify is not None else None)
+    With it, the verify verdict: of the repository's ``verify``, else of the agent's own."""
+    verify = dict(verdict) if verdict is not None else None
     if verify is not None and isinstance(verify.get("log"), str):
         verify["log"] = redactor.redact(verify["log"])
     return NewProposal(

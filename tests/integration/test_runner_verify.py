@@ -156,3 +156,52 @@ def test_a_server_secret_in_a_test_message_is_redacted_before_it_is_stored(
     assert secret not in stored
     assert "token [REDACTED] rejected" in verdict.new_failures[0].message
     assert "log says [REDACTED]" in verdict.log_tail
+
+
+def test_a_command_agents_own_verify_runs_after_the_diff_and_is_judged_the_same_way(
+    settings, tmp_path
+) -> None:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "edit.py").write_text("open('README.md', 'a').write('edited\\n')\n")
+    # The agent's tests write a report and fail: neither may reach the proposal as a file.
+    check = "open('report.txt', 'w').write('x'); print('1 broken'); raise SystemExit(1)"
+    (folder / "agents.toml").write_text(
+        f"[agents.coder]\n"
+        f"argv = {json.dumps([sys.executable, str(folder / 'edit.py')])}\n"
+        f"read_only = {json.dumps([str(folder)])}\n"
+        f"verify = {json.dumps([sys.executable, '-c', check])}\n"
+        "verify_must_pass = true\n"
+    )
+    configured = settings.model_copy(
+        update={"scratch_dir": tmp_path / "scratch", "agents_file": folder / "agents.toml"}
+    )
+    runtime = Runtime.from_settings(configured, github=github_factory(configured))
+    try:
+        command = {"name": "run", "agent": "coder", "instruction": "edit"}
+        repository, sha = sample_repository(tmp_path / "origin")  # no verify of its own
+        with respx.mock(assert_all_called=False) as router:
+            mock_github(router, tarball(repository, sha), sha)
+            runtime.store.enqueue(job_spec(command, sha=sha, agent="coder"))
+            loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
+            assert loop.run_once() == 1
+        proposal = runtime.store.latest_proposal("job1")
+        assert proposal is not None
+        assert "report.txt" not in proposal.diff and "+edited" in proposal.diff
+        verdict = verdict_from_json(proposal.verify)
+        assert verdict is not None
+        assert (verdict.outcome, verdict.exit_code, verdict.must_pass) == ("failed", 1, True)
+        assert verdict.blocks  # the interpreter stops it with verify_failed
+        assert "1 broken" in verdict.log_tail
+    finally:
+        runtime.close()
+
+
+def test_a_test_command_that_cannot_start_means_the_tests_could_not_be_judged(
+    runtime, tmp_path
+) -> None:
+    config = verify_config(["no-such-test-runner", "-q"], compare=False)
+    verdict = run_one(runtime, tmp_path, config, RENAME_AREA)
+
+    assert verdict.outcome == "error"
+    assert verdict.note.startswith("the test command 'no-such-test-runner' could not be started")

@@ -209,27 +209,21 @@ def test_long_output_is_kept_as_head_and_tail_within_the_bound(work):
     assert result.log.rstrip().endswith("LAST")
 
 
-def test_a_passing_verify_is_recorded(work):
-    result = run(agent("print('ok')", verify=[PY, "-c", "print('5 passed')"]), work)
-    assert result.verify is not None
-    assert result.verify["outcome"] == "passed"
-    assert result.verify["exit_code"] == 0
-    assert "5 passed" in result.verify["log"]
+def test_the_agents_verify_becomes_the_runners_verify_step(work):
+    plain = agent("print('ok')", verify=[PY, "-m", "pytest"])
+    config = plain.verify_config(default_timeout=300)
+    assert config is not None
+    assert (config.run, config.must_pass, config.timeout) == ([PY, "-m", "pytest"], False, 300)
+    strict = agent("print('ok')", verify=["t"], verify_must_pass=True, timeout=20)
+    assert strict.verify_config(default_timeout=300).must_pass is True
+    assert strict.verify_config(default_timeout=300).timeout == 20
+    assert agent("print('ok')").verify_config(default_timeout=300) is None
 
 
-def test_a_failing_verify_is_recorded_when_it_need_not_pass(work):
-    result = run(agent("print('ok')", verify=[PY, "-c", "import sys; sys.exit(1)"]), work)
-    assert result.verify is not None
-    assert result.verify["outcome"] == "failed"
-
-
-def test_a_failing_verify_that_must_pass_fails_the_attempt(work):
-    verify = [PY, "-c", "import sys; print('1 failed'); sys.exit(1)"]
-    with pytest.raises(AgentFailed) as caught:
-        run(agent("print('ok')", verify=verify, verify_must_pass=True), work)
-    assert caught.value.reason_code == "verify_failed"
-    assert "failed (exit 1)" in caught.value.message
-    assert "Last output: 1 failed" in caught.value.message
+def test_the_agent_itself_no_longer_runs_its_verify(work):
+    result = run(agent("print('ok')", verify=[PY, "-c", "open('ran', 'w')"]), work)
+    assert result.log.strip() == "ok"
+    assert not (work / "work" / "ran").exists()
 
 
 # -- configuration ------------------------------------------------------------------------
