@@ -128,6 +128,11 @@ def find_pull(repo: Repo, branch: str) -> PullInfo | None:
     return pulls[0] if pulls else None
 
 
+def read_pull(repo: Repo, number: int) -> PullInfo:
+    """The pull request as it is now (a human may have closed or merged it since)."""
+    return _pull_info(repo.gh.get_pull(repo.owner, repo.name, number))
+
+
 def _open_pull(
     repo: Repo, *, branch: str, base: str, title: str, body: str, draft: bool
 ) -> dict[str, Any] | None:

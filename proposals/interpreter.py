@@ -30,7 +30,8 @@ Invariants.
 3. Before each write the lease is renewed with the fencing token; a holder whose token is
    stale stops there. What remains is a single create call that outlasts a whole lease.
 4. A branch at a commit Farcaster did not make is never moved; a PR a human closed is
-   never reopened.
+   never reopened. The PR's state (open, closed, merged) is read from GitHub before the
+   status comment is written, never taken from the ledger.
 5. The ledger belongs to one proposal's content; when the agent proposed something else,
    the ledger is cleared and the job re-applied (the branch, being ours, is moved).
 
@@ -320,7 +321,9 @@ class _Interpretation:
             job_updates=lambda r: {"pr_number": r["number"], "pr_url": r["url"]},
         )
         self._step_done("after_pr")
-        return PullInfo(int(recorded["number"]), str(recorded["url"]), str(recorded["state"]))
+        # The ledger remembers that the PR exists, not what people did with it since: its
+        # state is read again, so a PR closed or merged before a retry is reported as such.
+        return effects.read_pull(self.repo, int(recorded["number"]))
 
     def _pr_extras(self, pr: PullInfo) -> None:
         """Labels and reviewers from the repository's settings, on an open PR only.

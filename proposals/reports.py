@@ -221,10 +221,10 @@ def _heading(job: Job, text: str, *, prefix: str) -> list[str]:
 def done_comment(job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX) -> str:
     """The status comment once the job's pull request exists (or was closed or merged)."""
     if pr.state == "closed":
-        title = "pull request closed"
+        title = "closed by a human"
         text = (
-            f"Pull request #{pr.number} was closed without merging; Farcaster does not "
-            f"reopen it. The branch {code_span(job.branch)} is left as it is."
+            f"Pull request #{pr.number} was closed by a human without merging; Farcaster "
+            f"does not reopen it. The branch {code_span(job.branch)} is left as it is."
         )
     elif pr.state == "merged":
         title, text = "merged", f"Pull request #{pr.number} was merged."

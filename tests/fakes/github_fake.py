@@ -213,6 +213,7 @@ class FakeGitHub:
             ("GET", repo + r"/tarball/(?P<ref>.+)$", self._tarball),
             ("GET", repo + r"/compare/(?P<base>.+)\.\.\.(?P<head>.+)$", self._compare),
             ("GET", repo + r"/pulls$", self._list_pulls),
+            ("GET", repo + r"/pulls/(?P<number>\d+)$", self._get_pull),
             ("POST", repo + r"/pulls$", self._create_pull),
             ("GET", repo + r"/issues/(?P<number>\d+)/comments$", self._list_comments),
             ("POST", repo + r"/issues/(?P<number>\d+)/comments$", self._create_comment),
@@ -529,6 +530,10 @@ class FakeGitHub:
         per_page = int(request.url.params.get("per_page", 30))
         page = int(request.url.params.get("page", 1))
         return items[(page - 1) * per_page : page * per_page]
+
+    def _get_pull(self, request: httpx.Request, p: dict[str, str]) -> httpx.Response:
+        found = [q for q in self.pulls if q["number"] == int(p["number"])]
+        return _answer(200, self._pull_json(found[0])) if found else _not_found()
 
     def _list_pulls(self, request: httpx.Request, p: dict[str, str]) -> httpx.Response:
         state = request.url.params.get("state", "open")

@@ -217,7 +217,7 @@ def test_a_pull_request_a_human_closed_is_not_reopened(world: World) -> None:
     assert job.state is JobState.DONE and job.pr_number == pull["number"]
     assert pull["state"] == "closed" and world.fake.created["pull"] == 1
     (comment,) = world.fake.comments_on(ISSUE)
-    assert "closed without merging" in comment["body"]
+    assert "closed by a human without merging" in comment["body"]
     assert "does not reopen it" in comment["body"]
     assert world.fake.created["check_run"] == 0
 

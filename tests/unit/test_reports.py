@@ -127,7 +127,7 @@ def test_a_job_waiting_for_a_later_time_is_scheduled() -> None:
     [
         ("open", "Opened pull request #12: https://x/pull/12"),
         ("merged", "was merged"),
-        ("closed", "closed without merging; Farcaster does not reopen it"),
+        ("closed", "closed by a human without merging; Farcaster does not reopen it"),
     ],
 )
 def test_the_done_comment_tells_what_became_of_the_pull_request(state: str, words: str) -> None:
