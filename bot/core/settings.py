@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         gt=0,
         description="The most a repository's verify step may take per tree (setup and run).",
     )
+    verify_network: list[str] = Field(
+        default_factory=list,
+        description="host:port pairs every verify step may reach through the egress proxy, "
+        'as JSON: ["pypi.org:443", "files.pythonhosted.org:443"] (a setup that installs).',
+    )
     sandbox: Literal["on", "off"] = Field(
         default="on",
         description="Run agents in bubblewrap (on). 'off' is UNSAFE, for development only: "

@@ -36,6 +36,15 @@ FORWARDER = Path(bot.sandbox.forwarder.__file__)
 NetworkSetting = Literal["none", "host"] | list[str]
 
 
+def combined(setting: NetworkSetting, extra: list[str]) -> NetworkSetting:
+    """``setting`` widened by ``extra`` entries (``host`` stays ``host``; ``none`` plus
+    entries is those entries)."""
+    if not extra or setting == "host":
+        return setting
+    own = [] if setting == "none" else list(setting)
+    return own + [entry for entry in extra if entry not in own]
+
+
 def check_network(value: NetworkSetting) -> NetworkSetting:
     """The agents file's ``network``: ``none``, ``host``, or ``host:port`` entries."""
     if isinstance(value, str):

@@ -13,6 +13,7 @@ from bot.core.errors import ConfigurationError
 from bot.core.settings import Settings
 from bot.sandbox.bwrap import probe
 from bot.sandbox.limits import Limits
+from bot.sandbox.proxy import Allowlist, BadTarget
 from bot.sandbox.run import Sandbox
 
 log = logging.getLogger("farcaster.sandbox")
@@ -53,6 +54,10 @@ def sandbox_available(bwrap: str = "bwrap") -> bool:
 
 def sandbox_for(settings: Settings) -> Sandbox:
     """The checked sandbox for a worker; ConfigurationError (one sentence) when unusable."""
+    try:
+        Allowlist(settings.verify_network)
+    except BadTarget as exc:
+        raise ConfigurationError(f"FARCASTER_VERIFY_NETWORK: {exc}.") from None
     sandbox = configured_sandbox(settings)
     if not sandbox.enabled:
         log.warning(UNSAFE_WARNING)

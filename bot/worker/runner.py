@@ -55,7 +55,7 @@ from bot.core.vocab import EventKind
 from bot.github.client import GitHubClient
 from bot.observe.metrics import observe_agent_duration
 from bot.sandbox.bwrap import HOME, Network, python_paths
-from bot.sandbox.egress import NetworkSetting, egress, sandbox_network
+from bot.sandbox.egress import NetworkSetting, combined, egress, sandbox_network
 from bot.sandbox.leftovers import end_leftovers
 from bot.sandbox.process import ProcessOutcome
 from bot.sandbox.proxy import BlockedLog
@@ -254,12 +254,13 @@ def _verify(
 ) -> Verdict:
     """The repository's tests on the proposed tree (after the diff was taken), in the
     sandbox, with the network and the read-only paths of a command agent (none for the
-    built-ins)."""
+    built-ins), and whatever FARCASTER_VERIFY_NETWORK allows every verify step."""
     network: NetworkSetting = "none"
     read_only = python_paths()
     if isinstance(agent, CommandAgent):
         network = agent.config.network
         read_only = (*read_only, *(Path(p) for p in agent.config.read_only))
+    network = combined(network, settings.verify_network)
     with egress(network, request.egress, sandboxed=request.sandbox.enabled) as running:
         return _verify_on(
             settings,

@@ -2,6 +2,8 @@
 through the egress proxy, every refusal becomes an event, and no network means none."""
 
 import http.server
+import json
+import shutil
 import socket
 import sys
 import threading
@@ -13,12 +15,14 @@ import respx
 
 from bot.app.runtime import Runtime
 from bot.core.records import JobState, Phase
+from bot.core.verdict import verdict_from_json
 from bot.core.vocab import EventKind
 from bot.worker.loop import WorkerLoop
 from bot.worker.runner import run_job
 from tests.runner_support import github_factory, job_spec, mock_github, sample_repository, tarball
 
 PY = sys.executable
+VERIFY_SAMPLE = Path(__file__).parents[1] / "samples" / "verify_repo"
 # Tries three ways out and writes what happened into README.md (so there is a diff).
 FETCH = """
 import os, socket, sys, urllib.error, urllib.request
@@ -154,3 +158,51 @@ def test_an_agent_without_network_reaches_nothing(runtime, tmp_path, allowed_ser
     assert "+direct: ConnectionRefusedError" in diff
     assert "+proxy variable: False" in diff
     assert paths == []
+
+
+def test_the_verify_step_reaches_what_farcaster_verify_network_allows(
+    settings, tmp_path, allowed_server, other_port
+) -> None:
+    allowed, paths = allowed_server
+    check = (
+        "import sys, urllib.error, urllib.request\n"
+        f"urllib.request.urlopen('http://127.0.0.1:{allowed}/from-verify', timeout=10)\n"
+        "try:\n"
+        f"    urllib.request.urlopen('http://127.0.0.1:{other_port}/', timeout=10)\n"
+        "except urllib.error.HTTPError as exc:\n"
+        "    sys.exit(0 if exc.code == 403 else 1)\n"
+        "sys.exit(1)\n"
+    )
+    source = tmp_path / "source"
+    shutil.copytree(VERIFY_SAMPLE, source)
+    (source / ".github" / "farcaster.yml").write_text(
+        f"verify:\n  run: {json.dumps([PY, '-c', check])}\n  compare_with_base: false\n"
+    )
+    repository, sha = sample_repository(tmp_path / "origin", source)
+    configured = settings.model_copy(
+        update={
+            "scratch_dir": tmp_path / "scratch",
+            "verify_network": [f"127.0.0.1:{allowed}"],
+        }
+    )
+    runtime = Runtime.from_settings(configured, github=github_factory(configured))
+    try:
+        with respx.mock(assert_all_called=False) as router:
+            mock_github(router, tarball(repository, sha), sha)
+            command = {"name": "rename", "old": "scale", "new": "resize", "paths": []}
+            runtime.store.enqueue(job_spec(command, sha=sha))
+            loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
+            assert loop.run_once() == 1
+        proposal = runtime.store.latest_proposal("job1")
+        assert proposal is not None
+        verdict = verdict_from_json(proposal.verify)
+        assert verdict is not None and verdict.outcome == "passed", verdict
+        assert paths == ["/from-verify"]
+        blocked = [
+            e.data["target"]
+            for e in runtime.store.events("job1")
+            if e.kind is EventKind.EGRESS_BLOCKED
+        ]
+        assert blocked == [f"127.0.0.1:{other_port}"]
+    finally:
+        runtime.close()

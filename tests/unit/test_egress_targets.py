@@ -1,7 +1,13 @@
-"""The egress proxy's pure parts: allowlist entries, request heads, the blocked log."""
+"""The egress proxy's pure parts: allowlist entries, request heads, the blocked log, and
+how a verify step's network is put together."""
+
+import re
 
 import pytest
 
+from bot.core.errors import ConfigurationError
+from bot.core.settings import Settings
+from bot.sandbox.egress import combined
 from bot.sandbox.proxy import (
     Allowlist,
     BadTarget,
@@ -10,6 +16,7 @@ from bot.sandbox.proxy import (
     parse_request,
     split_target,
 )
+from bot.sandbox.startup import sandbox_for
 
 
 def test_allowlist_matches_host_without_case_or_trailing_dot_and_port_exactly() -> None:
@@ -111,3 +118,23 @@ def test_blocked_sentence_names_the_target() -> None:
     assert Blocked("evil.example:443", "not_allowed").sentence() == (
         "blocked: evil.example:443 (not in the agent's network allowlist)"
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "extra", "expected"),
+    [
+        ("none", [], "none"),
+        ("none", ["pypi.org:443"], ["pypi.org:443"]),
+        (["a.example:443"], ["pypi.org:443", "a.example:443"], ["a.example:443", "pypi.org:443"]),
+        ("host", ["pypi.org:443"], "host"),
+    ],
+)
+def test_the_verify_network_widens_an_agents_network(setting, extra, expected) -> None:
+    assert combined(setting, extra) == expected
+
+
+def test_a_worker_refuses_to_start_with_a_malformed_verify_network() -> None:
+    settings = Settings(sandbox="off", verify_network=["pypi.org"], _env_file=None)
+    expected = re.escape("FARCASTER_VERIFY_NETWORK: 'pypi.org' is not host:port")
+    with pytest.raises(ConfigurationError, match=expected):
+        sandbox_for(settings)
