@@ -36,6 +36,15 @@ def fetch(label, url):
     except OSError as exc:
         lines.append(f"{label}: {type(exc).__name__}")
 fetch("allowed", f"http://127.0.0.1:{allowed}/from-the-sandbox")
+try:  # CONNECT, as HTTPS clients, pip and git do
+    import http.client, urllib.parse
+    proxy = urllib.parse.urlsplit(os.environ["HTTPS_PROXY"])
+    tunnel = http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=10)
+    tunnel.set_tunnel("127.0.0.1", int(allowed))
+    tunnel.request("GET", "/through-a-tunnel")
+    lines.append("tunnel: " + tunnel.getresponse().read().decode().strip())
+except (KeyError, OSError) as exc:
+    lines.append(f"tunnel: {type(exc).__name__}")
 fetch("other", f"http://127.0.0.1:{other}/")
 try:
     socket.create_connection(("127.0.0.1", int(allowed)), timeout=5).close()
@@ -135,10 +144,11 @@ def test_an_allowlisted_agent_reaches_its_host_and_nothing_else(
     diff = run_agent(runtime, tmp_path, "fetcher")
 
     assert "+allowed: hello from the allowed server" in diff
+    assert "+tunnel: hello from the allowed server" in diff
     assert "+other: HTTP 403" in diff
     # Its own 127.0.0.1 is the sandbox's: the host's servers are not there.
     assert "+direct: ConnectionRefusedError" in diff
-    assert paths == ["/from-the-sandbox"]
+    assert paths == ["/from-the-sandbox", "/through-a-tunnel"]
     blocked = [e.data for e in runtime.store.events("job1") if e.kind is EventKind.EGRESS_BLOCKED]
     assert blocked == [
         {
@@ -155,6 +165,7 @@ def test_an_agent_without_network_reaches_nothing(runtime, tmp_path, allowed_ser
     diff = run_agent(runtime, tmp_path, "offline")
 
     assert "+allowed: URLError" in diff
+    assert "+tunnel: KeyError" in diff  # no proxy to tunnel through
     assert "+direct: ConnectionRefusedError" in diff
     assert "+proxy variable: False" in diff
     assert paths == []
