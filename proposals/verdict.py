@@ -9,8 +9,9 @@ The rules:
   summary lists the new failures first, then those already failing on the base (which do
   not fail the job), and, when there was no JUnit XML, the log's redacted tail.
 - An annotation per new failure whose file and line are known, at most
-  :data:`MAX_ANNOTATIONS` (GitHub takes 50 per request; they add up on every update, so the
-  interpreter sends them once, when it concludes the run).
+  :data:`MAX_ANNOTATIONS` (GitHub takes 50 per request). GitHub adds annotations up on every
+  update, so they go only with the run's conclusion; a conclusion repeated after a crash
+  (before the ledger recorded it) shows them twice, which is cosmetic.
 - Test names and messages come from the repository: they pass through
   :mod:`proposals.markdown`.
 """
