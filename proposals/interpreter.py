@@ -382,7 +382,7 @@ class _Interpretation:
             job_updates=lambda r: {"check_run_id": r["id"]},
         )
         self._step_done("after_check_run")
-        self._comment(reports.plan_comment(job, proposal, prefix=self.prefix))
+        self._comment(reports.plan_comment(job, proposal, prefix=self.prefix, blocked=self.blocked))
         self._step_done("after_comment")
         self.store.complete(
             job.id, self.token, state=JobState.PLANNED, data={"check_run_id": recorded["id"]}

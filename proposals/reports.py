@@ -233,7 +233,9 @@ def done_comment(job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX) -> str
     return "\n".join([*_heading(job, title, prefix=prefix), "", text]) + "\n"
 
 
-def plan_comment(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX) -> str:
+def plan_comment(
+    job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PREFIX, blocked: Sequence[str] = ()
+) -> str:
     """The plan: what the agent would change, collapsed, and how to turn it into a PR."""
     diff = proposal.diff
     note = ""
@@ -251,6 +253,7 @@ def plan_comment(job: Job, proposal: ProposalRecord, *, prefix: str = DEFAULT_PR
         f" (verify: {plain(_verify_line(proposal.verify), 240)}). No branch or pull request "
         "was created.",
         *[f"Note: {plain(note, 300)}" for note in agent_notes(proposal)],
+        *[f"Network: {plain(line, 300)}" for line in blocked],
         "",
         "<details><summary>Proposed diff</summary>",
         "",

@@ -121,3 +121,17 @@ def test_connections_the_egress_proxy_refused_are_listed_on_the_pr_and_check_run
     assert f"| Network | {message} |" in pull["body"]
     (run,) = world.fake.check_runs_named(job.id)
     assert message in run["output"]["summary"]
+
+
+def test_a_plan_lists_the_connections_the_egress_proxy_refused(world: World) -> None:
+    world.enqueue(mode="plan")
+    world.propose(git_diff(BASE_FILES, RENAMED))
+    message = "blocked: evil.example:443 (not in the agent's network allowlist)"
+    data = {"target": "evil.example:443", "reason": "not_allowed", "count": 1, "message": message}
+    world.store.note(world.job_id, EventKind.EGRESS_BLOCKED, data)
+
+    job = world.apply()
+
+    assert job.state is JobState.PLANNED
+    (comment,) = world.fake.comments.values()
+    assert f"Network: {message}" in comment["body"]
