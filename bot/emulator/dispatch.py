@@ -1,10 +1,11 @@
 """Background delivery of webhooks caused by API calls, as GitHub sends them: after the call.
 
 Admin routes that act as a human deliver synchronously (the caller gets the App's answer).
-Events caused by the App's own API calls (a ref created or moved: ``push``) and
-redeliveries asked for through ``POST /app/hook/deliveries/{id}/attempts`` are queued here
-instead, so an API call never waits on the App's webhook endpoint (which may be the
-caller itself, or down).
+Events caused by the App's own API calls (a ref created, moved or deleted: ``push`` and
+``pull_request.synchronize``; with ``deliver_own_events``, its comments, pull requests and
+check runs) and redeliveries asked for through ``POST
+/app/hook/deliveries/{id}/attempts`` are queued here instead, so an API call never waits
+on the App's webhook endpoint (which may be the caller itself, or down).
 
 Rules:
 - One daemon thread sends queued deliveries one at a time, in the order they were queued;
