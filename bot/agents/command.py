@@ -17,7 +17,7 @@
     [agents.coder.limits]        # each optional; defaults come from FARCASTER_AGENT_*
     cpu_seconds = 600
     memory_bytes = 4294967296
-    processes = 256
+    processes = 1024
     file_bytes = 1073741824
     disk_bytes = 2147483648      # how much the checkout and HOME may grow
     tmp_bytes = 536870912

@@ -87,7 +87,9 @@ class Settings(BaseSettings):
         default=4 * 1024**3, gt=0, description="Address space per agent process (RLIMIT_AS)."
     )
     agent_max_processes: int = Field(
-        default=256, gt=0, description="Processes an agent may run at once."
+        default=1024,
+        gt=0,
+        description="Processes (and threads) an agent may run at once.",
     )
     agent_max_file_bytes: int = Field(
         default=1024**3, gt=0, description="Largest file an agent may write (RLIMIT_FSIZE)."

@@ -35,7 +35,7 @@ GIB = 1024 * MIB
 class Limits:
     cpu_seconds: int = 600
     memory_bytes: int = 4 * GIB
-    processes: int = 256
+    processes: int = 1024  # threads count too (RLIMIT_NPROC): a JVM or a parallel build needs room
     file_bytes: int = 1 * GIB
     disk_bytes: int = 2 * GIB
     tmp_bytes: int = 512 * MIB

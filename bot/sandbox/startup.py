@@ -1,13 +1,16 @@
 """Whether this process may run agents, and with which sandbox: fail closed.
 
 A worker (``farcaster worker``, ``serve --workers N``) calls :func:`sandbox_for` before it
-starts. With ``FARCASTER_SANDBOX=on`` (the default) bwrap must make a sandbox here, or the
-process refuses to start with one sentence: it never falls back to running agents
+starts. With ``FARCASTER_SANDBOX=on`` (the default) bwrap must make a sandbox here, and
+util-linux's ``prlimit`` (and, for a root worker, ``setpriv``) must exist, or the process
+refuses to start with one sentence: it never falls back to running agents
 unconfined. Only an explicit ``FARCASTER_SANDBOX=off`` runs agents without it, and the
 worker logs a warning saying so.
 """
 
 import logging
+import os
+import shutil
 
 from bot.core.errors import ConfigurationError
 from bot.core.settings import Settings
@@ -49,7 +52,17 @@ def configured_limits(settings: Settings) -> Limits:
 
 def sandbox_available(bwrap: str = "bwrap") -> bool:
     """Whether bwrap can make a sandbox on this machine (for the demo and test worlds)."""
-    return probe(bwrap) is None
+    return probe(bwrap) is None and missing_tools() is None
+
+
+def missing_tools() -> str | None:
+    """util-linux's prlimit sets the limits; a root worker also needs setpriv to drop to the
+    agent's uid. Without them the sandbox would run unlimited, or as root: refuse."""
+    needed = ["prlimit", "setpriv"] if os.geteuid() == 0 else ["prlimit"]
+    missing = [tool for tool in needed if shutil.which(tool) is None]
+    if missing:
+        return f"util-linux's {' and '.join(missing)} cannot be found on PATH"
+    return None
 
 
 def sandbox_for(settings: Settings) -> Sandbox:
@@ -62,10 +75,10 @@ def sandbox_for(settings: Settings) -> Sandbox:
     if not sandbox.enabled:
         log.warning(UNSAFE_WARNING)
         return sandbox
-    problem = probe(sandbox.bwrap)
+    problem = probe(sandbox.bwrap) or missing_tools()
     if problem is not None:
         raise ConfigurationError(
-            f"Refusing to run agents: {problem}; install the {PACKAGE} package "
+            f"Refusing to run agents: {problem}; install the {PACKAGE} and util-linux packages "
             "(or set FARCASTER_SANDBOX=off on a development machine, which is unsafe)."
         )
     return sandbox
