@@ -25,6 +25,9 @@ The rules:
   :data:`HEAD_TIMEOUT` seconds, connecting waits :data:`CONNECT_TIMEOUT` seconds, a
   tunnel direction idle for :data:`IDLE_TIMEOUT` seconds ends, and at most
   :data:`MAX_CONNECTIONS` connections are open at once (more get ``503``).
+- The socket lives in a private folder named after the worker's pid; :meth:`EgressProxy.close`
+  removes it, and a worker that starts removes those of workers that died
+  (:func:`sweep_abandoned_sockets`).
 - Nothing of a request but its target is ever recorded (``Proxy-Authorization`` and
   every other header stay unseen by logs and events).
 """
@@ -54,6 +57,7 @@ IDLE_TIMEOUT = 300.0
 MAX_CONNECTIONS = 64
 # sockaddr_un holds 108 bytes with the NUL; leave room for a kernel that wants fewer.
 _MAX_SOCKET_PATH = 100
+_FOLDER_PREFIX = "fc-egress-"
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*"
@@ -235,7 +239,9 @@ class EgressProxy:
         self.allowlist = allowlist
         self.on_blocked = on_blocked
         self._resolve = resolve
-        self._folder = Path(tempfile.mkdtemp(prefix="fc-egress-", dir=_short_tmp()))
+        # Named after this process, so that sweep_abandoned_sockets can tell it is gone.
+        prefix = f"{_FOLDER_PREFIX}{os.getpid()}-"
+        self._folder = Path(tempfile.mkdtemp(prefix=prefix, dir=_short_tmp()))
         self.socket_path = self._folder / "proxy.sock"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -388,8 +394,30 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def _short_tmp() -> str:
     """A temporary folder whose socket paths fit in a sockaddr_un."""
     tmp = tempfile.gettempdir()
-    fits = len(tmp) + len("/fc-egress-XXXXXXXX/proxy.sock") <= _MAX_SOCKET_PATH
+    fits = len(tmp) + len("/fc-egress-4194304-XXXXXXXX/proxy.sock") <= _MAX_SOCKET_PATH
     return tmp if fits else "/tmp"  # noqa: S108 (mkdtemp makes a private folder there)
+
+
+def sweep_abandoned_sockets() -> list[Path]:
+    """Remove the socket folders of proxies whose process died without closing them
+    (a worker killed with SIGKILL); called when a worker starts."""
+    removed = []
+    for entry in Path(_short_tmp()).glob(f"{_FOLDER_PREFIX}*-*"):
+        pid = entry.name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and entry.is_dir() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class BlockedLog:

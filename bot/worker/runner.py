@@ -58,7 +58,7 @@ from bot.sandbox.bwrap import HOME, Network, python_paths
 from bot.sandbox.egress import NetworkSetting, combined, egress, sandbox_network
 from bot.sandbox.leftovers import end_leftovers
 from bot.sandbox.process import ProcessOutcome
-from bot.sandbox.proxy import BlockedLog
+from bot.sandbox.proxy import BlockedLog, sweep_abandoned_sockets
 from bot.sandbox.run import start_failure
 from bot.sandbox.startup import configured_limits, configured_sandbox
 from bot.worker.checkout import (
@@ -431,7 +431,8 @@ def _scratch_dir(settings: Settings, job: Job, token: int) -> Path:
 
 def sweep_abandoned_scratch(settings: Settings) -> list[Path]:
     """Remove scratch folders left on this host by runner processes that no longer live,
-    ending first any agent they name as running."""
+    ending first any agent they name as running (returned), and the socket folders of their
+    egress proxies."""
     parent = settings.scratch_dir or Path(tempfile.gettempdir())
     if not parent.is_dir():
         return []
@@ -445,6 +446,7 @@ def sweep_abandoned_scratch(settings: Settings) -> list[Path]:
             end_leftovers(entry)
             remove_tree(entry)
             removed.append(entry)
+    sweep_abandoned_sockets()  # an egress proxy dies with its worker; its folder stays
     return removed
 
 

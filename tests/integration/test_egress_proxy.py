@@ -6,6 +6,7 @@ import ipaddress
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,13 @@ import pytest
 
 import bot.sandbox.forwarder
 from bot.sandbox.egress import INSIDE_SOCKET, check_network, egress
-from bot.sandbox.proxy import Allowlist, Blocked, BlockedLog, EgressProxy
+from bot.sandbox.proxy import (
+    Allowlist,
+    Blocked,
+    BlockedLog,
+    EgressProxy,
+    sweep_abandoned_sockets,
+)
 
 FORWARDER = Path(bot.sandbox.forwarder.__file__)
 
@@ -372,3 +379,21 @@ def test_the_sandboxed_command_reaches_the_proxy_at_the_bound_path() -> None:
 def test_a_network_entry_that_is_not_host_and_port_is_refused() -> None:
     with pytest.raises(ValueError, match="host:port"):
         check_network(["pypi.org"])
+
+
+def test_a_dead_workers_socket_folder_is_swept_and_a_live_ones_is_kept(
+    origin: tuple[int, list],
+) -> None:
+    port, _ = origin
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = Path(tempfile.mkdtemp(prefix=f"fc-egress-{int(child.stdout)}-"))
+    (dead / "proxy.sock").touch()
+    with EgressProxy(Allowlist([f"127.0.0.1:{port}"]), lambda b: None) as proxy:
+        removed = sweep_abandoned_sockets()
+        assert dead in removed and not dead.exists()
+        assert proxy.socket_path.exists()  # this process is alive: its proxy keeps its socket
