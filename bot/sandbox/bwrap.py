@@ -24,8 +24,8 @@ The environment of bwrap itself is the agent's environment (bwrap's pid 1 shows 
 ``environ``), and no secret is ever put on its command line.
 
 Network: ``none`` (the namespace has only ``lo``), ``host`` (unsafe: the host's network), or
-a Unix socket bound in at :data:`PROXY_SOCKET` with extra variables (``HTTPS_PROXY``...) for
-the egress proxy.
+a Unix socket bound in at :data:`PROXY_SOCKET` for the egress proxy (bot/sandbox/egress.py:
+the forwarder in front of the agent gives it ``HTTPS_PROXY``...).
 """
 
 import os

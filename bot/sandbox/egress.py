@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Literal
 
 import bot.sandbox.forwarder
-from bot.sandbox.bwrap import Network
+from bot.sandbox.bwrap import PROXY_SOCKET, Network
 from bot.sandbox.proxy import Allowlist, BadTarget, Blocked, EgressProxy
 
-# Where the sandbox binds the proxy's socket (bot/sandbox/bwrap.py binds it there).
-INSIDE_SOCKET = "/run/farcaster/proxy.sock"
+# Where the sandbox binds the proxy's socket.
+INSIDE_SOCKET = PROXY_SOCKET
 FORWARDER = Path(bot.sandbox.forwarder.__file__)
 
 NetworkSetting = Literal["none", "host"] | list[str]
