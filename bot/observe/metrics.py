@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.core.errors import StoreError
+from bot.core.errors import StoreError, StoreUnavailable
 from bot.core.records import JobState
 from bot.core.vocab import EventKind
 from bot.github.client import observe_calls
@@ -176,7 +176,7 @@ class PacingCollector(Collector):
         family = self._family()
         try:
             fill = self._pacing.fill()
-        except Exception:  # the store's own gauge (farcaster_store_up) says why
+        except StoreUnavailable:  # the store's own gauge (farcaster_store_up) says why
             log.warning("metrics: the pacing buckets could not be read", exc_info=True)
             return []
         for installation, tokens in sorted(fill.items()):

@@ -34,9 +34,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core.errors import Paced
+from bot.store import dialect
 from bot.store.database import Database
 from bot.store.tables import PACING
 
@@ -67,18 +67,13 @@ class Pacing:
         bucket = self.bucket
         with self.db.transaction() as conn:
             at = self.db.now(conn, now)
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            conn.execute(
-                dialect.insert(PACING)
-                .values(installation_id=installation_id, tokens=bucket.burst, updated_at=at)
-                .on_conflict_do_nothing(index_elements=["installation_id"])
-            )
+            engine = dialect.of(conn)
+            full = {"installation_id": installation_id, "tokens": bucket.burst, "updated_at": at}
+            conn.execute(engine.insert_ignoring(PACING, full, key="installation_id"))
             stmt = select(PACING.c.tokens, PACING.c.updated_at).where(
                 PACING.c.installation_id == installation_id
             )
-            if conn.dialect.name == "postgresql":
-                stmt = stmt.with_for_update()
-            row = conn.execute(stmt).one()
+            row = conn.execute(engine.lock_row(stmt)).one()
             tokens = refilled(row[0], row[1], at, bucket)
             if tokens < count:
                 # Up to half again as long, so jobs that found the bucket empty together
@@ -93,7 +88,7 @@ class Pacing:
 
     def fill(self, *, now: float | None = None) -> dict[int, float]:
         """Every known installation's tokens now (for the metrics scrape)."""
-        with self.db.engine.connect() as conn:
+        with self.db.read() as conn:
             at = self.db.now(conn, now)
             rows = conn.execute(
                 select(PACING.c.installation_id, PACING.c.tokens, PACING.c.updated_at)
