@@ -157,7 +157,6 @@ Command = Annotated[
     | InvalidCommand,
     Field(discriminator="name"),
 ]
-JobActionCommand = ApplyCommand | RetryCommand | CancelCommand
 
 
 class _BadArguments(Exception):

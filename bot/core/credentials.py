@@ -40,7 +40,6 @@ TABLE: dict[str, tuple[str, str]] = {
         r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+",
     ),
 }
-SHAPES = {kind: shape for kind, (_lead, shape) in TABLE.items()}
 
 # No groups in the leads' pattern: with them, ``re`` loses its first-character scan and
 # runs ten times slower.

@@ -9,7 +9,8 @@ The rules:
   (with the phase's time budget) and :func:`~bot.worker.leases.heartbeating` at a third of the
   lease. The handler ends the attempt itself with a fenced store call.
 - **Rate limits.** A :class:`~bot.core.errors.RateLimited` from the handler gives the job back to
-  its queue for GitHub's ``retry_after`` (a ``rate_limited`` event), with the attempt
+  its queue for GitHub's ``retry_after`` (a ``rate_limited`` event; ``github_auth`` when
+  GitHub refused the App's credentials, which heal the same way), with the attempt
   refunded: waiting for GitHub is not a failure, and never a sleep inside a lease.
 - **Failures.** Any other :class:`~bot.core.errors.FarcasterError` from the handler becomes
   ``store.fail`` with its reason code, message and retryability. Any other exception becomes a

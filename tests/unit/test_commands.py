@@ -394,9 +394,9 @@ def test_find_command_line_returns_the_text_after_the_prefix():
 def test_a_ten_thousand_line_comment_is_parsed_quickly():
     body = "\n".join(f"line {i} with `code` and > quotes" for i in range(10_000))
     body += "\n/farcaster rename a b"
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: other processes cannot slow it
     assert parse(body) == RenameCommand(old="a", new="b")
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_help_text_uses_the_configured_prefix():

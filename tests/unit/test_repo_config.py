@@ -162,9 +162,9 @@ def test_an_alias_bomb_is_refused_quickly() -> None:
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
         for i in range(20)
     )
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: other processes cannot slow it
     assert "anchor &a; anchors are not allowed" in refusal(bomb)
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_an_alias_is_refused_even_without_its_anchor() -> None:
@@ -180,10 +180,10 @@ def test_a_huge_file_is_refused_before_parsing() -> None:
 
 
 def test_deep_nesting_is_refused_without_recursing() -> None:
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: other processes cannot slow it
     assert "nests deeper than" in refusal("[" * 20_000 + "]" * 20_000)
     assert "nests deeper than" in refusal("a:\n" + "".join("  " * i + "b:\n" for i in range(1, 30)))
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 @pytest.mark.parametrize(

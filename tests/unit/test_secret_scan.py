@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.core.credentials import SHAPES, shapes_in
+from bot.core.credentials import TABLE, shapes_in
 from bot.core.errors import AgentFailed
 from bot.core.secret_scan import Finding, SecretScanner, refuse_secrets
 from bot.worker.checkout import commit_base, diff_against_base
@@ -32,7 +32,7 @@ WEBHOOK = "webhook-secret-of-this-server"
 
 
 def test_every_kind_of_the_table_has_an_example():
-    assert sorted(EXAMPLES) == sorted(SHAPES)
+    assert sorted(EXAMPLES) == sorted(TABLE)
 
 
 @pytest.mark.parametrize("kind", sorted(EXAMPLES))
