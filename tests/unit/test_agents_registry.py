@@ -2,12 +2,14 @@
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from bot.agents import registry as registry_module
 from bot.agents.registry import LiveRegistry
+from bot.cli.commands.worker import install_reload_signal
 from bot.core.errors import ConfigurationError
 from bot.core.settings import Settings
 
@@ -86,3 +88,15 @@ def test_sighup_reloads_even_when_the_file_looks_unchanged(agents_file: Path) ->
     assert "coder" in registry.current().names()
     registry.request_reload()
     assert registry.current().names() == ["other", "rename", "replace"]
+
+
+def test_the_reload_signal_is_sighup(agents_file: Path) -> None:
+    registry = live(agents_file)
+    write(agents_file, GOOD.replace("coder", "other"), tick=1_000)  # invisible to stat
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        install_reload_signal(registry)
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert registry.current().names() == ["other", "rename", "replace"]
+    finally:
+        signal.signal(signal.SIGHUP, previous)
