@@ -1,7 +1,7 @@
 """validate() on the shapes of change git writes: each comes out byte for byte.
 
 The diffs here are written out by hand, in git's exact format, so each test reads as the
-case it covers; tests/unit/test_validation_git.py runs the same cases through real git.
+case it covers; tests/integration/test_validation_git.py runs the same cases through real git.
 """
 
 from proposals.validation import BaseFile, FileChange, Limits, touched_paths, validate

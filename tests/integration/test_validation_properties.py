@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.core.errors import InvalidDiff
 from proposals.validation import Limits, validate
-from tests.unit.test_validation_git import GitDiffer, Tree, base_files, round_trip
+from tests.integration.test_validation_git import GitDiffer, Tree, base_files, round_trip
 
 pytestmark = pytest.mark.slow  # about 4 s: 120 scratch-repository diffs through real git
 
