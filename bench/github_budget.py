@@ -20,7 +20,11 @@ Per size, counted from the emulator's journal between the comment and the finish
 - validation of the stored diff against the base files (parse, apply, checks) next to
   ``git apply --check`` of the same diff on a checkout: the ratio is ours / git's.
 
+Validation alone (``--validation 10000``): issue 12's case, 10,000 files with 100,000
+changed lines, validated in process next to ``git apply --check``, with its peak memory.
+
 Burst: ``--burst`` jobs (50) on one installation, each a 1-file rename on its own issue,
+run by ``--workers`` worker processes of ``--concurrency`` jobs each (2 x 2),
 with the emulator enforcing GitHub's content-creation limit (80 a minute per installation;
 the hourly 500 is raised out of the way) and Farcaster's default pacing (60 a minute, a
 burst of 10). Printed: secondary-limit 403s (goal 0), content-creating requests and the
@@ -145,12 +149,56 @@ def validation_ratio(folder: Path, diff: str) -> tuple[float, float]:
     return ours, git_seconds
 
 
+def issue_shaped_validation(root: Path, files: int) -> tuple[float, float, float, int]:
+    """Issue 12's validation case without the rest: ``files`` modules of 60 lines, every
+    sixth line renamed (10 changed lines a file, 100,000 at 10,000 files). Returns
+    (diff MB, validate s, git apply --check s, peak traced bytes of validate)."""
+    import tracemalloc
+
+    folder = root / f"validation-{files}"
+    (folder / "pkg").mkdir(parents=True)
+    for i in range(files):
+        body = "".join(
+            f"    value_{k} = old_name({k}) + {i}\n" if k % 12 == 0 else f"    other_{k} = {k}\n"
+            for k in range(60)
+        )
+        (folder / "pkg" / f"mod{i}.py").write_text(f"def f{i}():\n{body}    return 0\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b"}
+    env |= {"GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=folder, env=env, check=True)
+    base = {
+        f"pkg/mod{i}.py": BaseFile(
+            f"pkg/mod{i}.py", "100644", (folder / "pkg" / f"mod{i}.py").read_bytes()
+        )
+        for i in range(files)
+    }
+    for path in base:
+        (folder / path).write_bytes(base[path].content.replace(b"old_name", b"new_name"))
+    data = subprocess.run(["git", "diff"], cwd=folder, capture_output=True, check=True).stdout
+    subprocess.run(["git", "checkout", "-q", "."], cwd=folder, check=True)
+    started = time.perf_counter()
+    subprocess.run(["git", "apply", "--check"], cwd=folder, input=data, check=True)
+    git_seconds = time.perf_counter() - started
+    diff = data.decode("utf-8", "surrogateescape")
+    limits = Limits(max_diff_bytes=10**9)
+    started = time.perf_counter()
+    validate(read_diff(diff), base, limits)
+    ours = time.perf_counter() - started
+    tracemalloc.start()
+    validate(read_diff(diff), base, limits)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return len(data) / 1e6, ours, git_seconds, peak
+
+
 def one_size(root: Path, files: int) -> dict[str, Any]:
     folder = root / f"package-{files}"
     make_package(folder, files)
     box = World.start(root / f"world-{files}", sample=folder, lease_seconds=10.0)
     try:
         box.settings_env["FARCASTER_MAX_DIFF_BYTES"] = str(50_000_000)
+        box.settings_env["FARCASTER_AGENT_TIMEOUT_SECONDS"] = "3600"  # the rename is timed
         box.start_server(workers=0)
         worker = box.start_worker("worker")
         number = box.open_issue(f"rename across {files} files")
@@ -182,14 +230,15 @@ def one_size(root: Path, files: int) -> dict[str, Any]:
     }
 
 
-def burst(root: Path, jobs: int) -> dict[str, Any]:
+def burst(root: Path, jobs: int, workers: int, concurrency: int) -> dict[str, Any]:
     folder = root / "package-burst"
     make_package(folder, 1)
     box = World.start(root / "world-burst", sample=folder, lease_seconds=10.0)
     try:
         box.gh.limit_content(per_minute=80, per_hour=1_000_000)
         box.start_server(workers=0)
-        box.start_worker("worker", concurrency=4)
+        for n in range(workers):
+            box.start_worker(f"worker-{n}", concurrency=concurrency)
         since = box.gh.journal_position()
         started = time.monotonic()
         issues = [box.open_issue(f"burst {i}") for i in range(jobs)]
@@ -213,6 +262,9 @@ def main() -> None:
     parser.add_argument("--files", default="1,100,1000,10000")
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--skip-burst", action="store_true")
+    parser.add_argument("--validation", type=int, default=10_000, help="0: skip that case")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes in the burst")
+    parser.add_argument("--concurrency", type=int, default=2, help="jobs at once per worker")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="github-budget-") as tmp:
         root = Path(tmp)
@@ -231,11 +283,21 @@ def main() -> None:
                 f"| {r['validate'] / r['git']:.1f}",
                 flush=True,
             )
+        if args.validation:
+            mb, ours, git, peak = issue_shaped_validation(root, args.validation)
+            print(
+                f"validation alone, {args.validation:,} files, {mb:.1f} MB diff: {ours:.2f} s, "
+                f"git apply --check {git:.2f} s, ratio {ours / git:.1f}; peak traced memory "
+                f"{peak / 1e6:.0f} MB ({peak / 1e6 / mb:.1f}x the diff, the new contents "
+                "included)",
+                flush=True,
+            )
         if not args.skip_burst:
-            b = burst(root, args.burst)
+            b = burst(root, args.burst, args.workers, args.concurrency)
             c = b["counts"]
             print(
-                f"burst: {b['done']}/{b['jobs']} jobs done on one installation in "
+                f"burst: {b['done']}/{b['jobs']} jobs done on one installation by "
+                f"{args.workers} workers x {args.concurrency} in "
                 f"{b['wall']:.0f} s; secondary-limit 403s: {c.secondary_403}; content-creating "
                 f"requests {c.content + c.trees + c.feedback} (feedback {c.feedback}); "
                 f"{b['paced']} paced waits"

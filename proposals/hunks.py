@@ -14,9 +14,14 @@ Binary data is a zlib stream holding either the whole new file (``literal``) or 
 delta against the base (``delta``: copy-from-base and insert instructions).
 """
 
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+# The old side of a hunk is its context and removed lines, the new side context and added.
+_OLD_SIDE = re.compile(rb"^[ -]([^\n]*\n)", re.MULTILINE)
+_NEW_SIDE = re.compile(rb"^[ +]([^\n]*\n)", re.MULTILINE)
 
 
 class HunkMismatch(ValueError):
@@ -65,8 +70,15 @@ class Hunk:
     def sides(self) -> tuple[list[bytes], list[bytes]]:
         """The lines the hunk expects at the base (context and removed) and writes instead
         (context and added), each with its ``\n`` unless a marker took it off."""
-        old: list[bytes] = []
-        new: list[bytes] = []
+        body = self.body
+        if body.endswith(b"\n") and b"\n\\" not in body and not body.startswith(b"\\"):
+            # The common body: the regex engine splits it; a line it did not take (a blank
+            # context line) shows as a count short of the header's, and the walk below runs.
+            old, new = _OLD_SIDE.findall(body), _NEW_SIDE.findall(body)
+            if len(old) == self.old_length and len(new) == self.new_length:
+                return old, new
+        old = []
+        new = []
         last: tuple[list[bytes], ...] = ()
         for raw in split_lines(self.body):
             kind = raw[:1]

@@ -42,6 +42,8 @@ _HEADER = re.compile(
 _INDEX = re.compile(r"[0-9a-f]+\.\.[0-9a-f]+(?: (?P<mode>\d+))?")
 _BINARY_FILES = re.compile(r"Binary files .+ and .+ differ")
 _BINARY_BLOCK = re.compile(r"(literal|delta) (\d+)")
+# A run of hunk lines that need no second look: context, removed or added, newline-ended.
+_PLAIN_BODY = re.compile(r"(?:[ +\-][^\n]*\n)*")
 # As git and unidiff read it: anything may follow the second "@@" (git puts the function there).
 _HUNK_HEADER = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@.*", re.DOTALL)
 
@@ -151,7 +153,7 @@ def _file_patch(reader: _Reader) -> FilePatch:
             raise unparsable(f"{_chomp(old_name)!r} is not followed by a `+++` line")
         names = (_file_name(old_name[4:], "a/"), _file_name(new_name[4:], "b/"))
     hunks: list[Hunk] = []
-    while (line := reader.peek()) is not None and line.startswith("@@ "):
+    while reader.text.startswith("@@ ", reader.pos):
         if names is None:
             raise unparsable(f"a hunk of {_chomp(git_line)!r} is out of place")
         hunks.append(_hunk(reader, len(hunks) + 1, git_line))
@@ -185,8 +187,8 @@ def _file_patch(reader: _Reader) -> FilePatch:
 
 def _skip_blank(reader: _Reader) -> None:
     """A blank line after a hunk or a section carries nothing."""
-    while reader.peek() == "\n":
-        reader.take()
+    while reader.text.startswith("\n", reader.pos):
+        reader.pos += 1
 
 
 def _paths(
@@ -291,10 +293,28 @@ def _header_path(git_line: str) -> str:
     return old[2:]
 
 
+def _plain_body_end(text: str, start: int, old_length: int, new_length: int) -> int | None:
+    """Where a hunk body that starts at ``start`` ends, when it is the common kind: only
+    `` ``/``-``/``+`` lines, each ending in a newline, exactly as many as the header counts,
+    and no ``\\`` marker after them. None for anything else, which the line-by-line walk
+    then reads (and explains, when it is wrong). Counted by the regex engine and
+    ``str.count``, so a large diff does not pay a Python step per line."""
+    match = _PLAIN_BODY.match(text, start)
+    end = match.end() if match else start
+    if end == start or text.startswith("\\", end):
+        return None
+    lines = text.count("\n", start, end)
+    removed = text.count("\n-", start - 1, end - 1)
+    added = text.count("\n+", start - 1, end - 1)
+    context = lines - removed - added
+    return end if (context + removed, context + added) == (old_length, new_length) else None
+
+
 def _hunk(reader: _Reader, number: int, git_line: str) -> Hunk:
     """One hunk: its header, then exactly the lines the header counts on each side.
 
-    The body is walked once, character checks only; it is kept as one ``bytes``.
+    The common body is measured at once (:func:`_plain_body_end`); any other is walked
+    line by line, character checks only. Either way it is kept as one ``bytes``.
     """
     header = reader.take()
     match = _HUNK_HEADER.fullmatch(header)
@@ -304,6 +324,11 @@ def _hunk(reader: _Reader, number: int, git_line: str) -> Hunk:
     old_length = 1 if match[2] is None else int(match[2])
     new_length = 1 if match[4] is None else int(match[4])
     text, start = reader.text, reader.pos
+    end = _plain_body_end(text, start, old_length, new_length)
+    if end is not None:
+        reader.pos = end
+        body = text[start:end].encode("utf-8", "surrogateescape")
+        return Hunk(old_start, old_length, new_start, new_length, body)
     pos, size = start, len(text)
     old = new = 0
     open_sides = [True, True]  # a side is closed once a marker ended its last line

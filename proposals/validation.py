@@ -71,7 +71,8 @@ SYMLINK_MODE = "120000"
 
 @dataclass(frozen=True)
 class BaseFile:
-    """A file at the job's base SHA, read from the git tree (never the tarball)."""
+    """A file at the job's base SHA with git's bytes (a tarball's only where they hash to the
+    tree's blob SHA: proposals/base_tree.py)."""
 
     path: str
     mode: str  # git mode: "100644", "100755", "120000" (symlink; content = target)
