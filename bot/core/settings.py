@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     )
     agent_cpu_seconds: int = Field(default=600, gt=0, description="CPU seconds per agent process.")
     agent_memory_bytes: int = Field(
-        default=4 * 1024**3, gt=0, description="Address space per agent process (RLIMIT_AS)."
+        default=4 * 1024**3,
+        gt=0,
+        description="Memory of an agent run (cgroup v2), else per process (RLIMIT_AS).",
     )
     agent_max_processes: int = Field(
         default=1024,

@@ -5,9 +5,12 @@ limit                     enforced by                            reason code whe
 ========================  =====================================  ==========================
 ``cpu_seconds``           ``RLIMIT_CPU`` (SIGXCPU at the soft     ``agent_cpu_limit``
                           limit, SIGKILL a second later)
-``memory_bytes``          ``RLIMIT_AS`` per process               ``agent_memory_limit``
+``memory_bytes``          cgroup v2 ``memory.max`` where the      ``agent_memory_limit``
+                          worker may set it (cgroups.py), else
+                          ``RLIMIT_AS`` per process
 ``processes``             ``RLIMIT_NPROC`` (only under a uid of   ``agent_process_limit``
-                          its own) and a count of the sandbox's
+                          its own), cgroup v2 ``pids.max`` where
+                          set, and a count of the sandbox's
                           processes taken while it runs
 ``file_bytes``            ``RLIMIT_FSIZE`` (largest file)         ``agent_disk_limit``
 ``disk_bytes``            growth of the checkout and HOME,        ``agent_disk_limit``
@@ -46,7 +49,7 @@ class Limits:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def rlimit_argv(limits: Limits, *, nproc: bool) -> list[str]:
+def rlimit_argv(limits: Limits, *, nproc: bool, memory: bool = True) -> list[str]:
     """``prlimit --cpu=... -- `` to put before the agent's argv; empty without prlimit."""
     prlimit = shutil.which("prlimit")
     if prlimit is None:
@@ -56,10 +59,11 @@ def rlimit_argv(limits: Limits, *, nproc: bool) -> list[str]:
         prlimit,
         # soft < hard: SIGXCPU first (exit 152, which says "CPU"), SIGKILL one second later.
         f"--cpu={cpu}:{cpu + 1}",
-        f"--as={limits.memory_bytes}",
         f"--fsize={limits.file_bytes}",
         "--core=0",
     ]
+    if memory:  # False when a cgroup's memory.max holds it (cgroups.py)
+        argv.append(f"--as={limits.memory_bytes}")
     if nproc:
         argv.append(f"--nproc={limits.processes}")
     return [*argv, "--"]

@@ -2,7 +2,8 @@
 
 :meth:`Sandbox.run` builds the command line (bwrap.py for the namespaces and mounts,
 limits.py for the rlimits), gives a root worker's agent an unprivileged uid of its own
-(uids.py; the checkout and HOME are handed to that uid first), records a marker for a
+(uids.py; the checkout and HOME are handed to that uid first), puts it in a cgroup of its
+own where cgroup v2 allows (cgroups.py: memory and processes), records a marker for a
 restarted worker (leftovers.py), and runs it with process.py, which bounds time
 and output and kills the process group at the end. While it runs, a watch measures the
 checkout's growth and counts the sandbox's processes.
@@ -17,6 +18,7 @@ but sees the whole machine and keeps the worker's uid.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.sandbox.bwrap import HOME, Layout, Network, bwrap_argv
+from bot.sandbox.cgroups import AgentCgroups
 from bot.sandbox.leftovers import start_time, write_marker
 from bot.sandbox.limits import Limits, rlimit_argv
 from bot.sandbox.process import ProcessOutcome, run_bounded
@@ -54,6 +57,7 @@ class Sandbox:
     lock_dir: Path = field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "farcaster-sandbox-uids"
     )
+    cgroups: AgentCgroups | None = None  # cgroup v2 limits, where the worker could set them up
 
     def run(
         self,
@@ -98,20 +102,26 @@ class Sandbox:
                 )
                 hand_over([checkout, home], uid)
             become = _setpriv(uid) if uid is not None else []
+            cgroup = (
+                stack.enter_context(self.cgroups.for_run(limits))
+                if self.cgroups is not None
+                else None
+            )
             status_r, status_w = os.pipe()
             stack.callback(_close, status_r)
             full = [
+                *(cgroup.join_argv() if cgroup is not None else []),
                 *bwrap_argv(layout, bwrap=self.bwrap)[:-1],
                 "--json-status-fd",
                 str(status_w),
                 "--",
                 *become,
-                *rlimit_argv(limits, nproc=uid is not None),
+                *rlimit_argv(limits, nproc=uid is not None, memory=cgroup is None),
                 *argv,
             ]
             watch = _Watch(limits, [checkout, home], status_r, marker_dir)
             try:
-                return run_bounded(
+                outcome = run_bounded(
                     full,
                     cwd=checkout,
                     env=inner_env,
@@ -127,6 +137,11 @@ class Sandbox:
             finally:
                 _close(status_w)
                 watch.end()
+            hit = cgroup.limit_hit() if cgroup is not None else None
+            if hit is not None and outcome.killed_for is None and outcome.exit_code != 0:
+                # The kernel's own count says which limit it was: no guessing from output.
+                outcome = dataclasses.replace(outcome, killed_for=hit, exit_code=None)
+            return outcome
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run_plain(

@@ -15,6 +15,7 @@ import shutil
 from bot.core.errors import ConfigurationError
 from bot.core.settings import Settings
 from bot.sandbox.bwrap import probe
+from bot.sandbox.cgroups import delegate, delegated
 from bot.sandbox.limits import Limits
 from bot.sandbox.proxy import Allowlist, BadTarget
 from bot.sandbox.run import Sandbox
@@ -35,6 +36,7 @@ def configured_sandbox(settings: Settings) -> Sandbox:
         bwrap=settings.sandbox_bwrap,
         uid_base=settings.sandbox_uid_base,
         uid_count=settings.sandbox_uid_count,
+        cgroups=delegated(),
     )
 
 
@@ -81,4 +83,7 @@ def sandbox_for(settings: Settings) -> Sandbox:
             f"Refusing to run agents: {problem}; install the {PACKAGE} and util-linux packages "
             "(or set FARCASTER_SANDBOX=off on a development machine, which is unsafe)."
         )
+    if delegate():
+        log.info("agents get a cgroup v2 each (memory.max, pids.max)")
+        return configured_sandbox(settings)
     return sandbox

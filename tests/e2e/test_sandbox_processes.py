@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.bwrap import python_paths
+from bot.sandbox.cgroups import AgentCgroups
 from bot.sandbox.leftovers import end_leftovers, write_marker
 from bot.sandbox.limits import MIB, Limits
 from bot.sandbox.process import ProcessOutcome
@@ -266,3 +267,24 @@ def test_a_marker_for_a_recycled_pid_is_ignored(tmp_path):
         f'{{"pid": {os.getpid()}, "start": 1, "group": false}}'
     )
     assert end_leftovers(tmp_path) == []  # this process started later than tick 1
+
+
+def test_with_a_cgroup_the_launcher_joins_it_and_memory_is_left_to_it(scratch, tmp_path):
+    parent = tmp_path / "cgroup"  # laid out as cgroupfs; memory.max does nothing here
+    parent.mkdir()
+    sandbox = Sandbox(enabled=True, cgroups=AgentCgroups(parent))
+    outcome = sandbox.run(
+        ["sh", "-c", "grep 'Max address space' /proc/self/limits"],
+        checkout=scratch / "work",
+        home=scratch / "home",
+        env={"PATH": "/usr/bin:/bin"},
+        limits=SMALL,
+        timeout=20,
+        stop=threading.Event(),
+        max_log_bytes=4096,
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "unlimited" in outcome.output  # no RLIMIT_AS: memory.max holds memory
+    (run,) = parent.glob("agent-*")  # a real cgroup would be removed; a folder stays
+    assert (run / "cgroup.procs").read_text().strip().isdigit()
+    assert (run / "memory.max").read_text() == str(SMALL.memory_bytes)
