@@ -31,7 +31,6 @@ from systems import PGQUEUER, PROCRASTINATE, Ours, System, peers_python
 
 DRAIN_CELLS = (Cell(1, 1), Cell(1, 10), Cell(2, 10))
 SQLITE_CELLS = (Cell(1, 10), Cell(2, 10))
-CLAIM_SIZE = 10
 # Keeps the full run near ten minutes: the one-job-per-claim paths drain 30,000 jobs at a
 # few hundred jobs/s. A capped run is marked and rated on the jobs it finished.
 DEFAULT_CAP_SECONDS = 60.0
@@ -110,9 +109,7 @@ def machine_line() -> str:
 def run_drain(jobs: int, cap: float) -> list[Outcome]:
     outcomes = []
     for cell in DRAIN_CELLS:
-        systems: list[System] = [Ours(claim=1)]
-        if cell.concurrency > 1:  # with one slot a claim takes one job whatever its size
-            systems.append(Ours(claim=CLAIM_SIZE))
+        systems: list[System] = [Ours(loop=True), Ours()]
         systems += [PGQUEUER, PROCRASTINATE]
         for system in systems:
             outcome = drain(system, cell, jobs, cap)
@@ -123,7 +120,7 @@ def run_drain(jobs: int, cap: float) -> list[Outcome]:
 
 def run_pause(jobs: int) -> list[PauseOutcome]:
     outcomes = []
-    for system in (Ours(claim=CLAIM_SIZE), PGQUEUER, PROCRASTINATE):
+    for system in (Ours(loop=True), PGQUEUER, PROCRASTINATE):
         outcome = pause(system, jobs, sleep=2.0, bound=40.0)
         outcomes.append(outcome)
         print(
@@ -137,7 +134,7 @@ def run_pause(jobs: int) -> list[PauseOutcome]:
 def run_sqlite(jobs: int, cap: float) -> list[Outcome]:
     outcomes = []
     for cell in SQLITE_CELLS:
-        for system in (Ours(claim=1), Ours(claim=CLAIM_SIZE)):
+        for system in (Ours(loop=True), Ours()):
             outcome = sqlite_drain(system, cell, jobs, cap)
             outcomes.append(outcome)
             print(progress(outcome), flush=True)

@@ -4,31 +4,31 @@
     load --url URL --jobs N [--sleep S]    N jobs in one transaction (job rows + created events)
     run --url URL --name NAME ...          one runner process (see bench/peers/protocol.py)
 
-The runner has ``--concurrency`` slots; a slot stays taken until its job's completion
-commits. Two ways to fill them:
+The runner has ``--concurrency`` slots. Two ways to fill them:
 
 * ``--claim 1``: each slot is a thread that claims one job (``Store.claim(limit=1)``),
-  runs it and ends it with ``Store.complete`` (one transaction per job, as a handler does
-  today), then claims the next: the plain API, with as many connections as slots.
-* ``--claim N`` (N > 1): bot/worker/loop.py's policy. A dispatcher claims
-  ``min(N, free slots)`` jobs in one ``Store.claim`` statement and hands each to a slot
-  thread; a completer thread ends the finished bodies with ``Store.complete_many`` (one
-  transaction, one ``completed`` event per job, each fenced by its own token). It waits
-  up to ``LINGER_SECONDS`` for bodies still running, so one claim's jobs end together.
+  runs it and ends it with ``Store.complete``, then claims the next: the plain API, with as
+  many connections as slots.
+* ``--loop``: the worker's own path. ``bot.app.workers.build_worker_loop`` builds the
+  :class:`~bot.worker.loop.WorkerLoop` that ``farcaster worker`` runs (its claim policy,
+  its handler threads, lease guards and lease keeper, the outbox side task, the reaper),
+  with a handler that ends each job as the interpreter does, with ``guard.complete``: the
+  loop writes its handlers' completions together, one fenced statement per round. With
+  ``--drain`` it stops once no job is queued and its own handlers are done.
 
-``--sleep S`` jobs hold their lease for S seconds under bot.worker.leases.heartbeating (every
-``--heartbeat`` seconds). Whatever the heartbeat says, the body then tries to complete:
-this runner plays the paused holder that never noticed, so that the fencing token, not
-the runner's good manners, is what the pause scenario measures.
+``--sleep S`` jobs hold their lease for S seconds (under a bot.worker.leases.LeaseKeeper, every
+``--heartbeat`` seconds, with ``--claim 1``; the loop beats every third of ``--lease``).
+Whatever the heartbeat says, the body then tries to complete: this runner plays the paused
+holder that never noticed, so that the fencing token, not the runner's good manners, is
+what the pause scenario measures.
 """
 
 import argparse
-import queue
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
@@ -36,17 +36,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 from protocol import ready_and_wait, result, trace
 from sqlalchemy import insert
 
+from bot.app.runtime import Runtime
+from bot.app.workers import build_worker_loop
 from bot.core.errors import StaleFencingToken
-from bot.core.records import Job, JobState, Lease, Phase
+from bot.core.records import JobState, Lease, Phase
+from bot.core.settings import Settings
 from bot.store import Database, Store
 from bot.store.engine import make_engine
 from bot.store.migrate import upgrade
-from bot.store.statements import Completion
 from bot.store.tables import EVENTS, JOBS
-from bot.worker.leases import LeaseGuard, heartbeating
+from bot.worker.leases import LeaseGuard, LeaseKeeper
+from bot.worker.loop import WorkerLoop
+from bot.worker.services import Services
 
 IDLE_POLL_SECONDS = 0.05
-LINGER_SECONDS = 0.02
+DRAIN_POLL_SECONDS = 0.25
 
 
 def job_key(n: int) -> str:
@@ -110,9 +114,8 @@ class Runner:
         self.store = store
         self.name = args.name
         self.slots = args.concurrency
-        self.claim_size = args.claim
         self.sleep = args.sleep
-        self.heartbeat = args.heartbeat
+        self.keeper = LeaseKeeper(store, period=args.heartbeat)
         self.trace = args.trace
         self.lock = threading.Lock()
         self.changed = threading.Event()
@@ -123,15 +126,10 @@ class Runner:
         self.refused = 0
         self.lost = 0
         self.claims = 0  # claim statements that returned jobs
-        self.batches = 0  # complete_many transactions
-        self.finished: queue.SimpleQueue[tuple[str, int] | None] = queue.SimpleQueue()
 
     def run(self, stop: threading.Event, drain: bool) -> None:
         """Until ``stop`` is set, or (``drain``) until a claim finds nothing and no job is left."""
-        if self.claim_size == 1:
-            self._run_slots(stop, drain)
-        else:
-            self._run_dispatcher(stop, drain)
+        self._run_slots(stop, drain)
 
     def _run_slots(self, stop: threading.Event, drain: bool) -> None:
         slots = [
@@ -142,34 +140,6 @@ class Runner:
             slot.start()
         for slot in slots:
             slot.join()
-
-    def _run_dispatcher(self, stop: threading.Event, drain: bool) -> None:
-        pool = ThreadPoolExecutor(self.slots, thread_name_prefix="slot")
-        completer = threading.Thread(target=self._complete_batches, name="completer")
-        completer.start()
-        while True:
-            with self.lock:
-                free = self.slots - self.busy
-            leases: list[Lease] = []
-            if free > 0 and not stop.is_set():
-                leases = self.store.claim(self.name, Phase.RUN, limit=min(self.claim_size, free))
-            if leases:
-                with self.lock:
-                    self.busy += len(leases)
-                    self.running += len(leases)
-                    self.claims += 1
-                for lease in leases:
-                    pool.submit(self._work, lease)
-                continue
-            with self.lock:
-                idle = self.busy == 0
-            if idle and (stop.is_set() or (drain and free > 0)):
-                break
-            self.changed.wait(IDLE_POLL_SECONDS)
-            self.changed.clear()
-        pool.shutdown()
-        self.finished.put(None)
-        completer.join()
 
     def _slot(self, stop: threading.Event, drain: bool) -> None:
         """Claim size 1: each slot claims one job, runs it and completes it, in turn."""
@@ -193,9 +163,6 @@ class Runner:
             finally:
                 with self.lock:
                     self.running -= 1
-            if self.claim_size > 1:
-                self.finished.put((lease.job_id, lease.token))
-                return
             try:
                 self.store.complete(lease.job_id, lease.token)
                 done, refused = 1, 0
@@ -213,47 +180,15 @@ class Runner:
             return
         trace(self.trace, "start", lease.job_id)
         guard = LeaseGuard(lease)
-        with heartbeating(self.store, guard, interval=self.heartbeat):
+        with self.keeper.keeping(guard):
             time.sleep(self.sleep)
         with self.lock:
             self.ran += 1
             self.lost += guard.lost.is_set()
         trace(self.trace, "finish", lease.job_id)
 
-    def _complete_batches(self) -> None:
-        """End finished bodies in batches: whatever has finished, waiting a moment (at most
-        ``LINGER_SECONDS``) for bodies still running, so that one claim's jobs end together."""
-        while True:
-            first = self.finished.get()
-            if first is None:
-                return
-            batch = [first]
-            deadline = time.monotonic() + LINGER_SECONDS
-            while len(batch) < self.slots:
-                with self.lock:
-                    running = self.running
-                try:
-                    if running:
-                        item = self.finished.get(timeout=max(deadline - time.monotonic(), 0))
-                    else:
-                        item = self.finished.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self.finished.put(None)
-                    break
-                batch.append(item)
-            try:
-                results = self.store.complete_many([Completion(j, t) for j, t in batch])
-                done = sum(isinstance(r, Job) for r in results)
-            except BaseException:
-                self._release(len(batch), 0, 0)
-                raise
-            self._release(len(batch), done, len(batch) - done, batch=True)
-
-    def _release(self, count: int, done: int, refused: int, *, batch: bool = False) -> None:
+    def _release(self, count: int, done: int, refused: int) -> None:
         with self.lock:
-            self.batches += batch
             self.busy -= count
             self.completed += done
             self.refused += refused
@@ -275,9 +210,64 @@ def run(args: argparse.Namespace) -> None:
         refused=runner.refused,
         heartbeat_lost=runner.lost,
         claim_statements=runner.claims,
-        complete_many_calls=runner.batches,
     )
     engine.dispose()
+
+
+class LoopCounts:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ran = self.lost = 0
+
+
+def run_loop(args: argparse.Namespace) -> None:
+    """The worker loop of ``farcaster worker`` with a no-op handler (see the docstring)."""
+    settings = Settings(
+        database_url=args.url,
+        lease_seconds=args.lease,
+        max_attempts=100,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    runtime = Runtime.from_settings(settings)
+    counts = LoopCounts()
+
+    def handler(services: Services, lease: Lease, guard: LeaseGuard) -> None:
+        trace(args.trace, "start", lease.job_id)
+        if args.sleep:
+            time.sleep(args.sleep)
+        with counts.lock:
+            counts.ran += 1
+            counts.lost += guard.lost.is_set()
+        trace(args.trace, "finish", lease.job_id)
+        guard.complete(services.store)  # as the interpreter ends a job
+
+    loop = build_worker_loop(
+        runtime, worker_id=args.name, concurrency=args.concurrency, handlers={Phase.RUN: handler}
+    )
+    stop = threading.Event()
+
+    def stop_now(*_: object) -> None:
+        stop.set()
+        loop.wake()
+
+    signal.signal(signal.SIGTERM, stop_now)
+    started = ready_and_wait()
+    if args.drain:
+        threading.Thread(
+            target=stop_when_drained, args=(runtime, loop, stop_now), daemon=True
+        ).start()
+    loop.run_forever(stop)
+    result(started, counts.ran, heartbeat_lost=counts.lost)
+    runtime.close()
+
+
+def stop_when_drained(runtime: Runtime, loop: WorkerLoop, stop_now: Callable[[], None]) -> None:
+    """Stop the loop once no job is queued and its own handlers are done."""
+    while True:
+        time.sleep(DRAIN_POLL_SECONDS)
+        if runtime.store.count_by_state().get(JobState.QUEUED.value, 0) == 0 and not loop.running:
+            stop_now()
+            return
 
 
 def main() -> None:
@@ -289,6 +279,7 @@ def main() -> None:
     parser.add_argument("--name", default="runner")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--claim", type=int, default=1)
+    parser.add_argument("--loop", action="store_true", help="run the worker loop")
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--heartbeat", type=float, default=10.0)
     parser.add_argument("--drain", action="store_true")
@@ -298,6 +289,8 @@ def main() -> None:
         upgrade(args.url)
     elif args.command == "load":
         load(args.url, args.jobs, args.sleep)
+    elif args.loop:
+        run_loop(args)
     else:
         run(args)
 

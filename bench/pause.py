@@ -65,7 +65,8 @@ def pause(system: System, jobs: int, sleep: float, bound: float) -> PauseOutcome
                 note = note or f"not every job ended within {bound:.0f} s"
             for runner in (a, b):
                 runner.signal(signal.SIGTERM)
-            results = {r.name: r.finish(timeout=30) for r in (a, b)}
+            for runner in (a, b):
+                runner.finish(timeout=30)
         finally:
             for runner in (a, b):
                 runner.signal(signal.SIGCONT)
@@ -97,7 +98,7 @@ def pause(system: System, jobs: int, sleep: float, bound: float) -> PauseOutcome
         refused=refused,
         ended=ended,
         seconds=time.monotonic() - started,
-        note=note or _describe(results, stale_accepted, new_holder_lost),
+        note=note or _describe(refused, stale_accepted, new_holder_lost),
     )
 
 
@@ -122,8 +123,7 @@ def _audit(db: str) -> dict[str, list[str]]:
     return audit
 
 
-def _describe(results: dict[str, dict[str, object]], stale: int, lost: int) -> str:
-    refused = results.get("bench-A", {}).get("refused")
+def _describe(refused: int, stale: int, lost: int) -> str:
     parts = []
     if refused:
         parts.append(f"A's {refused} late completion(s) refused (stale token)")

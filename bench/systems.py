@@ -5,7 +5,8 @@ virtual environment this module creates (and fills from PyPI) when it is missing
 
 Concurrency, per system (``processes x concurrency`` in the tables):
 
-* ours: slots per runner; a claim asks for min(claim size, free slots) jobs.
+* ours: slots per runner; the worker loop claims as many jobs as it has free slots, in one
+  statement (claim 1 + complete: each slot claims one job at a time).
 * pgqueuer: the dequeue batch size (pgqueuer runs every job it fetched as a task).
 * procrastinate: ``run_worker_async(concurrency=C)`` sub-workers.
 """
@@ -56,20 +57,21 @@ def installed_versions(python: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Ours:
-    claim: int = 1
+    loop: bool = False  # the worker loop (bot/worker/loop.py), else claim 1 + complete
     name: str = "ours"
 
     @property
     def label(self) -> str:
-        if self.claim == 1:
-            return "ours, claim 1 + complete"
-        return f"ours, claim <={self.claim} + complete_many"
+        return "ours, worker loop" if self.loop else "ours, claim 1 + complete"
 
     def url(self, target: str, runner: str = "bench") -> str:
         if target.startswith("sqlite"):
             return target
         base = pgserver.dsn(target).replace("postgresql://", "postgresql+psycopg://", 1)
         return f"{base}?application_name={runner}"
+
+    def _mode(self) -> list[str]:
+        return ["--loop"] if self.loop else ["--claim", "1"]
 
     def _argv(self, command: str, target: str, *extra: str, runner: str = "bench") -> list[str]:
         script = ROOT / "bench" / "ours_driver.py"
@@ -84,12 +86,12 @@ class Ours:
         )
 
     def drain_runner(self, target: str, name: str, concurrency: int) -> Runner:
-        extra = ["--concurrency", str(concurrency), "--claim", str(self.claim), "--drain"]
+        extra = ["--concurrency", str(concurrency), *self._mode(), "--drain"]
         return Runner(name, self._argv("run", target, "--name", name, *extra, runner=name))
 
     def pause_runner(self, target: str, name: str, sleep: float) -> Runner:
         extra = [
-            *("--concurrency", str(PAUSE_SLOTS), "--claim", str(self.claim)),
+            *("--concurrency", str(PAUSE_SLOTS), *self._mode()),
             *("--lease", str(LEASE_SECONDS), "--heartbeat", str(HEARTBEAT_SECONDS)),
             *("--sleep", str(sleep), "--trace"),
         ]
@@ -117,6 +119,9 @@ class Peer:
     @property
     def label(self) -> str:
         return f"{self.name} {PEER_PINS[self.name]}"
+
+    def _mode(self) -> list[str]:
+        return ["--loop"] if self.loop else ["--claim", "1"]
 
     def _argv(self, command: str, target: str, *extra: str, runner: str = "bench") -> list[str]:
         script = ROOT / "bench" / "peers" / f"{self.name}_driver.py"

@@ -4,7 +4,9 @@ It turns a job's stored proposal into one branch, one commit, one pull request, 
 run and one status comment, however often anything crashes or is retried.
 
 States. The worker loop claims a PROPOSED job into APPLYING (a lease and a fencing token)
-and calls :func:`apply_job`, which ends the attempt itself with one fenced store call::
+and calls :func:`apply_job`, which ends the attempt itself with one fenced store call (a
+completion goes through ``guard.complete``: the worker loop writes it, fenced, with the
+completions of its other finished handlers)::
 
     APPLYING ─┬─ complete ─────────────────────────▶ DONE (the PR exists) | PLANNED (plan posted)
               ├─ requeue(RUN, "drift", new base) ───▶ QUEUED: the agent runs on the new head
@@ -235,10 +237,8 @@ class _Interpretation:
         self._check_runs(ref_sha, pr)
         self._comment(reports.done_comment(self.job, pr, prefix=self.prefix))
         self._step_done("after_comment")
-        self.store.complete(
-            self.job.id,
-            self.token,
-            data={"pr_number": pr.number, "pr_url": pr.url, "pr_state": pr.state},
+        self.guard.complete(
+            self.store, data={"pr_number": pr.number, "pr_url": pr.url, "pr_state": pr.state}
         )
 
     def _git_objects(
@@ -384,8 +384,8 @@ class _Interpretation:
         self._step_done("after_check_run")
         self._comment(reports.plan_comment(job, proposal, prefix=self.prefix, blocked=self.blocked))
         self._step_done("after_comment")
-        self.store.complete(
-            job.id, self.token, state=JobState.PLANNED, data={"check_run_id": recorded["id"]}
+        self.guard.complete(
+            self.store, state=JobState.PLANNED, data={"check_run_id": recorded["id"]}
         )
 
     # -- check runs and the status comment --------------------------------------------------

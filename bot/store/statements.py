@@ -354,22 +354,22 @@ def _finish_statements(d: Dialect) -> tuple[TextClause, ...]:
         UPDATE jobs SET state = finishing.new_state, updated_at = {d.statement_now},
             last_error = NULL, lease_owner = NULL, lease_expires_at = NULL
         FROM finishing WHERE jobs.id = finishing.job_id
-        RETURNING {JOB_COLUMNS}"""
+        RETURNING id"""
     return d.write_then_return(finishing, events, finish)
 
 
 def finish_if_tokens(
     conn: Connection, completions: Sequence[Completion], *, now: float | None
-) -> dict[str, Job]:
+) -> set[str]:
     """End every leased job whose token is still current, each with its own event.
 
     ``now=None`` (PostgreSQL only) lets the statement read the database clock.
 
-    Returns the jobs it finished by id; a finish missing from it was refused (another
+    Returns the ids of the jobs it finished; one missing from it was refused (another
     holder claimed the job, or it left its leased state), as in :func:`update_if_token`.
     """
     if not completions:
-        return {}
+        return set()
     items = json.dumps(
         [
             {
@@ -383,7 +383,7 @@ def finish_if_tokens(
         ]
     )
     rows = _run_all(conn, _finish_statements(dialects.of(conn)), {"items": items, "now": now})
-    return {job.id: job for job in map(job_from_row, rows)}
+    return {row["id"] for row in rows}
 
 
 def _run_all(

@@ -5,8 +5,8 @@ transaction. Every write that finishes work carries the fencing token and is ref
 :class:`~bot.core.errors.StaleFencingToken` (and a ``fenced_write_rejected`` event) when a newer
 holder owns the job. Events and proposals are only ever inserted; a tombstone is inserted
 and later gets one update, the id of its report comment (``set_tombstone_comment``).
-Completions from several threads at once are finished together, in one statement
-(:class:`~bot.store.group_commit.GroupCommit`); each is still fenced by its own token.
+Completions can be finished several at once, in one statement (:meth:`Store.complete_many`,
+which the worker loop uses); each is still fenced by its own token.
 """
 
 import functools
@@ -35,7 +35,6 @@ from bot.core.vocab import EventKind, OutboxKind
 from bot.store import statements as st
 from bot.store.actions import LEASE_CLEARED, MaintainerActions
 from bot.store.database import Database
-from bot.store.group_commit import GroupCommit
 from bot.store.reads import StoreReads
 from bot.store.statements import Completion
 from bot.store.tables import JOBS
@@ -89,9 +88,6 @@ class Store(StoreReads, MaintainerActions):
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self._jitter = jitter
-        self._completions: GroupCommit[Completion, Job | StaleFencingToken] = GroupCommit(
-            self._complete_together
-        )
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -317,29 +313,22 @@ class Store(StoreReads, MaintainerActions):
         data: Mapping[str, Any] | None = None,
         now: float | None = None,
     ) -> Job:
-        """Finish the leased work: DONE (a PR exists) or PLANNED (a plan was posted).
-
-        Handlers in several threads completing at once are finished in one statement
-        (group commit); each is fenced by its own token and refused on its own.
-        """
+        """Finish the leased work: DONE (a PR exists) or PLANNED (a plan was posted)."""
         completion = Completion(job_id, token, state, dict(data or {}))
-        if now is not None:  # an injected time: finished alone, at that time
-            result = self.complete_many([completion], now=now)[0]
-        else:
-            result = self._completions.submit(completion)
-        if isinstance(result, StaleFencingToken):
-            raise result
-        return result
+        (refused,) = self.complete_many([completion], now=now)
+        if refused is not None:
+            raise refused
+        return self.get(job_id)
 
     def complete_many(
         self, completions: Sequence[Completion], *, now: float | None = None
-    ) -> list[Job | StaleFencingToken]:
+    ) -> list[StaleFencingToken | None]:
         """:meth:`complete` for several leased jobs in one statement (PostgreSQL) or one
         transaction (SQLite); each with its own ``completed`` or ``planned`` event.
 
-        One result per completion, in order: the finished job, or the refusal of a stale
-        token (recorded as a ``fenced_write_rejected`` event), which does not hold back the
-        others.
+        One result per completion, in order: None when it was written, or the refusal of a
+        stale token (recorded as a ``fenced_write_rejected`` event), which does not hold back
+        the others.
         """
         if len({c.job_id for c in completions}) != len(completions):
             raise StoreError("complete_many() takes each job at most once")
@@ -351,17 +340,9 @@ class Store(StoreReads, MaintainerActions):
         with self.db.single_statement() as conn:
             finished = st.finish_if_tokens(conn, completions, now=self.db.statement_now(conn, now))
         return [
-            finished.get(c.job_id) or self._refusal(c.job_id, c.token, "complete")
+            None if c.job_id in finished else self._refusal(c.job_id, c.token, "complete")
             for c in completions
         ]
-
-    def _complete_together(
-        self, completions: Sequence[Completion]
-    ) -> Sequence[Job | StaleFencingToken]:
-        """The group commit's flush; the same job twice (a bug upstream) goes one by one."""
-        if len({c.job_id for c in completions}) == len(completions):
-            return self.complete_many(completions)
-        return [self.complete_many([c])[0] for c in completions]
 
     @_fenced_write
     def fail(self, job_id: str, token: int, failure: Failure, *, now: float | None = None) -> Job:

@@ -5,9 +5,18 @@ The rules:
 - **Claims.** Each round claims as many jobs as there are free slots (``concurrency`` minus
   the running handlers) with one ``store.claim`` per phase; phases take turns being first,
   so a long run queue cannot starve the apply queue.
-- **Running.** Each job runs in its own thread under a :class:`~bot.worker.leases.LeaseGuard`
-  (with the phase's time budget) and :func:`~bot.worker.leases.heartbeating` at a third of the
-  lease. The handler ends the attempt itself with a fenced store call.
+- **Running.** Each job runs in a thread of the loop's own (at most ``concurrency``, kept
+  between jobs) under a :class:`~bot.worker.leases.LeaseGuard` (with the phase's time budget);
+  the loop's :class:`~bot.worker.leases.LeaseKeeper` renews every held lease at a third of its
+  length. The handler ends the attempt itself with a fenced store call, except a completion
+  (``guard.complete``): that is handed to the loop.
+- **Completions.** Every round writes the completions its handlers handed in since the last
+  one, all in one statement (``store.complete_many``: each fenced by its own token, each
+  with its event), on another thread while the round claims: a burst of short jobs costs
+  one write, not one each, and the write does not delay the claim. A
+  refused completion (another holder owns the job now) is logged and dropped; when the
+  database is unavailable they are kept for the next round (the write is fenced, so a
+  late one is refused, never applied twice). At shutdown they are written last.
 - **Rate limits.** A :class:`~bot.core.errors.RateLimited` from the handler gives the job back to
   its queue for GitHub's ``retry_after`` (a ``rate_limited`` event; ``github_auth`` when
   GitHub refused the App's credentials, which heal the same way), with the attempt
@@ -20,10 +29,14 @@ The rules:
   while the lease was still ours, the loop fails it (fenced, retryable,
   ``time_budget_exceeded``) instead of leaving it to expire, so the trail says why.
   Every message is redacted.
-- **Housekeeping.** ``store.reap_expired()`` every ``reap_interval`` seconds; each side
-  task (e.g. the outbox drainer, returning how many items it handled) once per loop.
-- **Idle.** With nothing to do the loop sleeps, doubling from 50 ms up to ``idle_max``
-  (about a second); a finished job or new work wakes it early.
+- **Housekeeping.** ``store.reap_expired()`` every ``reap_interval`` seconds; the side tasks
+  (e.g. the outbox drainer, returning how many items it handled) once per round while they
+  find work, else every ``SIDE_TASK_SECONDS`` (an empty outbox is not asked on every round).
+- **Waiting.** Between rounds the loop sleeps until a handler ends, or for 50 ms doubling up
+  to ``idle_max`` (about a second) while nothing ends and nothing new was started; a side
+  task that handled something gets the next round at once. When a handler ends, the others
+  still running get ``SETTLE_SECONDS`` (5 ms) to end too, so that one round writes their
+  completions and refills their slots together.
 - **Shutdown.** When ``stop`` is set the loop claims nothing more and lets running handlers
   finish for ``grace_seconds``; then it marks their guards lost (their agents are killed,
   their handlers stop at the next check) and returns. A lease it held simply expires; no
@@ -32,9 +45,11 @@ The rules:
 
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 
 from bot.core.errors import (
     CredentialsRejected,
@@ -44,11 +59,13 @@ from bot.core.errors import (
     RateLimited,
     StaleFencingToken,
     StoreError,
+    StoreUnavailable,
 )
 from bot.core.records import Failure, Lease, Phase
 from bot.core.redaction import Redactor, one_line
 from bot.core.vocab import EventKind
-from bot.worker.leases import LeaseGuard, heartbeating
+from bot.store import Completion
+from bot.worker.leases import LeaseGuard, LeaseKeeper
 from bot.worker.services import Services
 
 Handler = Callable[[Services, Lease, LeaseGuard], None]
@@ -57,6 +74,8 @@ SideTask = Callable[[], int]
 log = logging.getLogger("farcaster.worker")
 
 IDLE_MIN_SECONDS = 0.05
+SETTLE_SECONDS = 0.005
+SIDE_TASK_SECONDS = 0.1
 # After the grace period, how long stopped handlers get to unwind before the loop returns.
 UNWIND_SECONDS = 5.0
 
@@ -145,19 +164,24 @@ class WorkerLoop:
         self.redactor = Redactor(runtime.settings.secret_values())
         self._phases = itertools.cycle(list(self.handlers))
         self._lock = threading.Lock()
-        self._running: dict[threading.Thread, LeaseGuard] = {}
+        self._running: dict[threading.Event, LeaseGuard] = {}  # set when the job's handler ended
+        self._threads = _Threads()
+        self._keeper = LeaseKeeper(runtime.store, period=heartbeat_interval)
+        self._completed: list[Completion] = []  # handed in, not yet written
         self._wake = threading.Event()
         self.draining = threading.Event()  # set once shutdown began: nothing more is claimed
         self._last_reap = float("-inf")
+        self._side_tasks_due = float("-inf")
 
     # -- public ---------------------------------------------------------------------------
 
     def run_once(self) -> int:
         """One claim round with every slot free; waits for those jobs. The jobs claimed."""
-        threads = [self._start(lease) for lease in self._claim_round()]
-        for thread in threads:
-            thread.join()
-        return len(threads)
+        ended = [self._start(lease) for lease in self._claim_round()]
+        for handler_ended in ended:
+            handler_ended.wait()
+        self.write_completions()
+        return len(ended)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set, then shut down gracefully (see the module docstring)."""
@@ -165,17 +189,43 @@ class WorkerLoop:
         idle = IDLE_MIN_SECONDS
         while not stop.is_set():
             self._wake.clear()
+            writing = self._write_completions_meanwhile()
             self._reap_if_due()
-            did = self.run_side_tasks()
+            handled = self._run_side_tasks_if_due()
+            started = [] if stop.is_set() else [self._start(s) for s in self._claim_round()]
+            wrote = writing.result() if writing else 0
             if stop.is_set():
                 break
-            started = [self._start(lease) for lease in self._claim_round()]
-            if started or did:
+            if handled:
                 idle = IDLE_MIN_SECONDS
                 continue
-            self._wake.wait(idle)
-            idle = min(idle * 2, self.idle_max)
+            if started or wrote:
+                idle = IDLE_MIN_SECONDS
+            if self._wake.wait(idle):
+                idle = IDLE_MIN_SECONDS
+                self._let_others_end()
+            else:
+                idle = min(idle * 2, self.idle_max)
         self._shut_down()
+
+    def _run_side_tasks_if_due(self) -> int:
+        now = time.monotonic()
+        if now < self._side_tasks_due:
+            return 0
+        handled = self.run_side_tasks()
+        self._side_tasks_due = now if handled else now + SIDE_TASK_SECONDS
+        return handled
+
+    def _let_others_end(self) -> None:
+        """A handler just ended: wait up to SETTLE_SECONDS for those still running."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while self.running:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.clear()
+            if self.running:  # one that ended just now has set the event before the clear
+                self._wake.wait(left)
 
     def run_side_tasks(self) -> int:
         """Each side task once; how many items they handled in all. A failing one is logged."""
@@ -186,6 +236,47 @@ class WorkerLoop:
             except Exception:
                 log.exception("side task %s failed", getattr(task, "__name__", task))
         return done
+
+    def write_completions(self) -> int:
+        """Write the completions handed in since the last call, in one statement; how many."""
+        with self._lock:
+            batch, self._completed = self._completed, []
+        if not batch:
+            return 0
+        try:
+            results = self.runtime.store.complete_many(batch)
+        except StoreUnavailable as exc:
+            log.warning("writing %d completion(s) failed; trying again: %s", len(batch), exc)
+            with self._lock:
+                self._completed[:0] = batch
+            return 0
+        except StoreError as exc:  # a handler's bug (the same job twice): nothing to retry
+            log.error("%d completion(s) dropped; their leases will expire: %s", len(batch), exc)
+            return 0
+        for completion, refused in zip(batch, results, strict=True):
+            if refused is not None:
+                log.warning("job %s: completion refused: %s", completion.job_id, refused.message)
+        return len(batch)
+
+    def _write_completions_meanwhile(self) -> "Future[int] | None":
+        """:meth:`write_completions` in another thread, while this one claims."""
+        with self._lock:
+            if not self._completed:
+                return None
+        writing: Future[int] = Future()
+
+        def write() -> None:
+            try:
+                writing.set_result(self.write_completions())
+            except BaseException as exc:  # handed to the loop, which raises it
+                writing.set_exception(exc)
+
+        self._threads.run(write)
+        return writing
+
+    def _hand_in(self, completion: Completion) -> None:
+        with self._lock:
+            self._completed.append(completion)
 
     def wake(self) -> None:
         """Cut the idle wait short (the CLI calls this when it sets ``stop``)."""
@@ -219,28 +310,25 @@ class WorkerLoop:
             free -= len(claimed)
         return leases
 
-    def _start(self, lease: Lease) -> threading.Thread:
+    def _start(self, lease: Lease) -> threading.Event:
         phase = Phase.of(lease.job.state)
-        guard = LeaseGuard(lease, budget_seconds=self.budgets.get(phase))
-        # A daemon: after the grace period and the unwind, a handler stuck in a call that
-        # cannot be interrupted must not keep the process alive (its lease just expires).
-        thread = threading.Thread(
-            target=self._execute,
-            args=(phase, lease, guard),
-            name=f"job-{lease.job_id}",
-            daemon=True,
-        )
+        guard = LeaseGuard(lease, budget_seconds=self.budgets.get(phase), hand_in=self._hand_in)
+        ended = threading.Event()
         with self._lock:
-            self._running[thread] = guard
-        thread.start()
-        return thread
+            self._running[ended] = guard
+        self._threads.run(lambda: self._execute(phase, lease, guard, ended))
+        return ended
 
-    def _execute(self, phase: Phase, lease: Lease, guard: LeaseGuard) -> None:
+    def _execute(
+        self, phase: Phase, lease: Lease, guard: LeaseGuard, ended: threading.Event
+    ) -> None:
+        threading.current_thread().name = f"job-{lease.job_id}"
         try:
             self._handle(phase, lease, guard)
         finally:
             with self._lock:
-                self._running.pop(threading.current_thread(), None)
+                self._running.pop(ended, None)
+            ended.set()
             self._wake.set()
 
     def _handle(self, phase: Phase, lease: Lease, guard: LeaseGuard) -> None:
@@ -248,7 +336,7 @@ class WorkerLoop:
         handler = self.handlers[phase]
         log.info("job %s: %s attempt %d started", job_id, phase.value, lease.job.attempts)
         try:
-            with heartbeating(self.runtime.store, guard, interval=self.heartbeat_interval):
+            with self._keeper.keeping(guard):
                 handler(self.runtime, lease, guard)
         except RateLimited as exc:
             postpone_for_rate_limit(self.runtime, lease, exc, self.redactor)
@@ -302,17 +390,46 @@ class WorkerLoop:
     def _shut_down(self) -> None:
         self.draining.set()
         with self._lock:
-            threads = dict(self._running)
-        if threads:
-            log.info("stopping: waiting up to %g s for %d job(s)", self.grace_seconds, len(threads))
+            running = dict(self._running)
+        if running:
+            log.info("stopping: waiting up to %g s for %d job(s)", self.grace_seconds, len(running))
         deadline = time.monotonic() + self.grace_seconds
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for handler_ended in running:
+            handler_ended.wait(max(0.0, deadline - time.monotonic()))
         with self._lock:
             left = dict(self._running)
         for guard in left.values():
             guard.mark_lost("the worker is shutting down")
         unwind = time.monotonic() + UNWIND_SECONDS
-        for thread in left:
-            thread.join(max(0.0, unwind - time.monotonic()))
+        for handler_ended in left:
+            handler_ended.wait(max(0.0, unwind - time.monotonic()))
+        self.write_completions()
         log.info("worker %s stopped", self.worker_id)
+
+
+class _Threads:
+    """The threads that run handlers: one is started when none is idle, and each waits for
+    the next job after its own. Daemons: after the grace period and the unwind, a handler
+    stuck in a call that cannot be interrupted must not keep the process alive (its lease
+    just expires)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            self._jobs.get()()
+            threading.current_thread().name = "job-idle"
+            with self._lock:
+                self._idle += 1

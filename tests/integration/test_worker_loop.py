@@ -6,7 +6,7 @@ import time
 import pytest
 
 from bot.app.runtime import Runtime
-from bot.core.errors import AgentFailed, LeaseLost, RateLimited
+from bot.core.errors import AgentFailed, LeaseLost, RateLimited, StoreUnavailable
 from bot.core.records import JobState, NewProposal, Phase
 from bot.core.redaction import REDACTED
 from bot.worker.loop import WorkerLoop
@@ -300,3 +300,52 @@ def test_after_the_grace_period_running_jobs_are_stopped_and_their_leases_left_t
     assert not thread.is_alive()
     assert kinds(runtime, "slow") == ["created", "claimed"]
     assert runtime.store.get("slow").state is JobState.RUNNING
+
+
+def test_completions_of_a_round_are_written_together_each_fenced_by_its_token(runtime):
+    for n in range(4):
+        enqueue(runtime, f"job{n}")
+    batches = []
+    real_complete_many = runtime.store.complete_many
+
+    def counting_complete_many(completions, **kwargs):
+        batches.append(sorted(c.job_id for c in completions))
+        return real_complete_many(completions, **kwargs)
+
+    runtime.store.complete_many = counting_complete_many
+
+    def handler(rt, lease, guard):
+        if lease.job_id == "job2":  # a maintainer cancels it while the handler runs
+            rt.store.cancel(lease.job_id, actor="maintainer")
+        guard.complete(rt.store, data={"pr_number": int(lease.job_id[-1])})
+
+    assert loop_of(runtime, handler, concurrency=4).run_once() == 4
+
+    assert batches == [["job0", "job1", "job2", "job3"]]
+    for job_id in ("job0", "job1", "job3"):
+        assert runtime.store.get(job_id).state is JobState.DONE
+        (completed,) = [e for e in runtime.store.events(job_id) if e.kind == "completed"]
+        assert completed.data == {"pr_number": int(job_id[-1])}
+    assert runtime.store.get("job2").state is JobState.CANCELLED
+    assert "completed" not in kinds(runtime, "job2")
+    assert kinds(runtime, "job2")[-1] == "fenced_write_rejected"
+
+
+def test_a_completion_waits_out_an_unavailable_database_and_is_written_next_round(runtime):
+    enqueue(runtime, "job0")
+    real_complete_many = runtime.store.complete_many
+    calls = []
+
+    def flaky_complete_many(completions, **kwargs):
+        calls.append(len(completions))
+        if len(calls) == 1:
+            raise StoreUnavailable("The database could not serve the call: connection lost.")
+        return real_complete_many(completions, **kwargs)
+
+    runtime.store.complete_many = flaky_complete_many
+    loop = loop_of(runtime, lambda rt, lease, guard: guard.complete(rt.store))
+    assert loop.run_once() == 1
+    assert runtime.store.get("job0").state is JobState.RUNNING  # the write failed; kept
+    assert loop.write_completions() == 1
+    assert runtime.store.get("job0").state is JobState.DONE
+    assert calls == [1, 1]
