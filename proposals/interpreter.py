@@ -65,13 +65,13 @@ from typing import Any
 
 from bot.core import faults
 from bot.core.errors import Refusal
-from bot.core.records import JobState, Lease, Phase
+from bot.core.records import Job, JobState, Lease, Phase
 from bot.core.verdict import Verdict, verdict_from_json
 from bot.core.vocab import EventKind, JobMode
 from bot.store.pacing import allowance
 from bot.worker.leases import LeaseGuard
 from bot.worker.services import Services, github_for
-from proposals import drift, effects, policy, pr_extras, reports, trees
+from proposals import drift, effects, policy, pr_extras, reports, revisions, trees
 from proposals import verdict as verdict_report
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
@@ -187,7 +187,7 @@ class _Interpretation:
         found = drift.check(
             self.repo.gh, job.owner, job.name, base_sha=base_sha, branch=branch, touched=touched
         )
-        if found.stale:
+        if found.stale or self._revision_moved(found.head):
             self._hold()
             self.store.requeue(
                 job.id,
@@ -209,6 +209,13 @@ class _Interpretation:
             token=self.token,
         )
         return True
+
+    def _revision_moved(self, head: str) -> bool:
+        """A revision is one fast-forward commit: any move of its branch means re-running,
+        except onto the revision's own commit (a crash after the branch moved)."""
+        if not self.job.is_revision or head == self.proposal.base_sha:
+            return False
+        return head != (self.ledger.result("commit") or {}).get("sha")
 
     # -- PR mode ----------------------------------------------------------------------------
 
@@ -232,10 +239,14 @@ class _Interpretation:
         )
 
     def _finish(self, ref_sha: str, branch: str) -> None:
+        if self.job.is_revision:
+            self._finish_revision(ref_sha)
+            return
         pr = self._pull_request(branch)
         self._pr_extras(pr)
         self._check_runs(ref_sha, pr)
-        self._comment(reports.done_comment(self.job, pr, prefix=self.prefix))
+        listed = revisions.revision_lines(self.store, self.job.id, prefix=self.prefix)
+        self._comment(reports.done_comment(self.job, pr, prefix=self.prefix, revisions=listed))
         self._step_done("after_comment")
         self.guard.complete(
             self.store, data={"pr_number": pr.number, "pr_url": pr.url, "pr_state": pr.state}
@@ -278,6 +289,8 @@ class _Interpretation:
         if not self._no_drift(changes, branch):
             return None
         self._hold()
+        if job.is_revision:
+            return self._advance(commit, parent)
         ref = self.ledger.once(
             "ref",
             lambda: {
@@ -290,6 +303,28 @@ class _Interpretation:
         self._step_done("after_ref")
         return str(ref["sha"])
 
+    def _advance(self, commit: str, parent: str) -> str | None:
+        """A revision's commit onto its proposal's branch, fast-forward only; None when the
+        branch moved since the revision's base (the job went back to RUN on its head)."""
+        job = self.job
+        done = self.ledger.result("ref")
+        if done is None:
+            advanced = revisions.advance_branch(self.repo, job.branch, commit, parent=parent)
+            if not advanced.landed:
+                self._hold()
+                self.store.requeue(
+                    job.id,
+                    self.token,
+                    phase=Phase.RUN,
+                    reason=EventKind.DRIFT,
+                    base_sha=advanced.head,
+                    data={"files": [], "cause": "branch_moved", "old_base": parent},
+                )
+                return None
+            done = self.ledger.once("ref", lambda: {"branch": job.branch, "sha": commit})
+        self._step_done("after_ref")
+        return str(done["sha"])
+
     def _our_commits(self) -> set[str]:
         """Every commit this job ever recorded (the trail keeps them when a ledger is reset)."""
         return {
@@ -299,6 +334,37 @@ class _Interpretation:
             and e.data.get("step") in ("commit", "ref")
             and e.data.get("sha")
         }
+
+    def _finish_revision(self, ref_sha: str) -> None:
+        """The parent's pull request (read, never opened), the revision's check run, and the
+        parent's status comment with its revisions."""
+        job = self.job
+        parent = self.store.get(str(job.parent_id))
+        if parent.pr_number is None:
+            raise Refusal(
+                f"Job {parent.id}, which this revision revises, has no pull request.",
+                reason_code="no_pull_request",
+            )
+        self._hold()
+        self.ledger.once(
+            "pull_request",
+            lambda: {"number": parent.pr_number, "url": parent.pr_url, "state": "open"},
+            job_updates=lambda r: {"pr_number": r["number"], "pr_url": r["url"]},
+        )
+        pr = effects.read_pull(self.repo, parent.pr_number)
+        self._step_done("after_pr")
+        self._check_runs(ref_sha, pr)
+        listed = revisions.revision_lines(
+            self.store, parent.id, prefix=self.prefix, landed=(job.id, ref_sha)
+        )
+        body = reports.done_comment(parent, pr, prefix=self.prefix, revisions=listed)
+        self._comment(body, about=parent)
+        self._step_done("after_comment")
+        self.store.complete(
+            job.id,
+            self.token,
+            data={"pr_number": pr.number, "pr_url": pr.url, "commit": ref_sha},
+        )
 
     def _pull_request(self, branch: str) -> PullInfo:
         job = self.job
@@ -397,9 +463,10 @@ class _Interpretation:
         effects.conclude_check_run(self.repo, run_id, conclusion, output)
         return {"id": run_id, "head_sha": head_sha, "conclusion": conclusion}
 
-    def _comment(self, body: str) -> None:
-        """Edit the job's status comment in place (posting it if there is none)."""
-        job = self.job
+    def _comment(self, body: str, *, about: Job | None = None) -> None:
+        """Edit the status comment of the job (``about``: of the proposal a revision
+        revises) in place, posting it if there is none."""
+        job = about or self.job
         if job.issue_number is None:
             return
         self._hold()

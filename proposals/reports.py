@@ -218,8 +218,11 @@ def _heading(job: Job, text: str, *, prefix: str) -> list[str]:
     ]
 
 
-def done_comment(job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX) -> str:
-    """The status comment once the job's pull request exists (or was closed or merged)."""
+def done_comment(
+    job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX, revisions: Sequence[str] = ()
+) -> str:
+    """The status comment once the job's pull request exists (or was closed or merged),
+    with its revisions, one line each (proposals/revisions.py), when there are any."""
     if pr.state == "closed":
         title = "closed by a human"
         text = (
@@ -230,7 +233,8 @@ def done_comment(job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX) -> str
         title, text = "merged", f"Pull request #{pr.number} was merged."
     else:
         title, text = "done", f"Opened pull request #{pr.number}: {pr.url}"
-    return "\n".join([*_heading(job, title, prefix=prefix), "", text]) + "\n"
+    listed = ["", "**Revisions**", "", *revisions] if revisions else []
+    return "\n".join([*_heading(job, title, prefix=prefix), "", text, *listed]) + "\n"
 
 
 def plan_comment(

@@ -122,6 +122,27 @@ class PullRequest(_Lenient):
     merged_by: Account | None = None
 
 
+class ReviewComment(Comment):
+    """An inline review comment: a comment on a line (``line``) of a file of the PR."""
+
+    path: Text | None = None
+    line: int | None = None
+
+
+class ReviewPull(_Lenient):
+    number: int
+    head: BranchRef
+
+
+class ReviewCommentEvent(_Lenient):
+    action: Text
+    comment: ReviewComment
+    pull_request: ReviewPull
+    repository: Repository
+    sender: Account
+    installation: Installation | None = None
+
+
 class PullRequestEvent(_Lenient):
     action: Text
     pull_request: PullRequest

@@ -24,15 +24,16 @@
     output_bytes = 67108864
 
 ``{instruction}`` in any argv element is replaced by the job's instruction (``/farcaster run
-coder <instruction>``). The program runs in the sandbox (bot/sandbox), in the checkout, with
-a scrubbed environment: PATH, HOME (a folder in the scratch directory), LANG, and the
-variables ``env`` names; nothing else. ``/usr`` and the Python Farcaster runs on are
-visible read-only; other tools must be named in ``read_only``. Names that hold Farcaster's
-or GitHub's credentials are refused in the file, and a passed value that looks like a
-secret is dropped. Exit 0 is success; an exit code in ``final_exit_codes`` is a
-non-retryable failure, any other a retryable one; running past
-the timeout is a retryable ``agent_timeout``; hitting a limit is that limit's reason code
-(``agent_cpu_limit``, ``agent_disk_limit``...), not retried.
+coder <instruction>``); ``{path}`` and ``{line}`` by the file and line of the inline review
+comment that asked for a revision (empty otherwise). The program runs in the sandbox
+(bot/sandbox), in the checkout, with a scrubbed environment: PATH, HOME (a folder in the
+scratch directory), LANG, and the variables ``env`` names; nothing else. ``/usr`` and the
+Python Farcaster runs on are visible read-only; other tools must be named in ``read_only``.
+Names that hold Farcaster's or GitHub's credentials are refused in the file, and a passed value
+that looks like a secret is dropped. Exit 0 is success; an exit code in ``final_exit_codes`` is
+a non-retryable failure, any other a retryable one; running past the timeout is a retryable
+``agent_timeout``; hitting a limit is that limit's reason code (``agent_cpu_limit``,
+``agent_disk_limit``...), not retried.
 """
 
 import contextlib
@@ -56,6 +57,8 @@ from bot.sandbox.process import ProcessOutcome
 from bot.sandbox.run import limit_reason, start_failure
 
 PLACEHOLDER = "{instruction}"
+PATH_PLACEHOLDER = "{path}"  # an inline review comment's file (revisions only)
+LINE_PLACEHOLDER = "{line}"  # ... and its line
 # Credentials that must never reach an agent, whatever the file says.
 FORBIDDEN_NAMES = frozenset(
     {
@@ -68,6 +71,17 @@ FORBIDDEN_NAMES = frozenset(
     }
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _expand(part: str, instruction: str, command: Mapping[str, object]) -> str:
+    """One argv element with its placeholders filled (``{path}``/``{line}``: empty unless
+    the command came from an inline review comment)."""
+    path, line = command.get("path"), command.get("line")
+    return (
+        part.replace(PLACEHOLDER, instruction)
+        .replace(PATH_PLACEHOLDER, str(path) if isinstance(path, str) else "")
+        .replace(LINE_PLACEHOLDER, str(line) if isinstance(line, int) else "")
+    )
 
 
 class LimitsConfig(BaseModel):
@@ -153,7 +167,7 @@ class CommandAgent:
         instruction = command_text(request.command, "instruction")
         if "\0" in instruction:
             raise AgentFailed("The instruction contains a NUL byte.", reason_code="bad_instruction")
-        argv = [part.replace(PLACEHOLDER, instruction) for part in self.config.argv]
+        argv = [_expand(part, instruction, request.command) for part in self.config.argv]
         outcome = self._run(argv, request, self._log_bytes(request))
         log = request.redactor.clean(
             outcome.output, self._log_bytes(request), total_bytes=outcome.output_bytes

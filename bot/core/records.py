@@ -65,6 +65,8 @@ class NewJob:
     base_ref: str | None = None
     base_sha: str | None = None
     max_attempts: int | None = None
+    parent_id: str | None = None  # a revision of that job's pull request
+    revision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class Job:
     last_error: str | None
     created_at: float
     updated_at: float
+    parent_id: str | None = None
+    revision: int | None = None
 
     @property
     def owner(self) -> str:
@@ -107,7 +111,12 @@ class Job:
 
     @property
     def branch(self) -> str:
-        return f"farcaster/{self.id}"
+        """The proposal's branch; a revision commits to its parent's."""
+        return f"farcaster/{self.parent_id or self.id}"
+
+    @property
+    def is_revision(self) -> bool:
+        return self.parent_id is not None
 
 
 def display_state(job: Job, now: float) -> str:

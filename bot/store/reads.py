@@ -31,6 +31,11 @@ class StoreReads:
             )
         return jobs[0]
 
+    def revisions(self, parent_id: str) -> list[Job]:
+        """The revision jobs of a proposal (``parent_id``), in revision order."""
+        with self.db.read() as conn:
+            return st.revisions_of(conn, parent_id)
+
     def events(self, job_id: str) -> list[Event]:
         with self.db.read() as conn:
             st.get_job(conn, job_id)

@@ -10,7 +10,7 @@ JOB_COLUMNS = (
     "id, idempotency_key, repo, installation_id, issue_number, is_pull_request, requester, "
     "command, agent, mode, base_ref, base_sha, state, attempts, max_attempts, run_after, "
     "lease_owner, lease_expires_at, fencing_token, check_run_id, comment_id, pr_number, pr_url, "
-    "outcome, last_error, created_at, updated_at"
+    "outcome, last_error, created_at, updated_at, parent_id, revision"
 )
 
 
@@ -53,6 +53,8 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         last_error=row["last_error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        parent_id=row["parent_id"],
+        revision=row["revision"],
     )
 
 

@@ -80,6 +80,9 @@ class JobRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: float = Field(sa_type=Float)
     updated_at: float = Field(sa_type=Float)
+    # A revision job adds one commit to its parent's pull request; revisions count from 1.
+    parent_id: str | None = Field(default=None, max_length=40, index=True)
+    revision: int | None = Field(default=None)
 
 
 class JobEventRow(SQLModel, table=True):

@@ -89,6 +89,8 @@ def insert_job_if_new(conn: Connection, spec: NewJob, *, now: float, max_attempt
         "fencing_token": 0,
         "created_at": now,
         "updated_at": now,
+        "parent_id": spec.parent_id,
+        "revision": spec.revision,
     }
     if conn.execute(select(JOBS.c.id).where(JOBS.c.id == spec.id)).first() is not None:
         return False
@@ -140,6 +142,16 @@ def jobs_newest_first(
         stmt = stmt.where(JOBS.c.repo == repo)
     if since is not None:
         stmt = stmt.where(JOBS.c.created_at >= since)
+    return [job_from_row(r) for r in conn.execute(stmt).mappings()]
+
+
+def revisions_of(conn: Connection, parent_id: str) -> list[Job]:
+    """A proposal's revision jobs, in revision order."""
+    stmt = (
+        select(JOBS)
+        .where(JOBS.c.parent_id == parent_id)
+        .order_by(JOBS.c.revision, JOBS.c.created_at)
+    )
     return [job_from_row(r) for r in conn.execute(stmt).mappings()]
 
 

@@ -4,10 +4,16 @@ The status comment is the one place that says what became of the proposal; it is
 place, and what it says about the pull request is read from GitHub, not remembered.
 """
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 
+from bot.core.faults import FAULT_EXIT_STATUS, INTERPRETER_POINTS
 from bot.core.records import Job, JobState
 from bot.emulator.world import BOT_LOGIN, World, wait_until
+from tests.e2e.conftest import ENGINES
 
 pytestmark = pytest.mark.e2e
 
@@ -73,3 +79,150 @@ def test_closing_then_retrying_says_closed_by_a_human_and_merging_says_merged(
     box.gh.close_pull(box.owner, box.repo, job.pr_number, user="alice", merge=True)
     status_says(box, number, f"Pull request #{job.pr_number} was merged.")
     assert box.store.get(job.id).outcome == "merged"
+
+
+# -- revisions --------------------------------------------------------------------------------
+
+
+def revisions_of(box: World, parent: Job) -> list[Job]:
+    return box.store.revisions(parent.id)
+
+
+def finished_revision(box: World, parent: Job, count: int = 1) -> Job:
+    wait_until(
+        lambda: (
+            len(revisions_of(box, parent)) == count and revisions_of(box, parent)[-1].state.is_final
+        ),
+        timeout=90,
+        what=f"revision {count} of {parent.id} to finish",
+    )
+    revision = revisions_of(box, parent)[-1]
+    assert revision.state is JobState.DONE, revision.last_error
+    box.wait_for_outbox()
+    return revision
+
+
+def head_of(box: World, branch: str) -> str:
+    return box.github_client().branch_head(box.owner, box.repo, branch)
+
+
+def parents_of(box: World, sha: str) -> list[str]:
+    commit = box.github_client().get_commit(box.owner, box.repo, sha)
+    return [str(p["sha"]) for p in commit["parents"]]
+
+
+@pytest.mark.parametrize("box", ENGINES, indirect=True)
+def test_a_revision_comment_delivered_three_times_adds_one_commit_to_the_proposal(
+    box: World,
+) -> None:
+    box.start_server(workers=1)
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    before = head_of(box, job.branch)
+
+    sent = box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+    for _ in range(2):
+        box.gh.redeliver(sent["delivery"]["id"])
+    revision = finished_revision(box, job)
+
+    assert (revision.parent_id, revision.revision) == (job.id, 1)
+    head = head_of(box, job.branch)
+    assert parents_of(box, head) == [before]
+    state = box.state()
+    assert state["pulls"]["total"] == 1
+    assert state["farcaster_branches"][job.branch]["commits_not_on_default"] == 2
+    files = box.gh.files(box.owner, box.repo, ref=job.branch)
+    assert "VAT_RATE = 0.2" in files["inventory/pricing.py"]
+    assert "def price_without_tax(gross):" in files["inventory/pricing.py"]
+    moves = box.gh.ref_log(box.owner, box.repo, f"refs/heads/{job.branch}")
+    assert [m["forced"] for m in moves] == [False, False]  # created, then one fast-forward
+    body = status_says(box, number, "**Revisions**")
+    assert f"1. `/farcaster rename TAX_RATE VAT_RATE` by @alice: commit `{head[:12]}`" in body
+    assert f"Opened pull request #{job.pr_number}" in body
+    assert len(box.jobs()) == 2
+
+
+def spot_agents_file(box: World) -> Path:
+    """An agent that writes the argv it was given into ``spot.txt``."""
+    code = "import sys, pathlib; pathlib.Path('spot.txt').write_text(sys.argv[1] + '\\n')"
+    argv = json.dumps([sys.executable, "-c", code, "{path}:{line}"])
+    path = box.root / "agents.toml"
+    path.write_text(f"[agents.spot]\nargv = {argv}\n")
+    return path
+
+
+def test_an_inline_review_comment_gives_its_file_and_line_to_the_agent(box: World) -> None:
+    box.start_server(workers=1, env={"FARCASTER_AGENTS_FILE": str(spot_agents_file(box))})
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    before = head_of(box, job.branch)
+
+    box.gh.review_comment(
+        box.owner,
+        box.repo,
+        job.pr_number,
+        "/farcaster run spot mark this line",
+        user="alice",
+        path="inventory/pricing.py",
+        line=6,
+    )
+    finished_revision(box, job)
+
+    files = box.gh.files(box.owner, box.repo, ref=job.branch)
+    assert files["spot.txt"] == "inventory/pricing.py:6\n"
+    assert parents_of(box, head_of(box, job.branch)) == [before]
+    status_says(box, number, "1. `/farcaster run spot 'mark this line'` by @alice")
+
+
+def test_a_revision_of_a_closed_proposal_gets_one_line_and_no_job(box: World) -> None:
+    box.start_server(workers=1)
+    _, job = proposal(box)
+    assert job.pr_number is not None
+    box.gh.close_pull(box.owner, box.repo, job.pr_number, user="alice")
+
+    box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+    box.wait_for_outbox()
+
+    assert revisions_of(box, job) == [] and len(box.jobs()) == 1
+    replies = [
+        c
+        for c in box.gh.issue_comments(box.owner, box.repo, job.pr_number)
+        if c["user"] == BOT_LOGIN
+    ]
+    assert len(replies) == 1
+    assert "pull request is closed; Farcaster revises only open proposals" in str(
+        replies[0]["body"]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("box", ENGINES, indirect=True)
+def test_a_worker_killed_at_each_interpreter_fault_point_of_a_revision_leaves_one_commit(
+    box: World,
+) -> None:
+    box.start_server(workers=0)
+    box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"  # several chunks: a chunk fault
+    for point in INTERPRETER_POINTS:
+        number = box.open_issue(f"revise, crash at {point}")
+        box.start_worker(f"first-{point}")
+        box.comment(number, RENAME)
+        (job,) = [j for j in box.jobs() if j.issue_number == number and j.parent_id is None]
+        job = box.wait_for_state(job.id, JobState.DONE, JobState.TOMBSTONED, timeout=90)
+        assert job.state is JobState.DONE and job.pr_number is not None, job.last_error
+        box.stop_worker(f"first-{point}")
+        before = head_of(box, job.branch)
+
+        doomed = box.start_worker(f"doomed-{point}", fault=point)
+        box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+        doomed.wait(timeout=90)
+        assert doomed.returncode == FAULT_EXIT_STATUS, box.log(f"doomed-{point}")
+        box.start_worker(f"fresh-{point}")
+        finished_revision(box, job)
+        box.stop_worker(f"fresh-{point}")
+
+        head = head_of(box, job.branch)
+        assert parents_of(box, head) == [before], point
+        state = box.state()
+        assert state["farcaster_branches"][job.branch]["commits_not_on_default"] == 2, point
+        assert state["pulls"]["by_head"][job.branch] == 1, point
+        status_says(box, number, f"commit `{head[:12]}`")

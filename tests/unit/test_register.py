@@ -63,7 +63,12 @@ def test_the_manifest_gets_our_urls_and_keeps_its_permissions() -> None:
     assert manifest["redirect_url"] == "http://127.0.0.1:9/callback"
     assert manifest["name"] == "Farcaster (acme)"
     assert manifest["default_permissions"]["contents"] == "write"
-    assert manifest["default_events"] == ["issue_comment", "pull_request", "check_run"]
+    assert manifest["default_events"] == [
+        "issue_comment",
+        "pull_request",
+        "pull_request_review_comment",
+        "check_run",
+    ]
     assert base["hook_attributes"]["url"] != manifest["hook_attributes"]["url"]  # a copy
 
 

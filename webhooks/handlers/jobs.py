@@ -16,6 +16,7 @@ Rules:
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.errors import GitHubRefused, JobNotFound
 from bot.core.records import Job, NewJob
@@ -33,6 +34,7 @@ from webhooks.commands import (
 )
 from webhooks.context import Context
 from webhooks.feedback import outbox_keys_of, reaction_item, reply_item
+from webhooks.handlers import revisions
 from webhooks.keys import comment_key, job_id_for_comment
 from webhooks.payloads import IssueCommentEvent, PayloadError
 from webhooks.permissions import can_change_jobs
@@ -47,9 +49,18 @@ from webhooks.routing import Decision, ignored
 
 
 @dataclass(frozen=True)
+class Spot:
+    """Where an inline review comment sits: a file of the PR and a line of it."""
+
+    path: str
+    line: int | None
+
+
+@dataclass(frozen=True)
 class CommentRequest:
     event: IssueCommentEvent
     installation_id: int
+    spot: Spot | None = None  # an inline review comment's file and line
 
     @property
     def key(self) -> str:
@@ -87,15 +98,19 @@ def replied(
     return Decision(outcome, reason, job_id=job_id, feedback=(item,))
 
 
-def eyes(request: CommentRequest, job_id: str) -> OutboxPut:
-    """The ``eyes`` reaction that says "seen, working on it"."""
-    return reaction_item(
+def eyes(request: CommentRequest, job_id: str) -> tuple[OutboxPut, ...]:
+    """The ``eyes`` reaction that says "seen, working on it" (none on an inline review
+    comment: its reactions live elsewhere, and the status comment answers it)."""
+    if request.spot is not None:
+        return ()
+    item = reaction_item(
         key=request.key,
         repo=request.repo,
         installation_id=request.installation_id,
         comment_id=request.event.comment.id,
         job_id=job_id,
     )
+    return (item,)
 
 
 def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> Decision:
@@ -147,7 +162,21 @@ def start_job(
             reason=f"no agent {command.job_agent()!r}",
         )
     repository = request.event.repository
-    base_ref = command.base or _default_base(github, request)
+    pull = _pull_of(github, request) if command.base is None else None
+    if pull is not None and mode is JobMode.PR:
+        revision = revisions.revision_of_proposal(ctx, github, request, command, pull)
+        if isinstance(revision, str):
+            return replied(request, revision, reason="the proposal is not open")
+        if revision is not None:
+            reason = f"revision {revision.revision} of job {revision.parent_id}"
+            return Decision(
+                DeliveryOutcome.JOB_CREATED,
+                reason,
+                job=revision,
+                job_id=revision.id,
+                feedback=eyes(request, revision.id),
+            )
+    base_ref = command.base or _default_base(request, pull)
     try:
         base_sha = github.branch_head(repository.owner, repository.name, base_ref)
     except GitHubRefused as exc:
@@ -177,14 +206,21 @@ def start_job(
         reason,
         job=job,
         job_id=job_id,
-        feedback=(eyes(request, job_id),),
+        feedback=eyes(request, job_id),
     )
 
 
-def _default_base(github: GitHubClient, request: CommentRequest) -> str:
+def _pull_of(github: GitHubClient, request: CommentRequest) -> dict[str, Any] | None:
+    """The pull request the comment is on (None on an issue)."""
+    if not request.event.issue.is_pull_request:
+        return None
     repository = request.event.repository
-    if request.event.issue.is_pull_request:
-        pull = github.get_pull(repository.owner, repository.name, request.number)
+    return github.get_pull(repository.owner, repository.name, request.number)
+
+
+def _default_base(request: CommentRequest, pull: dict[str, Any] | None) -> str:
+    repository = request.event.repository
+    if pull is not None:
         return str(pull["base"]["ref"])
     if not repository.default_branch:
         raise PayloadError("payload field repository.default_branch: field required")
@@ -224,7 +260,7 @@ def change_job(
         )
     reason = f"{command.name} by {actor}: {job.state.value} -> {after.state.value}"
     return Decision(
-        DeliveryOutcome.JOB_ACTION, reason, job_id=job.id, feedback=(eyes(request, job.id),)
+        DeliveryOutcome.JOB_ACTION, reason, job_id=job.id, feedback=eyes(request, job.id)
     )
 
 

@@ -5,8 +5,9 @@ Rules:
 - Merged -> outcome ``merged``; closed without merging -> ``closed_by_human``. Only a branch
   of the same repository counts (a fork may name a branch anything).
 - The job's one status comment is edited in place to say so ("merged", "closed by a
-  human"), through the outbox (keyed by the delivery, so a redelivery edits it once). A job
-  that is not done yet writes its status comment itself, reading the PR's state first.
+  human"; its revisions still listed), through the outbox (keyed by the delivery, so a
+  redelivery edits it once). A job that is not done yet writes its status comment itself,
+  reading the PR's state first.
 """
 
 from bot.core.errors import JobNotFound
@@ -14,6 +15,7 @@ from bot.core.records import JobState
 from bot.core.vocab import DeliveryOutcome, OutboxKind, PrOutcome
 from bot.store.deliveries import OutboxPut
 from proposals.reports import PullInfo, done_comment, marker
+from proposals.revisions import revision_lines
 from webhooks.context import Context
 from webhooks.payloads import PullRequestEvent, read_payload
 from webhooks.routing import Decision, Delivery, Router, ignored
@@ -48,7 +50,9 @@ def pull_request_closed(ctx: Context, delivery: Delivery) -> Decision:
     if job.state is JobState.DONE and job.issue_number is not None and event.installation:
         state = "merged" if pull.merged else "closed"
         info = PullInfo(pull.number, pull.html_url or job.pr_url or "", state)
-        body = done_comment(job, info, prefix=ctx.settings.command_prefix)
+        prefix = ctx.settings.command_prefix
+        listed = revision_lines(ctx.store, job.id, prefix=prefix)
+        body = done_comment(job, info, prefix=prefix, revisions=listed)
         feedback = (
             OutboxPut(
                 key=f"status:{job.id}:{delivery.id}",
