@@ -1,7 +1,10 @@
 """Probes: ``/healthz`` (the process answers), ``/readyz`` (the store can serve), ``/metrics``.
 
-``/readyz`` is ready when the database is reachable and at the newest migration; otherwise
-503 with a one-line reason (never the database URL: it may hold a password).
+``/readyz`` is ready when the database is reachable, at the newest migration, and accepts a
+write (a row written and rolled back: a read-only SQLite file or a standby is not ready);
+otherwise 503 with a one-line reason (never the database URL: it may hold a password). A
+connection the server had closed (PostgreSQL restarted) is replaced and the check run again
+once, so a dead pool never makes the probe, or the first delivery after it, fail.
 """
 
 import logging
@@ -12,20 +15,35 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.app.runtime import Runtime
 from bot.core.errors import StoreError
+from bot.store.database import lost_connection
 from webhooks.metrics import IntakeMetrics
 
 log = logging.getLogger(__name__)
 
 
+def _is_migrated(runtime: Runtime) -> bool:
+    try:
+        return runtime.store.is_migrated()
+    except StoreError as exc:
+        if not lost_connection(exc):
+            raise
+        return runtime.store.is_migrated()  # the pool was discarded: a fresh connection
+
+
 def readiness(runtime: Runtime) -> tuple[bool, str]:
     try:
-        current = runtime.store.is_migrated()
+        current = _is_migrated(runtime)
     except StoreError as exc:  # StoreUnavailable: the driver's error, translated by the store
         log.warning("readiness check failed: %s", exc.message)
         return False, f"the database cannot be reached ({exc.reason_code})"
     if not current:
         return False, "the database is not at the newest migration; run `farcaster db upgrade`"
-    return True, "the database is reachable and migrated"
+    try:
+        runtime.deliveries.check_writable()
+    except StoreError as exc:
+        log.warning("readiness check failed: %s", exc.message)
+        return False, f"the database refuses writes ({exc.message})"
+    return True, "the database is reachable, migrated and accepts writes"
 
 
 def health_routes(runtime: Runtime, metrics: IntakeMetrics) -> APIRouter:

@@ -1,6 +1,6 @@
-"""``POST /api/github/webhooks``: the HTTP edge of intake.
+"""``POST /api/github/webhooks``: the HTTP edge of intake. Accept first, decide later.
 
-Checks, in this order, each answered with a one-line JSON reason and nothing recorded:
+Checks, in this order, each answered with a one-line JSON reason and nothing stored:
 
 1. ``X-Hub-Signature-256`` missing -> 401 (nothing is read).
 2. Body over 25 MB (GitHub's cap) by ``Content-Length`` or while streaming -> 413.
@@ -10,11 +10,12 @@ Checks, in this order, each answered with a one-line JSON reason and nothing rec
 5. ``X-GitHub-Event`` or ``X-GitHub-Delivery`` missing or absurd -> 400.
 6. Body not a JSON object -> 400.
 
-Then the inbox decides and records (webhooks/inbox.py). Synchronous GitHub reads intake
-needs (permission, pull request base, branch head) are GET calls made in the request with
-the installation's GitHub client; when GitHub cannot be reached the answer is 503 and
-NOTHING is recorded, so a redelivery of the same delivery is handled afresh. The verified
-work runs in a worker thread; the event loop only reads the body.
+Then the inbox checks the payload's types and stores the raw delivery in one statement
+(webhooks/inbox.py): 202 (``ping``: 200), or 503 with ``Retry-After`` when the store cannot
+take it. No GitHub call is made in the request: the triage loop decides the delivery
+afterwards (webhooks/triage.py). The verified work runs in a worker thread; the event loop
+only reads the body. Every answer, errors included, is counted in
+``farcaster_webhook_deliveries_total`` and logged with the delivery id.
 """
 
 import hashlib
@@ -102,7 +103,11 @@ def webhook_routes(
             return UNVERIFIED if checked.status == 401 else headers.get(
                 "x-github-event", ""
             ), checked
-        return checked.event, inbox.accept(checked)
+        try:
+            return checked.event, inbox.accept(checked, body)
+        except Exception:  # a bug: still counted and logged with the delivery id
+            log.exception("delivery %r: intake crashed", checked.id)
+            return checked.event, error_answer(500, "internal_error", "intake failed; see its log")
 
     @router.post(PATH)
     async def receive(request: Request) -> Response:

@@ -33,6 +33,17 @@ def _no_control_characters(value: str) -> str:
 Text = Annotated[str, AfterValidator(_no_control_characters)]
 
 
+def _as_long_as_github_allows(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_COMMENT_CHARS:
+        raise ValueError(
+            f"the comment has {len(value)} characters; GitHub allows at most {MAX_COMMENT_CHARS}"
+        )
+    return value
+
+
+CommentBody = Annotated[Text | None, AfterValidator(_as_long_as_github_allows)]
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
@@ -76,7 +87,7 @@ class Issue(_Lenient):
 class Comment(_Lenient):
     id: int
     node_id: Text
-    body: Text | None = None
+    body: CommentBody = None
     user: Account
     html_url: Text | None = None
 

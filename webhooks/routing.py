@@ -4,12 +4,17 @@ A handler reads the payload (lenient models), may make the few GitHub reads inta
 and returns a :class:`Decision`: what to record (outcome, reason), the job to create, the
 feedback to queue. It never writes a delivery itself; the inbox records the decision in one
 transaction. Handlers are registered per feature module (``@router.register("issue_comment",
-action="created")``) and the feature routers are composed in ``webhooks/handlers``.
+action="created", payload=IssueCommentEvent)``) and the feature routers are composed in
+``webhooks/handlers``. The ``payload`` model a handler reads is also what intake checks the
+payload against before storing it (types, control characters: 400), so a payload the handler
+would refuse is refused in the request, not found out later by triage.
 """
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from bot.core.records import NewJob
 from bot.core.vocab import DeliveryOutcome
@@ -72,19 +77,36 @@ class Router:
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str | None], Handler] = {}
+        self._payloads: dict[tuple[str, str | None], type[BaseModel]] = {}
 
-    def register(self, event: str, *, action: str | None = None) -> Callable[[Handler], Handler]:
+    def register(
+        self, event: str, *, action: str | None = None, payload: type[BaseModel] | None = None
+    ) -> Callable[[Handler], Handler]:
         def add(handler: Handler) -> Handler:
             key = (event, action)
             if key in self._handlers:
                 raise ValueError(f"two handlers for {event}.{action}")
             self._handlers[key] = handler
+            if payload is not None:
+                self._payloads[key] = payload
             return handler
 
         return add
 
+    def _key(self, event: str, action: str | None) -> tuple[str, str | None] | None:
+        for key in ((event, action), (event, None)):
+            if key in self._handlers:
+                return key
+        return None
+
     def find(self, event: str, action: str | None) -> Handler | None:
-        return self._handlers.get((event, action)) or self._handlers.get((event, None))
+        key = self._key(event, action)
+        return None if key is None else self._handlers[key]
+
+    def payload_model(self, event: str, action: str | None) -> type[BaseModel] | None:
+        """The model the handler of (event, action) reads its payload with, if it said."""
+        key = self._key(event, action)
+        return None if key is None else self._payloads.get(key)
 
     @property
     def events(self) -> frozenset[str]:
@@ -95,5 +117,6 @@ class Router:
         composed = cls()
         for router in routers:
             for (event, action), handler in router._handlers.items():
-                composed.register(event, action=action)(handler)
+                payload = router._payloads.get((event, action))
+                composed.register(event, action=action, payload=payload)(handler)
         return composed

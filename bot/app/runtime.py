@@ -1,11 +1,11 @@
 """Composition: the objects one Farcaster process shares, built once from settings.
 
 A process builds one :class:`Runtime`: the database and the store on it, the outbox, the
-GitHub clients (one per installation, cached), the agent registry (the agents file read
-once; see :class:`~bot.agents.registry.LiveRegistry` for reloads) and the metrics registry
-every ``/metrics`` endpoint of the process serves. Handlers do not receive the container:
-the worker's handlers see :class:`~bot.worker.services.Services`, the webhook handlers a
-:class:`~webhooks.context.Context` with what they use.
+delivery inbox, the GitHub clients (one per installation, cached), the agent registry (the
+agents file read once; see :class:`~bot.agents.registry.LiveRegistry` for reloads) and the
+metrics registry every ``/metrics`` endpoint of the process serves. Handlers do not receive
+the container: the worker's handlers see :class:`~bot.worker.services.Services`, the webhook
+handlers a :class:`~webhooks.context.Context` with what they use.
 """
 
 from collections.abc import Callable
@@ -17,6 +17,7 @@ from bot.core.settings import Settings
 from bot.github.client import GitHubClient
 from bot.observe.metrics import build_registry
 from bot.store import Database, Store
+from bot.store.deliveries import Deliveries
 from bot.store.outbox import Outbox
 from bot.store.pacing import Bucket, Pacing, pacer
 
@@ -40,6 +41,8 @@ class Runtime:
         self.db = db
         self.store = store
         self.outbox = outbox
+        # One inbox per process: on SQLite, intake and triage queue on its write lock.
+        self.deliveries = Deliveries(db, store, outbox)
         self._clients: dict[int, GitHubClient] = {}
         self.github: GitHubFactory = github or self._cached_client
         self.agents = agents or LiveRegistry.load(settings)

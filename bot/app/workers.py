@@ -45,6 +45,7 @@ def build_worker_loop(
     grace_seconds: float = 30.0,
 ) -> WorkerLoop:
     from bot.worker.runner import run_budget_seconds
+    from webhooks.background import triage_side_task
 
     owner = worker_id or default_worker_id()
     kinds = outbox_handlers()
@@ -53,7 +54,10 @@ def build_worker_loop(
         worker_id=owner,
         concurrency=concurrency,
         handlers=handlers or build_handlers(runtime),
-        side_tasks=[lambda: drain_outbox(runtime, owner, kinds)],
+        side_tasks=[
+            lambda: drain_outbox(runtime, owner, kinds),
+            triage_side_task(runtime, owner),  # deliveries intake stored (webhooks/triage.py)
+        ],
         # A run attempt may last as long as the slowest configured agent and its verify.
         budget_seconds={Phase.RUN: run_budget_seconds(runtime.settings, runtime.agents.current())},
         grace_seconds=grace_seconds,

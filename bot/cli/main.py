@@ -5,7 +5,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from bot.cli.commands import db, jobs
+from bot.cli.commands import db, deliveries, jobs
 from bot.cli.commands.demo import demo
 from bot.cli.commands.emulator import emulator
 from bot.cli.commands.register import register
@@ -23,6 +23,7 @@ app.command()(serve)
 app.command()(worker)
 app.add_typer(db.app, name="db")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(deliveries.app, name="deliveries")
 app.command(help="Run a local GitHub emulator (real git objects, App auth, signed webhooks).")(
     emulator
 )

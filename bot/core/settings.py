@@ -143,6 +143,24 @@ class Settings(BaseSettings):
     permission_cache_seconds: float = Field(
         default=60.0, ge=0, description="How long a commenter's repository permission is cached."
     )
+    intake_busy_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long intake waits for another writer's lock on SQLite before it "
+        "answers 503 with Retry-After (GitHub gives a delivery 10 s).",
+    )
+    delivery_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="How long a settled delivery's raw body is kept (compressed) before the "
+        "triage loop empties it; the delivery's record stays.",
+    )
+    recovery_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often the App's failed webhook deliveries are listed and the ones "
+        "the inbox lacks redelivered (also at start); 0 turns recovery off.",
+    )
     fault: str | None = Field(
         default=None,
         description="Test hook: end the process abruptly at this named step (bot/core/faults.py).",

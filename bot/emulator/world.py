@@ -23,7 +23,9 @@ from bot.core.records import Job, JobState
 from bot.emulator.control import EmulatorControl, start_emulator_process
 from bot.github.client import GitHubClient
 from bot.store import Database, Store
+from bot.store.deliveries import UNDECIDED, Deliveries, DeliveryRecord
 from bot.store.migrate import upgrade
+from bot.store.outbox import Outbox
 
 SAMPLE_REPO = Path(__file__).parents[1] / "demo" / "sample_repo"
 WEBHOOK_SECRET = "farcaster-world-secret"
@@ -65,10 +67,12 @@ class World:
     # More FARCASTER_* settings for every process started from now on (e.g. tree chunk bounds).
     settings_env: dict[str, str] = field(default_factory=dict)
     store: Store = field(init=False)
+    deliveries: Deliveries = field(init=False)
     _client: GitHubClient | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.store = Store(Database.from_url(self.database_url), lease_seconds=self.lease_seconds)
+        self.deliveries = Deliveries(self.store.db, self.store, Outbox(self.store.db))
 
     # -- life -----------------------------------------------------------------------------
 
@@ -247,8 +251,15 @@ class World:
     def open_issue(self, title: str = "Tidy up names", *, user: str = "alice") -> int:
         return int(self.gh.create_issue(self.owner, self.repo, title, user=user)["number"])
 
-    def comment(self, number: int, body: str, *, user: str = "alice") -> dict[str, Any]:
+    def comment(
+        self, number: int, body: str, *, user: str = "alice", decided: bool = True
+    ) -> dict[str, Any]:
+        """Post a comment as ``user``. Intake stores the delivery and triage decides it a
+        moment later: with ``decided`` (and a 202), wait until it is decided."""
         result: dict[str, Any] = self.gh.comment(self.owner, self.repo, number, body, user=user)
+        delivery = result.get("delivery") or {}
+        if decided and delivery.get("status") == 202 and delivery.get("id"):
+            self.wait_for_delivery(str(delivery["id"]))
         return result
 
     # -- observing ------------------------------------------------------------------------
@@ -270,6 +281,18 @@ class World:
             f"(now {self.store.get(job_id).state.value})",
         )
         return self.store.get(job_id)
+
+    def wait_for_delivery(self, delivery_id: str, timeout: float = 30.0) -> DeliveryRecord:
+        """Wait until triage has settled a delivery (decided, or failed for good)."""
+
+        def settled() -> bool:
+            record = self.deliveries.find(delivery_id)
+            return record is not None and record.state != UNDECIDED
+
+        wait_until(settled, timeout=timeout, what=f"delivery {delivery_id} to be decided")
+        record = self.deliveries.find(delivery_id)
+        assert record is not None
+        return record
 
     def wait_for_outbox(self, timeout: float = 30.0) -> None:
         from bot.store.outbox import Outbox

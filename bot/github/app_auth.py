@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
-from githubkit import AppInstallationAuthStrategy
+from githubkit import AppAuthStrategy, AppInstallationAuthStrategy
 from githubkit.auth.app import AppAuth
 
 if TYPE_CHECKING:
@@ -76,5 +76,23 @@ class ClockedInstallationAuth(AppInstallationAuthStrategy):
             self.repositories,
             self.repository_ids,
             self.permissions,
+            clock=self.clock,
+        )
+
+
+@dataclass
+class ClockedAppAuth(AppAuthStrategy):
+    """githubkit's App (JWT) auth, for the App's own endpoints (``/app/hook/*``), with JWTs
+    signed on :attr:`clock`."""
+
+    clock: GitHubClock = field(default_factory=GitHubClock)
+
+    def get_auth_flow(self, github: "GitHubCore[Any]") -> httpx.Auth:
+        return _ClockedAppAuth(
+            github,
+            self.app_id,
+            self.private_key,
+            self.client_id,
+            self.client_secret,
             clock=self.clock,
         )

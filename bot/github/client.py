@@ -40,7 +40,7 @@ from bot.core.errors import (
 )
 from bot.core.permissions import Permission
 from bot.core.settings import Settings
-from bot.github.app_auth import ClockedInstallationAuth, GitHubClock
+from bot.github.app_auth import ClockedAppAuth, ClockedInstallationAuth, GitHubClock
 
 # What GitHub counts as content creation (its secondary limit: about 80 a minute).
 CONTENT_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -103,13 +103,19 @@ def shared_transport() -> httpx.HTTPTransport:
 
 def make_installation_github(
     settings: Settings,
-    installation_id: int,
+    installation_id: int | None,
     *,
     transport: httpx.BaseTransport | None = None,
     cache: MemCacheStrategy | None = None,
 ) -> GitHub[Any]:
-    auth = ClockedInstallationAuth(
-        settings.require_app_id(), settings.private_key_pem(), installation_id
+    """A client of one installation; with ``installation_id`` None, of the App itself (its
+    JWT, for ``/app/*`` endpoints)."""
+    auth: ClockedInstallationAuth | ClockedAppAuth = (
+        ClockedAppAuth(settings.require_app_id(), settings.private_key_pem())
+        if installation_id is None
+        else ClockedInstallationAuth(
+            settings.require_app_id(), settings.private_key_pem(), installation_id
+        )
     )
     return GitHub(
         auth,
@@ -157,6 +163,19 @@ class GitHubClient:
         cache = cache if cache is not None else MemCacheStrategy()
         gh = make_installation_github(settings, installation_id, transport=transport, cache=cache)
         return cls(gh, api_version=settings.github_api_version, token_cache=cache, pace=pace)
+
+    @classmethod
+    def for_app(
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        cache: MemCacheStrategy | None = None,
+    ) -> "GitHubClient":
+        """The App's own client (JWT): its webhook deliveries (``/app/hook/*``)."""
+        cache = cache if cache is not None else MemCacheStrategy()
+        gh = make_installation_github(settings, None, transport=transport, cache=cache)
+        return cls(gh, api_version=settings.github_api_version, token_cache=cache)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -531,6 +550,28 @@ class GitHubClient:
             "PATCH", "/repos/{}/{}/check-runs/{}", owner, repo, check_run_id, json=body
         )
         return result
+
+    # -- the App's webhook deliveries (App JWT) --------------------------------------------
+
+    def list_hook_deliveries(
+        self, *, cursor: str | None = None, per_page: int = 100
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the App's webhook deliveries, newest first, and the next cursor."""
+        params: dict[str, Any] = {"per_page": per_page}
+        if cursor:
+            params["cursor"] = cursor
+        response = self._call("GET", "/app/hook/deliveries", params=params)
+        items = response.json()
+        next_url = response.links.get("next", {}).get("url")
+        next_cursor = None
+        if next_url:
+            values = httpx.URL(next_url).params.get_list("cursor")
+            next_cursor = values[0] if values else None
+        return (items if isinstance(items, list) else []), next_cursor
+
+    def redeliver_hook_delivery(self, hook_delivery_id: int) -> None:
+        """Ask GitHub to send a delivery again (same ``X-GitHub-Delivery``); 202."""
+        self._call("POST", "/app/hook/deliveries/{}/attempts", hook_delivery_id)
 
     def collaborator_permission(self, owner: str, repo: str, username: str) -> str:
         """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``."""

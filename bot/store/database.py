@@ -48,14 +48,23 @@ class Database:
                 yield conn
 
     @contextmanager
-    def single_statement(self) -> Iterator[Connection]:
+    def single_statement(self, *, busy_timeout_ms: int | None = None) -> Iterator[Connection]:
         """For a write that is atomic as the statements :meth:`Dialect.write_then_return`
         gives: autocommit on PostgreSQL (one statement, no BEGIN and COMMIT round trips), a
-        write transaction on SQLite."""
+        write transaction on SQLite. ``busy_timeout_ms`` bounds how long SQLite waits for
+        another writer's lock (intake gives up early and answers 503)."""
         with translated_errors(), self.engine.connect() as conn:
             conn.execution_options(**self.dialect.single_statement_options)
-            with conn.begin():
-                yield conn
+            if busy_timeout_ms is None:
+                with conn.begin():
+                    yield conn
+                return
+            self.dialect.set_busy_timeout(conn, busy_timeout_ms)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                self.dialect.set_busy_timeout(conn, None)
 
     def now(self, conn: Connection, now: float | None = None) -> float:
         """The database clock, unless the caller injects a time (tests do, to expire leases)."""
@@ -86,6 +95,13 @@ def translated_errors() -> Iterator[None]:
         ) from exc
     except (DBAPIError, PoolTimeout) as exc:
         raise StoreUnavailable(_unavailable_sentence(exc)) from exc
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """True when ``exc`` came from a connection the server had closed (SQLAlchemy has then
+    discarded the pool): the same call on a fresh connection is worth one more try."""
+    cause = exc.__cause__
+    return isinstance(cause, DBAPIError) and bool(cause.connection_invalidated)
 
 
 def _unavailable_sentence(exc: Exception) -> str:

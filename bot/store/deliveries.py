@@ -1,60 +1,62 @@
-"""The delivery inbox: every verified webhook delivery, recorded once, with what it caused.
+"""The delivery inbox: every verified webhook delivery, accepted once, then decided by triage.
 
-Rule: a delivery row is written in the same transaction as everything the delivery decided
-(the job and its first event, the outbox items that carry feedback to GitHub), and the
-HTTP answer is sent only after that transaction commits. So a crash before the commit
-leaves nothing behind and GitHub's redelivery starts afresh; a crash after it means the
-redelivery finds the row and creates nothing new.
+Rules:
 
-Idempotency has two keys:
+- **Accept.** Intake writes a delivery in ONE statement (``INSERT ... ON CONFLICT
+  (delivery_id) DO NOTHING``) before it answers 202: its event, action, installation,
+  repository, the body's SHA-256 and the raw body, zlib-compressed. The same delivery sent
+  twice, even at the same instant, records one row. A store that cannot take the write
+  raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake
+  waits at most ``busy_timeout_ms`` for another writer. A connection the server closed is
+  retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
+- **Undecided until triage.** A delivery intake could not settle by itself (anything but
+  ``ping`` and events no handler takes) is ``undecided``. Triage leases it like a job
+  (bot/store/delivery_leases.py) and records the decision with everything it caused (the job
+  and its first event, the outbox items that carry feedback) in one fenced transaction.
+- **Deduplication** has two keys: ``delivery_id`` (unique), and the job's idempotency key
+  (``comment:<node_id>``, unique on jobs): another delivery about the same comment is
+  decided ``job_exists`` with the existing job's id and queues no second feedback.
+- **Retention.** Bodies of settled deliveries are emptied ``retention`` after receipt
+  (:meth:`Deliveries.forget_bodies`); an undecided delivery keeps its body.
 
-- ``delivery_id`` (``X-GitHub-Delivery``), unique: ``INSERT ... ON CONFLICT DO NOTHING``;
-  the same delivery sent twice, even at the same instant, records one row.
-- the job's idempotency key (``comment:<node_id>``), unique on the jobs table: another
-  delivery about the same comment records its own row, with outcome ``job_exists`` and
-  the existing job's id, and queues no second feedback.
-
-The statements are in :mod:`bot.store.statements`; the job and outbox writes are composed
-from :meth:`Store.enqueue_in` and :meth:`Outbox.put_in`.
-
-On SQLite, which admits one writer at a time, intake's threads queue their write
-transactions on a lock (see ``Deliveries.__init__``). Reads begin DEFERRED
-(:meth:`Database.read`) and take no lock: under WAL they neither wait for nor block a writer.
+On SQLite, which admits one writer at a time, this process's writers queue on a lock (see
+``Deliveries.__init__``). Reads begin DEFERRED (:meth:`Database.read`) and take no lock.
 """
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
-from bot.core.errors import JobNotFound, StoreError, WriteConflict
-from bot.core.records import Job, NewJob
+from bot.core.errors import JobNotFound, StoreUnavailable
+from bot.core.records import Job
 from bot.core.vocab import DeliveryOutcome, OutboxKind
 from bot.store import statements as st
-from bot.store.database import Database
+from bot.store.database import Database, lost_connection
 from bot.store.outbox import Outbox
 from bot.store.store import Store
 
-# Two transactions racing to create the same job can, on PostgreSQL, collide on the jobs
-# primary key rather than on the idempotency key that ON CONFLICT arbitrates; the loser
-# simply runs again and then finds the job.
-_ATTEMPTS_ON_RACE = 3
+UNDECIDED = st.UNDECIDED
+DECIDED = "decided"
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
-class NewDelivery:
-    """What intake decided about one verified delivery."""
+class IncomingDelivery:
+    """A verified delivery as intake accepts it. ``outcome`` is set when intake settles it
+    by itself (``ping``, an event nobody handles); otherwise triage decides."""
 
     delivery_id: str
     event: str
     action: str | None
     payload_sha256: str
-    outcome: DeliveryOutcome
-    reason: str | None = None
+    body: bytes
     installation_id: int | None = None
     repo: str | None = None
-    job_id: str | None = None
+    outcome: DeliveryOutcome | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,22 @@ class DeliveryRecord:
     repo: str | None
     payload_sha256: str
     received_at: float
-    outcome: str
+    state: str
+    outcome: str | None
     reason: str | None
     job_id: str | None
+    attempts: int
+    run_after: float
+    lease_owner: str | None
+    lease_expires_at: float | None
+    fencing_token: int
+    last_error: str | None
+    decided_at: float | None
 
 
 @dataclass(frozen=True)
 class OutboxPut:
-    """An outbox item to queue with the delivery (see :meth:`Outbox.put_in`)."""
+    """An outbox item to queue with the decision (see :meth:`Outbox.put_in`)."""
 
     key: str
     kind: OutboxKind
@@ -82,42 +92,118 @@ class OutboxPut:
 
 
 @dataclass(frozen=True)
-class Recorded:
-    """The delivery as stored. ``new`` is False when an earlier copy was recorded first."""
+class Accepted:
+    """What intake's insert found: ``new`` False when an earlier copy was accepted first."""
 
-    delivery: DeliveryRecord
+    delivery_id: str
     new: bool
-    outbox_keys: tuple[str, ...] = field(default=())
+    state: str
 
 
-class _AlreadyRecorded(Exception):
-    """Raised inside the transaction to roll it back: this delivery id is taken."""
+class _RolledBack(Exception):
+    """Raised inside a probe's transaction so that it rolls back."""
 
 
-def _record_from_row(row: Mapping[Any, Any]) -> DeliveryRecord:
+def record_from_row(row: Mapping[Any, Any]) -> DeliveryRecord:
     return DeliveryRecord(**{f.name: row[f.name] for f in fields(DeliveryRecord)})
 
 
-# -- the inbox ----------------------------------------------------------------------------
+def compress(body: bytes) -> bytes:
+    return zlib.compress(body, 6)
+
+
+def decompress(stored: bytes) -> bytes:
+    return zlib.decompress(stored)
 
 
 class Deliveries:
-    """Records deliveries and what they decided, one transaction each."""
+    """The inbox's writes and reads (the triage lease is in bot/store/delivery_leases.py)."""
 
     def __init__(self, db: Database, store: Store, outbox: Outbox) -> None:
         self.db = db
         self.store = store
         self.outbox = outbox
-        # SQLite has one writer at a time, and begins every write transaction with BEGIN
-        # IMMEDIATE. Intake's threads queue on a lock instead of on SQLite's busy handler,
-        # which sleeps in growing steps (up to 100 ms) and turns a burst of deliveries into
-        # second-long tails.
-        self._write_lock = threading.Lock() if db.dialect.one_writer else contextlib.nullcontext()
+        # SQLite has one writer at a time and begins every write transaction with BEGIN
+        # IMMEDIATE. This process's writers queue on a lock instead of on SQLite's busy
+        # handler, which sleeps in growing steps (up to 100 ms) and turns a burst of
+        # deliveries into second-long tails.
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if db.dialect.one_writer else None
+        )
+
+    @contextlib.contextmanager
+    def writing(self, *, timeout: float = -1) -> Iterator[None]:
+        """Hold this process's write turn (SQLite only); StoreUnavailable after ``timeout``."""
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=timeout):
+            raise StoreUnavailable(f"The database is busy: no write turn within {timeout:.1f} s.")
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    # -- intake ---------------------------------------------------------------------------
+
+    def accept(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
+        """Write the delivery in one statement; see the module rules."""
+        values = {
+            "delivery_id": delivery.delivery_id,
+            "event": delivery.event,
+            "action": delivery.action,
+            "installation_id": delivery.installation_id,
+            "repo": delivery.repo,
+            "payload_sha256": delivery.payload_sha256,
+            "body": compress(delivery.body),
+            "state": UNDECIDED if delivery.outcome is None else DECIDED,
+            "outcome": delivery.outcome,
+            "reason": delivery.reason,
+        }
+        for attempt in range(2):
+            try:
+                with (
+                    self.writing(timeout=busy_timeout_ms / 1000),
+                    self.db.single_statement(busy_timeout_ms=busy_timeout_ms) as conn,
+                ):
+                    row = st.accept_delivery_if_new(conn, values)
+                break
+            except StoreUnavailable as exc:
+                if attempt or not lost_connection(exc):
+                    raise
+        if row is not None:
+            return Accepted(delivery.delivery_id, new=True, state=str(row["state"]))
+        earlier = self.find(delivery.delivery_id)
+        state = earlier.state if earlier is not None else UNDECIDED
+        return Accepted(delivery.delivery_id, new=False, state=state)
+
+    def check_writable(self) -> None:
+        """Write a row and roll it back: StoreUnavailable when the store refuses writes (a
+        read-only file, a standby). A connection the server had closed is retried once, as
+        in :meth:`accept`."""
+        for attempt in range(2):
+            try:
+                with self.writing(), self.db.transaction() as conn:
+                    st.probe_write(conn, self.db.now(conn))
+                    raise _RolledBack
+            except _RolledBack:
+                return
+            except StoreUnavailable as exc:
+                if attempt or not lost_connection(exc):
+                    raise
+
+    def forget_bodies(self, *, retention_seconds: float, now: float | None = None) -> int:
+        """Empty the bodies of settled deliveries older than the retention; how many."""
+        with self.writing(), self.db.transaction() as conn:
+            before = self.db.now(conn, now) - retention_seconds
+            return st.forget_delivery_bodies(conn, before=before)
+
+    # -- reads ----------------------------------------------------------------------------
 
     def find(self, delivery_id: str) -> DeliveryRecord | None:
         with self.db.read() as conn:
             row = st.delivery_by_id(conn, delivery_id)
-        return _record_from_row(row) if row else None
+        return record_from_row(row) if row else None
 
     def comment_history(self, job_id: str, outbox_keys: Sequence[str]) -> tuple[Job | None, bool]:
         """The job a comment created, if any, and whether feedback about it was queued.
@@ -133,74 +219,27 @@ class Deliveries:
                 job = None
             return job, answered
 
-    def record(
-        self,
-        delivery: NewDelivery,
-        *,
-        job: NewJob | None = None,
-        feedback: Sequence[OutboxPut] = (),
-    ) -> Recorded:
-        """Write the delivery, the job it creates (if any) and its feedback, all or nothing.
-
-        With ``job``: when the job already exists (an earlier delivery about the same
-        comment), the delivery is recorded as ``job_exists`` with that job's id and
-        ``feedback`` is not queued again.
-        """
-        for attempt in range(_ATTEMPTS_ON_RACE):
-            try:
-                with self._write_lock:
-                    return self._record_once(delivery, job=job, feedback=feedback)
-            except _AlreadyRecorded:
-                earlier = self.find(delivery.delivery_id)
-                if earlier is None:  # pragma: no cover - the row we collided with vanished
-                    raise StoreError(
-                        f"Delivery {delivery.delivery_id} collided and then disappeared."
-                    ) from None
-                return Recorded(earlier, new=False)
-            except WriteConflict as exc:
-                if attempt == _ATTEMPTS_ON_RACE - 1:
-                    raise StoreError(
-                        f"Delivery {delivery.delivery_id} could not be recorded: {exc.message}"
-                    ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _record_once(
-        self, delivery: NewDelivery, *, job: NewJob | None, feedback: Sequence[OutboxPut]
-    ) -> Recorded:
-        with self.db.transaction() as conn:
-            at = self.db.now(conn)
-            queue_feedback = True
-            if job is not None:
-                enqueued = self.store.enqueue_in(conn, job, now=at)
-                delivery = replace(delivery, job_id=enqueued.job.id)
-                if not enqueued.created:
-                    queue_feedback = False
-                    delivery = replace(
-                        delivery,
-                        outcome=DeliveryOutcome.JOB_EXISTS,
-                        reason="an earlier delivery about the same comment created the job",
-                    )
-            # A copy of this delivery recorded first (on PostgreSQL, even one in flight: this
-            # statement waits for it) makes this one write nothing: roll back what we did.
-            row = st.insert_delivery_if_new(conn, {**asdict(delivery), "received_at": at})
-            if row is None:
-                raise _AlreadyRecorded
-            record = _record_from_row(row)
-            keys: list[str] = []
-            if queue_feedback:
-                for item in feedback:
-                    if self.outbox.put_in(
-                        conn, key=item.key, kind=item.kind, job_id=item.job_id, payload=item.payload
-                    ):
-                        keys.append(item.key)
-            return Recorded(record, new=True, outbox_keys=tuple(keys))
-
-    # -- reads for operators and tests ----------------------------------------------------
-
-    def recent(self, *, limit: int = 100) -> list[DeliveryRecord]:
+    def recent(self, *, limit: int = 100, state: str | None = None) -> list[DeliveryRecord]:
         with self.db.read() as conn:
-            return [_record_from_row(r) for r in st.deliveries_newest_first(conn, limit=limit)]
+            rows = st.deliveries_newest_first(conn, limit=limit, state=state)
+        return [record_from_row(r) for r in rows]
 
     def count(self) -> int:
         with self.db.read() as conn:
             return st.count_deliveries(conn)
+
+    def known(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of these delivery ids the inbox holds."""
+        with self.db.read() as conn:
+            return st.delivery_ids_known(conn, delivery_ids)
+
+    def backlog(self) -> tuple[int, float | None]:
+        """Undecided deliveries and the oldest one's age in seconds (database clock)."""
+        with self.db.read() as conn:
+            count, oldest = st.undecided_backlog(conn)
+            age = None if oldest is None else max(0.0, self.db.now(conn) - oldest)
+        return count, age
+
+    def by_outcome(self) -> dict[str, int]:
+        with self.db.read() as conn:
+            return st.count_deliveries_by_outcome(conn)

@@ -62,6 +62,10 @@ class Dialect:
         whether a row was written."""
         raise NotImplementedError
 
+    def set_busy_timeout(self, conn: Connection, ms: int | None) -> None:
+        """How long this connection waits for another writer's lock (None: the default).
+        Only SQLite waits on a whole-database lock; PostgreSQL locks rows."""
+
     def lock_row(self, stmt: Select[Any]) -> Select[Any]:
         """A SELECT of a row the transaction is about to move (SQLite's write lock suffices)."""
         return stmt
@@ -132,6 +136,11 @@ class _Sqlite(Dialect):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
+
+    def set_busy_timeout(self, conn: Connection, ms: int | None) -> None:
+        # On the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction.
+        timeout = SQLITE_BUSY_TIMEOUT_MS if ms is None else ms
+        conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={int(timeout)}")  # type: ignore[union-attr]
 
     def insert_ignoring(self, table: Table, values: Mapping[str, Any], key: str) -> Any:
         return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])

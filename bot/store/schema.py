@@ -9,7 +9,17 @@ No ``from __future__ import annotations`` here: SQLModel reads the annotations a
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Index, MetaData, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    LargeBinary,
+    MetaData,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 # A naming convention makes constraint names identical on both engines, which Alembic's
@@ -25,9 +35,16 @@ metadata: MetaData = SQLModel.metadata
 
 
 class Delivery(SQLModel, table=True):
-    """Every accepted webhook delivery, written before the 2xx answer."""
+    """Every accepted webhook delivery: written by intake before its 202, decided by triage.
+
+    ``state``: ``undecided`` (accepted, waiting for triage; a lease and ``run_after`` say who
+    holds it and when it may run), ``decided`` (``outcome`` says what it caused) or ``failed``
+    (a permanent failure; ``reason`` says why). ``body`` is the raw body, zlib-compressed,
+    emptied after the retention period.
+    """
 
     __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_run_after", "state", "run_after"),)
 
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: str = Field(max_length=100, unique=True)
@@ -37,9 +54,47 @@ class Delivery(SQLModel, table=True):
     repo: str | None = Field(default=None, max_length=300)
     payload_sha256: str = Field(max_length=64)
     received_at: float = Field(sa_type=Float)
-    outcome: str = Field(max_length=40)  # job_created | job_exists | ignored | replied | ...
+    state: str = Field(default="decided", max_length=20)
+    outcome: str | None = Field(default=None, max_length=40)  # job_created | ignored | ...
     reason: str | None = Field(default=None, sa_type=Text)
     job_id: str | None = Field(default=None, max_length=40, index=True)
+    attempts: int = Field(default=0)
+    run_after: float = Field(default=0.0, sa_type=Float)
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: float | None = Field(default=None, sa_type=Float)
+    fencing_token: int = Field(default=0, sa_type=BigInteger)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    decided_at: float | None = Field(default=None, sa_type=Float)
+    body: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+
+class DeliveryRecoveryRow(SQLModel, table=True):
+    """A delivery GitHub failed to hand over, which the recovery sweep asked it to redeliver.
+
+    Append-only: one row per redelivery asked for (``guid`` is the ``X-GitHub-Delivery``).
+    """
+
+    __tablename__ = "delivery_recoveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    guid: str = Field(max_length=100, index=True)
+    hook_delivery_id: int = Field(sa_type=BigInteger)
+    event: str = Field(max_length=100)
+    action: str | None = Field(default=None, max_length=100)
+    status: str = Field(max_length=200)  # GitHub's status of the failed attempt
+    outcome: str = Field(max_length=40)  # redelivery_requested | redelivery_refused
+    reason: str | None = Field(default=None, sa_type=Text)
+    at: float = Field(sa_type=Float)
+
+
+class RecoveryWatermarkRow(SQLModel, table=True):
+    """How far back the recovery sweep has read GitHub's list of deliveries, per App."""
+
+    __tablename__ = "recovery_watermarks"
+
+    name: str = Field(primary_key=True, max_length=100)
+    hook_delivery_id: int = Field(sa_type=BigInteger)
+    updated_at: float = Field(sa_type=Float)
 
 
 class JobRow(SQLModel, table=True):

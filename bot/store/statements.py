@@ -32,7 +32,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, case, func, insert, literal, select, text, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.sql.elements import TextClause
 
 from bot.core.errors import JobNotFound
@@ -59,7 +70,17 @@ from bot.store.rows import (
     proposal_from_row,
     tombstone_from_row,
 )
-from bot.store.tables import DELIVERIES, EFFECTS, EVENTS, JOBS, OUTBOX, PROPOSALS, TOMBSTONES
+from bot.store.tables import (
+    DELIVERIES,
+    EFFECTS,
+    EVENTS,
+    JOBS,
+    OUTBOX,
+    PROPOSALS,
+    RECOVERIES,
+    TOMBSTONES,
+    WATERMARKS,
+)
 
 _LEASED_SQL = ", ".join(f"'{s.value}'" for s in LEASED_STATES)
 _EVENT_COLUMNS = "job_id, at, kind, attempt, fencing_token, data"
@@ -613,32 +634,204 @@ def any_outbox_key_exists(conn: Connection, keys: Sequence[str]) -> bool:
 
 # -- deliveries ---------------------------------------------------------------------------
 
+UNDECIDED = "undecided"
 
-def insert_delivery_if_new(conn: Connection, values: Mapping[str, Any]) -> RowMapping | None:
-    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING; the row when this call wrote it."""
-    stmt = (
-        dialects.of(conn)
-        .insert_ignoring(DELIVERIES, values, "delivery_id")
-        .returning(*DELIVERIES.c)
+
+def accept_delivery_if_new(conn: Connection, values: Mapping[str, Any]) -> RowMapping | None:
+    """Intake's one statement: INSERT ... ON CONFLICT (delivery_id) DO NOTHING, reading the
+    database clock itself; the new row's id and state when this call wrote it."""
+    d = dialects.of(conn)
+    at: Any = literal_column(d.clock)
+    row = {**values, "received_at": at, "run_after": at}
+    stmt = d.insert_ignoring(DELIVERIES, row, "delivery_id").returning(
+        DELIVERIES.c.id, DELIVERIES.c.state
     )
     return conn.execute(stmt).mappings().first()
 
 
 def delivery_by_id(conn: Connection, delivery_id: str) -> RowMapping | None:
+    columns = [c for c in DELIVERIES.c if c.name != "body"]
     return (
-        conn.execute(select(DELIVERIES).where(DELIVERIES.c.delivery_id == delivery_id))
+        conn.execute(select(*columns).where(DELIVERIES.c.delivery_id == delivery_id))
         .mappings()
         .first()
     )
 
 
-def deliveries_newest_first(conn: Connection, *, limit: int) -> list[RowMapping]:
-    stmt = select(DELIVERIES).order_by(DELIVERIES.c.id.desc()).limit(limit)
+def deliveries_newest_first(
+    conn: Connection, *, limit: int, state: str | None = None
+) -> list[RowMapping]:
+    columns = [c for c in DELIVERIES.c if c.name != "body"]
+    stmt = select(*columns).order_by(DELIVERIES.c.id.desc()).limit(limit)
+    if state is not None:
+        stmt = stmt.where(DELIVERIES.c.state == state)
     return list(conn.execute(stmt).mappings())
 
 
 def count_deliveries(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(DELIVERIES)).scalar_one())
+
+
+@functools.cache
+def _pick_due_deliveries(d: Dialect) -> TextClause:
+    return text(
+        f"""
+        SELECT id FROM deliveries
+        WHERE state = '{UNDECIDED}' AND run_after <= :now
+          AND (lease_expires_at IS NULL OR lease_expires_at < :now)
+        ORDER BY run_after, id LIMIT :limit{d.skip_locked}
+        """
+    )
+
+
+def lease_due_deliveries(
+    conn: Connection, *, owner: str, now: float, lease_seconds: float, limit: int
+) -> list[dict[str, Any]]:
+    """Lease undecided deliveries whose time has come and whose lease (if any) expired,
+    oldest first: a new fencing token each, one attempt counted each."""
+    pick = _pick_due_deliveries(dialects.of(conn))
+    ids = [r[0] for r in conn.execute(pick, {"now": now, "limit": limit})]
+    if not ids:
+        return []
+    rows = conn.execute(
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(ids))
+        .values(
+            lease_owner=owner,
+            lease_expires_at=now + lease_seconds,
+            fencing_token=DELIVERIES.c.fencing_token + 1,
+            attempts=DELIVERIES.c.attempts + 1,
+        )
+        .returning(*DELIVERIES.c)
+    ).mappings()
+    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+
+
+def update_delivery_if_token(
+    conn: Connection,
+    delivery_row_id: int,
+    fencing_token: int,
+    values: Mapping[str, Any],
+    *,
+    refund_attempt: bool = False,
+) -> RowMapping | None:
+    """Move an undecided delivery only while ``fencing_token`` is its current one; the row
+    as written, or None when another holder took it over (or decided it) since."""
+    refund = {"attempts": DELIVERIES.c.attempts - 1} if refund_attempt else {}
+    columns = [c for c in DELIVERIES.c if c.name != "body"]
+    stmt = (
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.id == delivery_row_id,
+            DELIVERIES.c.fencing_token == fencing_token,
+            DELIVERIES.c.state == UNDECIDED,
+        )
+        .values(**values, **refund)
+        .returning(*columns)
+    )
+    return conn.execute(stmt).mappings().first()
+
+
+def set_delivery_decision(
+    conn: Connection, delivery_row_id: int, values: Mapping[str, Any]
+) -> RowMapping:
+    columns = [c for c in DELIVERIES.c if c.name != "body"]
+    stmt = (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == delivery_row_id)
+        .values(**values)
+        .returning(*columns)
+    )
+    return conn.execute(stmt).mappings().one()
+
+
+def forget_delivery_bodies(conn: Connection, *, before: float) -> int:
+    """Empty the bodies of settled deliveries received before ``before``; how many."""
+    result = conn.execute(
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.body.is_not(None),
+            DELIVERIES.c.state != UNDECIDED,
+            DELIVERIES.c.received_at < before,
+        )
+        .values(body=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def undecided_backlog(conn: Connection) -> tuple[int, float | None]:
+    """How many deliveries wait for triage, and when the oldest was received."""
+    row = conn.execute(
+        select(func.count(), func.min(DELIVERIES.c.received_at)).where(
+            DELIVERIES.c.state == UNDECIDED
+        )
+    ).one()
+    return int(row[0]), (float(row[1]) if row[1] is not None else None)
+
+
+def count_deliveries_by_outcome(conn: Connection) -> dict[str, int]:
+    """Settled deliveries by outcome; a permanent failure counts as ``failed``."""
+    label = func.coalesce(DELIVERIES.c.outcome, DELIVERIES.c.state).label("label")
+    settled = select(label).where(DELIVERIES.c.state != UNDECIDED).subquery()
+    rows = conn.execute(select(settled.c.label, func.count()).group_by(settled.c.label)).all()
+    return {str(name): int(count) for name, count in rows}
+
+
+def delivery_ids_known(conn: Connection, guids: Sequence[str]) -> set[str]:
+    if not guids:
+        return set()
+    stmt = select(DELIVERIES.c.delivery_id).where(DELIVERIES.c.delivery_id.in_(list(guids)))
+    return {str(r[0]) for r in conn.execute(stmt)}
+
+
+# -- recovery of missed deliveries ---------------------------------------------------------
+
+
+def recovery_watermark(conn: Connection, name: str) -> int | None:
+    stmt = select(WATERMARKS.c.hook_delivery_id).where(WATERMARKS.c.name == name)
+    value = conn.execute(stmt).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+def set_recovery_watermark(conn: Connection, name: str, hook_delivery_id: int, now: float) -> None:
+    updated = conn.execute(
+        update(WATERMARKS)
+        .where(WATERMARKS.c.name == name)
+        .values(hook_delivery_id=hook_delivery_id, updated_at=now)
+    )
+    if not updated.rowcount:
+        _insert_ignoring_conflict(
+            conn,
+            WATERMARKS,
+            {"name": name, "hook_delivery_id": hook_delivery_id, "updated_at": now},
+            "name",
+        )
+
+
+def insert_recovery(conn: Connection, values: Mapping[str, Any]) -> None:
+    conn.execute(insert(RECOVERIES).values(**values))
+
+
+def recovered_guids_since(conn: Connection, guids: Sequence[str], *, since: float) -> set[str]:
+    """Which of ``guids`` the sweep asked GitHub to redeliver after ``since``."""
+    if not guids:
+        return set()
+    stmt = select(RECOVERIES.c.guid).where(
+        RECOVERIES.c.guid.in_(list(guids)), RECOVERIES.c.at >= since
+    )
+    return {str(r[0]) for r in conn.execute(stmt)}
+
+
+def recoveries_newest_first(conn: Connection, *, limit: int) -> list[RowMapping]:
+    stmt = select(RECOVERIES).order_by(RECOVERIES.c.id.desc()).limit(limit)
+    return list(conn.execute(stmt).mappings())
+
+
+def probe_write(conn: Connection, now: float) -> None:
+    """A write the caller rolls back: proves the database accepts writes (``/readyz``)."""
+    conn.execute(
+        insert(WATERMARKS).values(name="readiness-probe", hook_delivery_id=0, updated_at=now)
+    )
 
 
 # -- counts for operators (metrics are computed from these at scrape time) ----------------

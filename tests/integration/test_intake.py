@@ -4,6 +4,8 @@ From a signed, real-shaped delivery to what the store holds afterwards: jobs, de
 events and the outbox items that carry feedback back to GitHub.
 """
 
+import time
+
 import httpx
 
 from bot.core.records import JobState
@@ -270,40 +272,54 @@ def test_unknown_events_and_actions_are_recorded_as_ignored_with_the_reason(inta
     assert intake.deliveries()[0]["repo"] == REPO
 
 
-def test_github_unreachable_answers_503_records_nothing_and_a_redelivery_succeeds(intake):
+def test_github_unreachable_still_accepts_the_command_and_triage_creates_the_job_later(intake):
     intake.github.failure = httpx.Response(502, json={"message": "Bad Gateway"})
     payload = comment_payload("/farcaster rename a b")
 
     response = intake.post(payload, delivery_id="d-1")
 
-    assert response.status_code == 503
-    assert response.json()["error"] == "github_unavailable"
-    assert "\n" not in response.json()["reason"]
-    assert intake.counts() == {"deliveries": 0, "jobs": 0, "job_events": 0, "outbox": 0}
+    assert response.status_code == 202
+    assert response.json()["state"] == "undecided"
+    waiting = intake.runtime.deliveries.find("d-1")
+    assert waiting is not None and waiting.attempts == 1
+    assert waiting.last_error is not None
+    assert waiting.last_error.startswith("github_unavailable: GitHub answered 502")
+    assert waiting.run_after > waiting.received_at  # backing off, shown as scheduled
+    assert intake.counts()["jobs"] == 0
 
     intake.github.failure = None
-    retried = intake.post(payload, delivery_id="d-1")
-    assert retried.status_code == 202
-    assert retried.json()["outcome"] == "job_created"
+    assert intake.triage.drain(now=time.time() + 600) == 1
+    decided = intake.runtime.deliveries.find("d-1")
+    assert decided is not None
+    assert (decided.state, decided.outcome) == ("decided", "job_created")
+    assert intake.counts()["jobs"] == 1
+    again = intake.post(payload, delivery_id="d-1")
+    assert again.json()["duplicate"] is True
+    assert intake.counts()["jobs"] == 1
 
 
 @engine_independent
-def test_a_network_error_reaching_github_answers_503(intake):
+def test_a_network_error_reaching_github_puts_the_delivery_off_with_its_reason(intake):
     intake.github.permission.side_effect = httpx.ConnectError("connection refused")
     response = intake.comment("/farcaster rename a b")
-    assert response.status_code == 503
-    assert intake.counts()["deliveries"] == 0
+    assert response.status_code == 202
+    (delivery,) = intake.deliveries()
+    assert delivery["state"] == "undecided"
+    assert "could not be reached" in delivery["last_error"]
 
 
 @engine_independent
-def test_a_github_rate_limit_answers_503_with_retry_after(intake):
+def test_a_github_rate_limit_waits_as_long_as_github_asks_without_spending_an_attempt(intake):
     intake.github.failure = httpx.Response(
         403, headers={"retry-after": "30"}, json={"message": "secondary rate limit"}
     )
     response = intake.comment("/farcaster rename a b")
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "30"
-    assert intake.counts()["deliveries"] == 0
+    assert response.status_code == 202
+    (delivery,) = intake.deliveries()
+    assert delivery["state"] == "undecided"
+    assert delivery["attempts"] == 0
+    assert delivery["run_after"] - delivery["received_at"] >= 29
+    assert delivery["last_error"].startswith("rate_limited")
 
 
 @engine_independent

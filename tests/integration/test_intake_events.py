@@ -175,10 +175,15 @@ def test_metrics_count_deliveries_by_event_and_outcome_and_jobs_by_state(intake)
     samples = metric_samples(intake)
 
     deliveries = "farcaster_webhook_deliveries_total"
-    assert samples[(deliveries, (("event", "issue_comment"), ("outcome", "job_created")))] == 1
-    assert samples[(deliveries, (("event", "issue_comment"), ("outcome", "refused")))] == 1
+    assert samples[(deliveries, (("event", "issue_comment"), ("outcome", "accepted")))] == 2
     assert samples[(deliveries, (("event", "unverified"), ("outcome", "bad_signature")))] == 1
     assert samples[(deliveries, (("event", "other"), ("outcome", "ignored")))] == 1
+    # What triage decided, counted in the database.
+    decisions = "farcaster_delivery_decisions"
+    assert samples[(decisions, (("outcome", "job_created"),))] == 1
+    assert samples[(decisions, (("outcome", "refused"),))] == 1
+    assert samples[(decisions, (("outcome", "ignored"),))] == 1
+    assert samples[("farcaster_deliveries_undecided", ())] == 0
     assert samples[("farcaster_jobs", (("state", "queued"),))] == 1
     assert samples[("farcaster_jobs", (("state", "done"),))] == 0
     count = samples[("farcaster_webhook_intake_seconds_count", (("event", "issue_comment"),))]

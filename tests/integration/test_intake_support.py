@@ -3,6 +3,12 @@
 GitHub is mocked with respx at http://github.test/api/v3 (installation token, collaborator
 permission, branch heads, pull requests); the app is the real one, built on the test's
 database (SQLite or PostgreSQL) and driven through Starlette's TestClient.
+
+Intake only stores a delivery; the triage loop decides it. :meth:`Intake.post` does both in
+turn, as ``farcaster serve`` would a moment apart: it sends the delivery, runs triage until
+nothing is due, and answers with the HTTP status and the delivery's record (outcome,
+reason, job id; ``state`` when it is not decided yet). :meth:`Intake.send` is the bare
+HTTP exchange.
 """
 
 import copy
@@ -28,6 +34,7 @@ from bot.github.client import GitHubClient
 from bot.store.tables import DELIVERIES, EVENTS, JOBS, OUTBOX
 from webhooks.app import create_app
 from webhooks.signature import sign
+from webhooks.triage import Triage
 
 with warnings.catch_warnings():
     # Starlette 1.x would rather drive TestClient with `httpx2`; httpx works the same here.
@@ -163,6 +170,21 @@ class Intake:
     runtime: Runtime
     github: FakeGitHub
     clock: Clock
+    triage: Triage
+
+    def send(
+        self,
+        payload: dict[str, Any] | bytes,
+        event: str = "issue_comment",
+        *,
+        delivery_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """The HTTP exchange alone: intake stores the delivery (or refuses it)."""
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        sent = headers_for(body, event, delivery_id)
+        sent.update(headers or {})
+        return self.client.post("/api/github/webhooks", content=body, headers=sent)
 
     def post(
         self,
@@ -172,10 +194,24 @@ class Intake:
         delivery_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        sent = headers_for(body, event, delivery_id)
-        sent.update(headers or {})
-        return self.client.post("/api/github/webhooks", content=body, headers=sent)
+        """Send, let triage decide, answer with the status and the delivery's record."""
+        delivery_id = delivery_id or str(uuid.uuid4())
+        response = self.send(payload, event, delivery_id=delivery_id, headers=headers)
+        if response.status_code not in (200, 202):
+            return response
+        self.triage.drain()
+        record = self.runtime.deliveries.find(delivery_id)
+        assert record is not None, "a 2xx answer without a stored delivery"
+        seen = {
+            "delivery_id": record.delivery_id,
+            "outcome": record.outcome,
+            "reason": record.reason,
+            "job_id": record.job_id,
+            "duplicate": bool(response.json().get("duplicate", False)),
+        }
+        if record.state != "decided":
+            seen["state"] = record.state
+        return httpx.Response(response.status_code, json=seen, headers=response.headers)
 
     def comment(self, body: str, **kwargs: Any) -> httpx.Response:
         return self.post(comment_payload(body, **kwargs))
@@ -223,6 +259,7 @@ def running_intake(settings: Settings) -> Iterator[Intake]:
         github = FakeGitHub(mock, permissions={"writer": "write", "reader": "read"})
         github.install()
         app = create_app(runtime, clock=clock)
+        triage = Triage(app.state.context, app.state.router, "test-triage", jitter=lambda: 0.0)
         with TestClient(app) as client:
-            yield Intake(client, runtime, github, clock)
+            yield Intake(client, runtime, github, clock, triage)
     runtime.close()

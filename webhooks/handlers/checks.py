@@ -15,7 +15,7 @@ from webhooks.routing import Decision, Delivery, Router, ignored
 router = Router()
 
 
-@router.register("check_run", action="rerequested")
+@router.register("check_run", action="rerequested", payload=CheckRunEvent)
 def check_run_rerequested(ctx: Context, delivery: Delivery) -> Decision:
     event = read_payload(CheckRunEvent, delivery.payload)
     run = event.check_run

@@ -17,7 +17,7 @@ WAITING_STATES = [JobState.QUEUED, JobState.PROPOSED, JobState.PLANNED]
 UNINSTALLED = "the App was uninstalled"
 
 
-@router.register("installation")
+@router.register("installation", payload=InstallationEvent)
 def installation(ctx: Context, delivery: Delivery) -> Decision:
     event = read_payload(InstallationEvent, delivery.payload)
     if event.action != "deleted":
@@ -34,7 +34,7 @@ def installation(ctx: Context, delivery: Delivery) -> Decision:
     )
 
 
-@router.register("installation_repositories")
+@router.register("installation_repositories", payload=InstallationEvent)
 def installation_repositories(ctx: Context, delivery: Delivery) -> Decision:
     event = read_payload(InstallationEvent, delivery.payload)
     return Decision(

@@ -25,7 +25,7 @@ router = Router()
 BRANCH_PREFIX = "farcaster/"
 
 
-@router.register("pull_request", action="closed")
+@router.register("pull_request", action="closed", payload=PullRequestEvent)
 def pull_request_closed(ctx: Context, delivery: Delivery) -> Decision:
     event = read_payload(PullRequestEvent, delivery.payload)
     pull = event.pull_request

@@ -2,6 +2,9 @@
 
 One process for the embedded setup (SQLite, ``--workers N``); any number of stateless
 replicas behind a load balancer on PostgreSQL (``--workers 0``, runners elsewhere).
+Intake stores each delivery and answers; the triage loop, a thread of this process unless
+``--no-triage``, decides them (webhooks/triage.py), and recovers deliveries GitHub failed to
+hand over (webhooks/recovery.py). ``farcaster worker`` triages too.
 The agents file is read at start and on SIGHUP, as for ``farcaster worker``.
 """
 
@@ -35,6 +38,13 @@ def serve(
     log_format: Annotated[
         str, typer.Option("--log-format", help="Log lines as 'json' or 'console'.")
     ] = "console",
+    triage: Annotated[
+        bool,
+        typer.Option(
+            "--triage/--no-triage",
+            help="Decide stored deliveries in this process (workers triage too).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the GitHub webhook endpoint, /healthz, /readyz and /metrics."""
     import uvicorn
@@ -61,8 +71,15 @@ def serve(
 
         warn_about_host_network(runtime.agents.current())
     stop_workers: Callable[[], None] | None = None
+    stop_triage: Callable[[], None] | None = None
     try:
         app = create_app(runtime)  # refuses to start without a webhook secret
+        if triage:
+            from webhooks.background import start_background
+
+            stop_triage = start_background(
+                runtime, app.state.context, app.state.router, app.state.wake
+            )
         if workers > 0:
             from bot.app.workers import start_background_workers
 
@@ -70,6 +87,8 @@ def serve(
         # log_config=None: uvicorn's records go through our handler (redacted, one format).
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=True)
     finally:
+        if stop_triage is not None:
+            stop_triage()
         if stop_workers is not None:
             stop_workers()
         runtime.close()

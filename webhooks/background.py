@@ -1,0 +1,107 @@
+"""What runs beside intake: the triage loop, the body retention sweep, the recovery sweep.
+
+- ``farcaster serve`` runs them in one thread (:func:`start_background`), woken by intake
+  for each delivery it stores; ``farcaster worker`` runs one triage pass per loop as a side
+  task (:func:`triage_side_task`), with the same housekeeping.
+- Retention: every hour (and at start) the bodies of settled deliveries older than
+  ``delivery_retention_days`` are emptied.
+- Recovery (webhooks/recovery.py): at start and every ``recovery_interval_seconds``.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from bot.app.runtime import Runtime
+from webhooks.context import Context
+from webhooks.handlers import build_router
+from webhooks.routing import Router
+from webhooks.triage import Triage, run_triage_forever
+
+log = logging.getLogger(__name__)
+
+RETENTION_SWEEP_SECONDS = 3600.0
+
+
+class Every:
+    """Runs ``task`` at the first call and then once per ``seconds`` (monotonic clock)."""
+
+    def __init__(self, seconds: float, task: Callable[[], object], name: str) -> None:
+        self.seconds = seconds
+        self.task = task
+        self.name = name
+        self._next = 0.0
+
+    def __call__(self) -> None:
+        if self.seconds <= 0 or time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + self.seconds
+        try:
+            self.task()
+        except Exception:  # a sweep that fails waits for its next turn; triage goes on
+            log.exception("%s failed; next try in %.0f s", self.name, self.seconds)
+
+
+def housekeeping(runtime: Runtime) -> Callable[[], None]:
+    settings = runtime.settings
+    retention = settings.delivery_retention_days * 86400.0
+
+    def forget() -> None:
+        forgotten = runtime.deliveries.forget_bodies(retention_seconds=retention)
+        if forgotten:
+            log.info("emptied the bodies of %d settled deliveries", forgotten)
+
+    tasks = [Every(RETENTION_SWEEP_SECONDS, forget, "the retention sweep")]
+    if settings.recovery_interval_seconds > 0 and settings.github_app_id is not None:
+        from webhooks.recovery import recovery_for
+
+        recover = recovery_for(runtime)
+        tasks.append(Every(settings.recovery_interval_seconds, recover.run, "the recovery sweep"))
+
+    def run() -> None:
+        for task in tasks:
+            task()
+
+    return run
+
+
+def start_background(
+    runtime: Runtime, context: Context, router: Router, wake: threading.Event
+) -> Callable[[], None]:
+    """Start the triage thread; returns a function that stops it and waits for it."""
+    stop = threading.Event()
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}-triage"
+    triage = Triage(context, router, owner)
+    thread = threading.Thread(
+        target=run_triage_forever,
+        args=(triage, stop, wake),
+        kwargs={"housekeeping": housekeeping(runtime)},
+        name="farcaster-triage",
+        daemon=True,
+    )
+    thread.start()
+
+    def stop_it() -> None:
+        stop.set()
+        wake.set()
+        thread.join(timeout=30)
+
+    return stop_it
+
+
+def triage_side_task(runtime: Runtime, owner: str) -> Callable[[], int]:
+    """One triage pass (and the housekeeping due) per worker loop; how many it handled."""
+    from webhooks.app import build_context
+
+    triage = Triage(build_context(runtime), build_router(), owner)
+    chores = housekeeping(runtime)
+
+    def task() -> int:
+        chores()
+        return triage.run_once()
+
+    return task
