@@ -25,7 +25,7 @@ from webhooks.routing import Decision, Delivery, Router, ignored
 router = Router()
 
 
-@router.register("pull_request_review_comment", action="created")
+@router.register("pull_request_review_comment", action="created", payload=ReviewCommentEvent)
 def review_comment_created(ctx: Context, delivery: Delivery) -> Decision:
     event = read_payload(ReviewCommentEvent, delivery.payload)
     comment = event.comment
