@@ -27,8 +27,8 @@ lint: $(STAMP)  ## ruff check and ruff format --check
 typecheck: $(STAMP)  ## mypy --strict on bot/, webhooks/, proposals/
 	$(BIN)/mypy
 
-unit: $(STAMP)  ## Only the fast tests (no end-to-end)
-	$(BIN)/pytest -q -m "not e2e and not slow"
+unit: $(STAMP)  ## Only the unit tests (pure: no database, no process)
+	$(BIN)/pytest -q tests/unit
 
 test: lint typecheck  ## Install, lint, type-check and run every test (SQLite and PostgreSQL)
 	$(BIN)/pytest -q
