@@ -79,6 +79,9 @@ from proposals.ledger import Ledger, TreeProgress, content_key
 from proposals.reports import CheckOutput, PullInfo
 from proposals.validation import FileChange, read_diff, touched_paths, validate
 
+# A drift check this recent (on the database clock) still holds for the branch step.
+DRIFT_FRESH_SECONDS = 60.0
+
 
 def apply_job(services: Services, lease: Lease, guard: LeaseGuard) -> None:
     """The APPLY-phase handler (see the module docstring for what it promises)."""
@@ -174,7 +177,8 @@ class _Interpretation:
     def _no_drift(self, changes: list[FileChange], branch: str) -> bool:
         """True when the proposal may still be applied; False when the job went back to RUN.
 
-        Checked before an attempt's first write and, unless that attempt checked already,
+        Checked before an attempt's first write and, unless that attempt checked already
+        or an earlier one did less than ``DRIFT_FRESH_SECONDS`` before this attempt began,
         again before the branch is created: a proposal that waited (a rate limit, pacing,
         a backoff) is checked against the base branch as it is then. Once the branch is
         recorded, the commit is public and the decision made.
@@ -183,6 +187,9 @@ class _Interpretation:
         if self.ledger.result("ref") is not None or self._drift_checked:
             return True
         self._drift_checked = True
+        checks = [e.at for e in self.store.events(job.id) if e.kind == EventKind.DRIFT_CHECKED]
+        if checks and job.updated_at - max(checks) < DRIFT_FRESH_SECONDS:
+            return True  # a short wait between chunks (pacing) did not need another look
         touched = {c.path for c in changes} | {c.old_path for c in changes if c.old_path}
         found = drift.check(
             self.repo.gh, job.owner, job.name, base_sha=base_sha, branch=branch, touched=touched

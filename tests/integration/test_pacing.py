@@ -44,10 +44,13 @@ def test_concurrent_takers_never_get_more_than_the_bucket_holds(database: Databa
     assert granted.count(0.0) == 20 and len(granted) == 60
 
 
-def paced_world(store: Store, outbox: Outbox, settings: Settings, clock: list[float]) -> World:
-    """The fake GitHub, its client pacing writes through a bucket of 3, refilled 1 a minute."""
+def paced_world(
+    store: Store, outbox: Outbox, settings: Settings, clock: list[float], burst: int = 3
+) -> World:
+    """The fake GitHub, its client pacing writes through a bucket of ``burst``, refilled 1 a
+    minute."""
     world = World.make(store, outbox, settings)
-    pacing = Pacing(store.db, Bucket(rate=1 / 60, burst=3), jitter=lambda: 0.0)
+    pacing = Pacing(store.db, Bucket(rate=1 / 60, burst=burst), jitter=lambda: 0.0)
 
     def pace() -> None:
         wait = pacing.take(INSTALLATION, now=clock[0])
@@ -105,3 +108,25 @@ def test_the_bucket_fill_is_a_metric(store: Store) -> None:
     text = generate_latest(build_registry(store, pacing)).decode()
     (line,) = [x for x in text.splitlines() if x.startswith("farcaster_pacing_tokens{")]
     assert line.startswith(f'farcaster_pacing_tokens{{installation="{INSTALLATION}"}} 9.0')
+
+
+def test_a_job_resumed_after_a_long_wait_checks_drift_again_before_its_branch(
+    store: Store, outbox: Outbox, settings: Settings
+) -> None:
+    clock = [T0]
+    world = paced_world(store, outbox, settings, clock, burst=1)
+    world.proposed()
+    assert world.apply().state is JobState.PROPOSED  # the tree went out; then it waited
+    assert world.fake.created["tree"] == 1 and world.fake.created["commit"] == 0
+    new_head = world.fake.push("main", {"app/util.py": b"def old_name(x):\n    return x + x\n"})
+
+    for minutes in (10, 20, 30):  # the commit, then (the base looked at again) no branch
+        if world.job().state is not JobState.PROPOSED:
+            break
+        clock[0] += 120
+        world.apply(now=world.later(60 * minutes))
+    job = world.job()
+
+    assert job.state is JobState.QUEUED and job.base_sha == new_head
+    assert world.fake.created["commit"] == 1 and world.fake.created["ref"] == 0
+    assert not world.fake.pulls
