@@ -5,7 +5,8 @@
   task (:func:`triage_side_task`), with the same housekeeping.
 - Retention: every hour (and at start) the bodies of settled deliveries older than
   ``delivery_retention_days`` are emptied.
-- Recovery (webhooks/recovery.py): at start and every ``recovery_interval_seconds``.
+- Recovery (webhooks/recovery.py): a few seconds after start (once ``serve`` listens), then
+  every ``recovery_interval_seconds``.
 """
 
 import logging
@@ -28,13 +29,16 @@ RETENTION_SWEEP_SECONDS = 3600.0
 
 
 class Every:
-    """Runs ``task`` at the first call and then once per ``seconds`` (monotonic clock)."""
+    """Runs ``task`` once ``first_after`` seconds have passed, then once per ``seconds``
+    (monotonic clock)."""
 
-    def __init__(self, seconds: float, task: Callable[[], object], name: str) -> None:
+    def __init__(
+        self, seconds: float, task: Callable[[], object], name: str, *, first_after: float = 0.0
+    ) -> None:
         self.seconds = seconds
         self.task = task
         self.name = name
-        self._next = 0.0
+        self._next = time.monotonic() + first_after
 
     def __call__(self) -> None:
         if self.seconds <= 0 or time.monotonic() < self._next:
@@ -60,7 +64,11 @@ def housekeeping(runtime: Runtime) -> Callable[[], None]:
         from webhooks.recovery import recovery_for
 
         recover = recovery_for(runtime)
-        tasks.append(Every(settings.recovery_interval_seconds, recover.run, "the recovery sweep"))
+        # Shortly after start, so that this server listens when the redeliveries arrive.
+        interval = settings.recovery_interval_seconds
+        tasks.append(
+            Every(interval, recover.run, "the recovery sweep", first_after=min(interval, 3.0))
+        )
 
     def run() -> None:
         for task in tasks:

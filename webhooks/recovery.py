@@ -8,7 +8,9 @@ cursor) back to the last point already read, group the attempts by ``guid`` (the
 
 - has no attempt with status ``OK``,
 - is not in the inbox (its guid is no stored delivery id), and
-- was not asked for in the last ``RECENTLY_ASKED_SECONDS`` (its redelivery may be on its way).
+- was not asked for in the last ``RECENTLY_ASKED_SECONDS`` (its redelivery may be on its
+  way), unless an attempt newer than the one asked about failed since (the redelivery came,
+  and failed too).
 
 Bounds: at most ``max_pages`` pages and ``max_redeliveries`` requests per sweep, and no new
 call after ``budget_seconds``. The watermark (the newest delivery id read) is stored only
@@ -138,7 +140,12 @@ class Recovery:
             return []
         known = self.deliveries.known(failed)
         asked = self.recoveries.asked_since(failed, seconds_ago=RECENTLY_ASKED_SECONDS)
-        return [guid for guid in failed if guid not in known and guid not in asked]
+
+        def on_its_way(guid: str) -> bool:
+            newest_attempt = max(int(a["id"]) for a in groups[guid])
+            return guid in asked and newest_attempt <= asked[guid]
+
+        return [guid for guid in failed if guid not in known and not on_its_way(guid)]
 
     def _record(self, attempt: dict[str, Any], outcome: str, reason: str | None) -> None:
         self.recoveries.record(

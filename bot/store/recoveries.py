@@ -36,8 +36,9 @@ class Recoveries:
         with self.db.transaction() as conn:
             st.set_recovery_watermark(conn, name, hook_delivery_id, self.db.now(conn))
 
-    def asked_since(self, guids: Sequence[str], *, seconds_ago: float) -> set[str]:
-        """Which of ``guids`` were asked for in the last ``seconds_ago`` seconds."""
+    def asked_since(self, guids: Sequence[str], *, seconds_ago: float) -> dict[str, int]:
+        """Of ``guids``, those asked for in the last ``seconds_ago`` seconds, each with the
+        newest attempt id asked about."""
         with self.db.read() as conn:
             since = self.db.now(conn) - seconds_ago
             return st.recovered_guids_since(conn, guids, since=since)

@@ -812,14 +812,19 @@ def insert_recovery(conn: Connection, values: Mapping[str, Any]) -> None:
     conn.execute(insert(RECOVERIES).values(**values))
 
 
-def recovered_guids_since(conn: Connection, guids: Sequence[str], *, since: float) -> set[str]:
-    """Which of ``guids`` the sweep asked GitHub to redeliver after ``since``."""
+def recovered_guids_since(
+    conn: Connection, guids: Sequence[str], *, since: float
+) -> dict[str, int]:
+    """Of ``guids``, those the sweep asked GitHub to redeliver after ``since``, each with
+    the newest attempt id it asked about."""
     if not guids:
-        return set()
-    stmt = select(RECOVERIES.c.guid).where(
-        RECOVERIES.c.guid.in_(list(guids)), RECOVERIES.c.at >= since
+        return {}
+    stmt = (
+        select(RECOVERIES.c.guid, func.max(RECOVERIES.c.hook_delivery_id))
+        .where(RECOVERIES.c.guid.in_(list(guids)), RECOVERIES.c.at >= since)
+        .group_by(RECOVERIES.c.guid)
     )
-    return {str(r[0]) for r in conn.execute(stmt)}
+    return {str(guid): int(hook_id) for guid, hook_id in conn.execute(stmt)}
 
 
 def recoveries_newest_first(conn: Connection, *, limit: int) -> list[RowMapping]:
