@@ -11,7 +11,8 @@ Per size, counted from the emulator's journal between the comment and the finish
 (its status comment included):
 
 - requests: every API and codeload request, except minting the installation token and the
-  feedback (the 👀 reaction, status comment posts and edits), which issue 12 counts apart;
+  feedback (the 👀 reaction, status comment posts and edits), which issue 12 counts apart,
+  and serve's background polling of the App's webhook deliveries (no one PR's);
 - content-creating: POST/PATCH/PUT/DELETE among them, tree chunks apart (``trees``);
 - GET: the reads among them (intake's, the runner's tarball, the interpreter's);
 - seconds from the comment to ``done``: the runner (claimed for RUN to proposal stored)
@@ -53,6 +54,8 @@ COMMAND = "/farcaster rename old_name new_name"
 CONTENT = {"POST", "PATCH", "PUT", "DELETE"}
 FEEDBACK = re.compile(r"/reactions$|/issues/\d+/comments$|/issues/comments/\d+$")
 TOKEN = re.compile(r"/app/installations/\d+/access_tokens$")
+# The App's own background calls (serve polling its webhook deliveries): no one PR's.
+APP_LEVEL = re.compile(r"^/api/v3/app/hook/")
 
 
 def make_package(folder: Path, files: int) -> None:
@@ -88,7 +91,7 @@ def count(entries: list[dict[str, Any]]) -> Counts:
     counts = Counts()
     for entry in entries:
         method, path = entry["method"], entry["path"]
-        if path.startswith("/_emulator"):
+        if path.startswith("/_emulator") or APP_LEVEL.search(path):
             continue
         if entry["status"] == 403 and method in CONTENT:
             counts.secondary_403 += 1
