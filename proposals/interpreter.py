@@ -23,6 +23,12 @@ reviewers from the repository's settings, when it names any) → check_run → c
 complete. A plan:
 validate → plan_check_run → comment → complete(PLANNED); it opens nothing.
 
+A revision (``job.parent_id``, mode pr) commits on its parent's branch as a fast-forward
+only and any move of that branch re-runs it; a refresh (mode refresh) force-moves the
+parent's branch onto its commit only while every commit on it is the App's, else pauses
+(:mod:`proposals.revisions`, :mod:`proposals.refresh`). Neither opens a pull request; both
+read the parent's and write the parent's status comment.
+
 Invariants.
 
 1. Nothing reaches GitHub before the diff validates against the files at its base SHA.
@@ -71,7 +77,7 @@ from bot.core.vocab import EventKind, JobMode
 from bot.store.pacing import allowance
 from bot.worker.leases import LeaseGuard
 from bot.worker.services import Services, github_for
-from proposals import drift, effects, policy, pr_extras, reports, revisions, trees
+from proposals import drift, effects, policy, pr_extras, refresh, reports, revisions, trees
 from proposals import verdict as verdict_report
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
@@ -220,7 +226,9 @@ class _Interpretation:
     def _revision_moved(self, head: str) -> bool:
         """A revision is one fast-forward commit: any move of its branch means re-running,
         except onto the revision's own commit (a crash after the branch moved)."""
-        if not self.job.is_revision or head == self.proposal.base_sha:
+        if self.job.mode is not JobMode.PR or not self.job.is_revision:
+            return False
+        if head == self.proposal.base_sha:
             return False
         return head != (self.ledger.result("commit") or {}).get("sha")
 
@@ -247,13 +255,12 @@ class _Interpretation:
 
     def _finish(self, ref_sha: str, branch: str) -> None:
         if self.job.is_revision:
-            self._finish_revision(ref_sha)
+            self._finish_child(ref_sha)
             return
         pr = self._pull_request(branch)
         self._pr_extras(pr)
         self._check_runs(ref_sha, pr)
-        listed = revisions.revision_lines(self.store, self.job.id, prefix=self.prefix)
-        self._comment(reports.done_comment(self.job, pr, prefix=self.prefix, revisions=listed))
+        self._comment(self._parent_status(self.job, pr))
         self._step_done("after_comment")
         self.guard.complete(
             self.store, data={"pr_number": pr.number, "pr_url": pr.url, "pr_state": pr.state}
@@ -296,6 +303,8 @@ class _Interpretation:
         if not self._no_drift(changes, branch):
             return None
         self._hold()
+        if job.mode is JobMode.REFRESH:
+            return self._replace_branch(commit)
         if job.is_revision:
             return self._advance(commit, parent)
         ref = self.ledger.once(
@@ -332,6 +341,52 @@ class _Interpretation:
         self._step_done("after_ref")
         return str(done["sha"])
 
+    def _replace_branch(self, commit: str) -> str | None:
+        """A refresh's commit replaces the proposal's branch (a force-move), only while every
+        commit on it is Farcaster's, unless ``refresh --force`` asked; None: paused."""
+        job = self.job
+        done = self.ledger.result("ref")
+        if done is None:
+            pr_number = int(job.command["pr_number"])
+            foreign = refresh.foreign_commits(self.repo, pr_number, self._identity()["email"])
+            if foreign and not job.command.get("force"):
+                self._pause_refresh(pr_number, foreign)
+                return None
+            self._hold()
+            self.repo.before_create()
+            self.repo.gh.update_ref(job.owner, job.name, job.branch, commit, force=True)
+            done = self.ledger.once("ref", lambda: {"branch": job.branch, "sha": commit})
+        self.store.note(
+            str(job.parent_id),
+            EventKind.REFRESHED,
+            {"job": job.id, "base_ref": job.base_ref, "base_sha": self.proposal.base_sha},
+        )
+        self._step_done("after_ref")
+        return str(done["sha"])
+
+    def _pause_refresh(self, pr_number: int, foreign: list[str]) -> None:
+        """Someone else's commit is on the branch: note the pause on the proposal, say so in
+        its status comment, and end the refresh without moving anything."""
+        parent = self.store.get(str(self.job.parent_id))
+        self.store.note(
+            parent.id, EventKind.REFRESH_PAUSED, {"job": self.job.id, "commits": foreign[:5]}
+        )
+        pr = effects.read_pull(self.repo, pr_number)
+        self._comment(self._parent_status(parent, pr), about=parent)
+        self.store.complete(self.job.id, self.token, data={"paused": True, "commits": foreign[:5]})
+
+    def _parent_status(self, parent: Job, pr: PullInfo, landed: str | None = None) -> str:
+        at = (self.job.id, landed) if landed and self.job.mode is JobMode.PR else None
+        listed = revisions.revision_lines(self.store, parent.id, prefix=self.prefix, landed=at)
+        notes = revisions.refresh_notes(self.store, parent.id, prefix=self.prefix)
+        return reports.done_comment(parent, pr, prefix=self.prefix, revisions=listed, notes=notes)
+
+    def _identity(self) -> dict[str, str]:
+        settings = self.services.settings
+        return effects.identity(
+            settings.github_app_slug, settings.github_app_id, self.job.created_at
+        )
+
     def _our_commits(self) -> set[str]:
         """Every commit this job ever recorded (the trail keeps them when a ledger is reset)."""
         return {
@@ -342,9 +397,9 @@ class _Interpretation:
             and e.data.get("sha")
         }
 
-    def _finish_revision(self, ref_sha: str) -> None:
-        """The parent's pull request (read, never opened), the revision's check run, and the
-        parent's status comment with its revisions."""
+    def _finish_child(self, ref_sha: str) -> None:
+        """A revision's or a refresh's ending: the parent's pull request (read, never
+        opened), the job's check run, and the parent's status comment."""
         job = self.job
         parent = self.store.get(str(job.parent_id))
         if parent.pr_number is None:
@@ -361,11 +416,7 @@ class _Interpretation:
         pr = effects.read_pull(self.repo, parent.pr_number)
         self._step_done("after_pr")
         self._check_runs(ref_sha, pr)
-        listed = revisions.revision_lines(
-            self.store, parent.id, prefix=self.prefix, landed=(job.id, ref_sha)
-        )
-        body = reports.done_comment(parent, pr, prefix=self.prefix, revisions=listed)
-        self._comment(body, about=parent)
+        self._comment(self._parent_status(parent, pr, landed=ref_sha), about=parent)
         self._step_done("after_comment")
         self.store.complete(
             job.id,

@@ -79,6 +79,8 @@ def command_text(job: Job, *, prefix: str = DEFAULT_PREFIX) -> str:
             words.append("--regex")
     elif name == "run":
         words = ["run", command.get("agent", ""), command.get("instruction", "")]
+    elif name == "refresh":
+        words = ["refresh", *(["--force"] if command.get("force") else [])]
     else:
         words = [name]
     for glob in command.get("paths") or []:
@@ -98,6 +100,8 @@ def pr_title(job: Job, *, template: str | None = None) -> str:
         title = f"Rename {command.get('old')} to {command.get('new')}"
     elif name == "replace":
         title = f"Replace {command.get('pattern')} with {command.get('replacement')}"
+    elif name == "refresh":
+        title = f"Refresh on {job.base_ref}"
     else:
         first = str(command.get("instruction", "")).strip().splitlines() or [""]
         title = f"{command.get('agent', job.agent)}: {first[0]}".rstrip(": ")
@@ -219,7 +223,12 @@ def _heading(job: Job, text: str, *, prefix: str) -> list[str]:
 
 
 def done_comment(
-    job: Job, pr: PullInfo, *, prefix: str = DEFAULT_PREFIX, revisions: Sequence[str] = ()
+    job: Job,
+    pr: PullInfo,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    revisions: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> str:
     """The status comment once the job's pull request exists (or was closed or merged),
     with its revisions, one line each (proposals/revisions.py), when there are any."""
@@ -234,7 +243,8 @@ def done_comment(
     else:
         title, text = "done", f"Opened pull request #{pr.number}: {pr.url}"
     listed = ["", "**Revisions**", "", *revisions] if revisions else []
-    return "\n".join([*_heading(job, title, prefix=prefix), "", text, *listed]) + "\n"
+    noted = ["", *notes] if notes and pr.state == "open" else []
+    return "\n".join([*_heading(job, title, prefix=prefix), "", text, *noted, *listed]) + "\n"
 
 
 def plan_comment(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from bot.core.errors import GitHubRefused, RefConflict
 from bot.core.records import Job, JobState
+from bot.core.vocab import EventKind, JobMode
 from bot.store import Store
 from proposals.effects import Repo
 from proposals.markdown import code_span, plain
@@ -65,7 +66,7 @@ def revision_lines(
     """One line per revision of ``parent_id``, in order. ``landed``: (job id, commit) of a
     revision that has just landed but is not marked done yet."""
     lines = []
-    for job in store.revisions(parent_id):
+    for job in children(store, parent_id, JobMode.PR):
         lines.append(
             f"{job.revision}. {code_span(command_text(job, prefix=prefix))} by "
             f"@{job.requester or 'someone'}: {_where(store, job, landed)}"
@@ -85,3 +86,32 @@ def _where(store: Store, job: Job, landed: tuple[str, str] | None) -> str:
     if job.state is JobState.CANCELLED:
         return "cancelled"
     return "working on it"
+
+
+# -- what the status comment says about refreshes -----------------------------------------
+
+PAUSED = (
+    "Refresh paused: someone other than Farcaster pushed to the branch, so Farcaster no "
+    "longer replaces it. {cmd} replaces it anyway."
+)
+
+
+def children(store: Store, parent_id: str, mode: JobMode) -> list[Job]:
+    """The parent's revision jobs (``JobMode.PR``) or refresh jobs (``JobMode.REFRESH``)."""
+    return [job for job in store.revisions(parent_id) if job.mode is mode]
+
+
+def refresh_notes(store: Store, parent_id: str, *, prefix: str) -> list[str]:
+    """The one line about refreshes, from the latest refresh event on the proposal."""
+    kinds = (EventKind.REFRESHED, EventKind.REFRESH_PAUSED)
+    latest = [e for e in store.events(parent_id) if e.kind in kinds][-1:]
+    if not latest:
+        return []
+    event = latest[0]
+    if event.kind is EventKind.REFRESH_PAUSED:
+        return [PAUSED.format(cmd=code_span(f"{prefix} refresh --force"))]
+    base_ref, base_sha = str(event.data.get("base_ref")), str(event.data.get("base_sha"))
+    return [
+        f"Refreshed on {code_span(base_ref)} at {code_span(short(base_sha))}: the branch was "
+        "rebuilt there, its revisions replayed."
+    ]

@@ -9,6 +9,7 @@ the App, ``@<github_app_slug>`` or ``@<slug>[bot]``, works the same)::
     PREFIX plan rename|replace|run ...
     PREFIX apply JOB | retry JOB | cancel JOB
     PREFIX status [JOB]
+    PREFIX refresh [--force]          (on a proposal's pull request)
     PREFIX help
 
 Which line is the command:
@@ -132,6 +133,13 @@ class StatusCommand(_Command):
     job: str | None = None
 
 
+class RefreshCommand(_Command):
+    """On a proposal's pull request: run its command chain again on the base's head."""
+
+    name: Literal["refresh"] = "refresh"
+    force: bool = False
+
+
 class HelpCommand(_Command):
     name: Literal["help"] = "help"
 
@@ -153,6 +161,7 @@ Command = Annotated[
     | RetryCommand
     | CancelCommand
     | StatusCommand
+    | RefreshCommand
     | HelpCommand
     | InvalidCommand,
     Field(discriminator="name"),
@@ -308,6 +317,11 @@ def _parse(text: str) -> Command:
         if not words:
             return StatusCommand()
         return StatusCommand(job=_single_job(verb, words))
+    if verb == "refresh":
+        words = _split(rest)
+        if words not in ([], ["--force"]):
+            raise _BadArguments("refresh takes nothing but --force")
+        return RefreshCommand(force=bool(words))
     if verb == "help":
         return HelpCommand()
     raise _BadArguments(f"there is no command {word!r}")
@@ -482,6 +496,7 @@ def help_text(prefix: str) -> str:
             f"{p} retry JOB",
             f"{p} cancel JOB",
             f"{p} status [JOB]",
+            f"{p} refresh [--force]             (on a proposal's PR: redo it on its base)",
             f"{p} help",
             "```",
             "",

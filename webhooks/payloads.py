@@ -154,6 +154,25 @@ class ReviewCommentEvent(_Lenient):
     installation: Installation | None = None
 
 
+class PushCommit(_Lenient):
+    id: Text
+    added: list[Text] = []
+    removed: list[Text] = []
+    modified: list[Text] = []
+
+
+class PushEvent(_Lenient):
+    ref: Text
+    before: Text
+    after: Text
+    created: bool = False
+    deleted: bool = False
+    forced: bool = False
+    commits: list[PushCommit] = []
+    repository: Repository
+    installation: Installation | None = None
+
+
 class PullRequestEvent(_Lenient):
     action: Text
     pull_request: PullRequest

@@ -32,6 +32,7 @@ An absent or empty file means the defaults. Example::
       timeout: 900                     # seconds for setup and run together, per tree
       must_pass: true                  # false: open the PR as a draft and say why
       compare_with_base: true          # failures the base has too do not count
+    refresh: on-conflict               # never | on-conflict | behind: after a base push
 
 Commands are argv lists, never a shell; ``$FARCASTER_JUNIT_XML`` in an argument is replaced
 by the path the runner reads JUnit XML from (also exported under that name).
@@ -191,6 +192,11 @@ class RepoConfig(_Section):
     permission: PermissionConfig = Field(default_factory=PermissionConfig)
     verify: VerifyConfig | None = Field(
         default=None, description="The repository's tests, run on every proposal."
+    )
+    refresh: Literal["never", "on-conflict", "behind"] = Field(
+        default="on-conflict",
+        description="When a push to the base branch refreshes open proposals: never, when "
+        "the push changed a file the proposal touches, or whenever it is behind.",
     )
 
     @field_validator("agents")

@@ -121,6 +121,16 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         default=1_000_000, gt=0, description="Largest single file a proposal may write."
     )
+    refresh_window_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="At most one automatic refresh of a proposal per this many seconds.",
+    )
+    max_refreshes_per_hour: int = Field(
+        default=30,
+        ge=0,
+        description="At most this many automatic refreshes a repository gets an hour.",
+    )
     tree_chunk_entries: int = Field(
         default=100,
         ge=1,

@@ -33,6 +33,9 @@ class EventKind(enum.StrEnum):
     PACED = "paced"  # the installation's shared write bucket asked us to wait (no request sent)
     GITHUB_AUTH = "github_auth"  # GitHub refused the App's credentials; they may heal
     PROPOSAL_CHANGED = "proposal_changed"  # the stored proposal differs from the ledger's
+    # On a proposal (the parent job), about its branch; the latest of the two is in force.
+    REFRESH_PAUSED = "refresh_paused"  # a human pushed to the proposal: its branch is kept
+    REFRESHED = "refreshed"  # a refresh replaced the branch on the base's head
     # What people did.
     CANCELLED = "cancelled"
     RETRIED = "retried"
@@ -47,6 +50,7 @@ class JobMode(enum.StrEnum):
 
     PR = "pr"  # a pull request
     PLAN = "plan"  # the diff in a comment; `/farcaster apply` turns it into PR mode
+    REFRESH = "refresh"  # a proposal's command chain again on its base's head, force-moved
 
 
 class PrOutcome(enum.StrEnum):

@@ -433,6 +433,14 @@ class GitHubClient:
         result: dict[str, Any] = self._json("GET", "/repos/{}/{}/pulls/{}", owner, repo, number)
         return result
 
+    def list_pull_commits(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+        """The pull request's commits, oldest first (GitHub lists at most 250)."""
+        return list(self._pages("/repos/{}/{}/pulls/{}/commits", owner, repo, number))
+
+    def list_pull_files(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
+        """The files the pull request changes (``filename``, ``previous_filename``)."""
+        return list(self._pages("/repos/{}/{}/pulls/{}/files", owner, repo, number))
+
     def find_pulls_by_head(self, owner: str, repo: str, head: str) -> list[dict[str, Any]]:
         """Pull requests of ``owner:branch``, open or closed."""
         return list(

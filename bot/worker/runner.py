@@ -21,6 +21,7 @@ as still running (bot/sandbox/leftovers.py) are ended. Fault points ``after_clai
 between any two steps.
 """
 
+import dataclasses
 import errno
 import os
 import re
@@ -36,6 +37,7 @@ from typing import Any
 from bot.agents.base import DEFAULT_MAX_LOG_BYTES, Agent, AgentLimits, AgentRequest, AgentResult
 from bot.agents.command import CommandAgent, scrubbed_env
 from bot.agents.registry import AgentRegistry
+from bot.core import chain
 from bot.core.errors import LIMIT_REASONS, AgentFailed, LeaseLost, Refusal
 from bot.core.faults import fault_point
 from bot.core.permissions import Permission, at_least
@@ -119,8 +121,11 @@ def run_job(runtime: Services, lease: Lease, guard: LeaseGuard) -> None:
             egress=blocked,
         )
         with _timed(agent.name) as outcome:
-            result = _run_agent(agent, request, Redactor(_values(secrets)))
-            guard.check()
+            # A refresh replays its proposal's command chain in this one checkout.
+            for name, command in chain.steps(job.agent, job.command):
+                step = dataclasses.replace(request, command=command)
+                result = _run_agent(registry.get(name), step, Redactor(_values(secrets)))
+                guard.check()
             fault_point("after_agent")
             diff = _diff_text(diff_against_base(snapshot), settings.max_diff_bytes)
             outcome.append("proposed")

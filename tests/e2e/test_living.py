@@ -226,3 +226,142 @@ def test_a_worker_killed_at_each_interpreter_fault_point_of_a_revision_leaves_on
         assert state["farcaster_branches"][job.branch]["commits_not_on_default"] == 2, point
         assert state["pulls"]["by_head"][job.branch] == 1, point
         status_says(box, number, f"commit `{head[:12]}`")
+
+
+# -- refresh --------------------------------------------------------------------------------
+
+PRICING = "inventory/pricing.py"
+GROSS = "\n\ndef gross_price(net):\n    return round(net * (1 + TAX_RATE), 2)\n"
+
+
+def revised_proposal(box: World) -> tuple[int, Job]:
+    """A proposal with one landed revision (rename TAX_RATE to VAT_RATE)."""
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+    finished_revision(box, job)
+    return number, job
+
+
+def push_to_main(box: World, files: dict[str, str], user: str = "carol") -> str:
+    return box.gh.push(box.owner, box.repo, "main", files, user=user, message="base moves")
+
+
+def refreshes_of(box: World, parent: Job) -> list[Job]:
+    return [j for j in box.store.revisions(parent.id) if j.mode == "refresh"]
+
+
+def forced_moves(box: World, job: Job) -> list[dict[str, object]]:
+    moves = box.gh.ref_log(box.owner, box.repo, f"refs/heads/{job.branch}")
+    return [m for m in moves if m["forced"]]
+
+
+def finished_refresh(box: World, parent: Job, count: int = 1) -> Job:
+    wait_until(
+        lambda: (
+            len(refreshes_of(box, parent)) == count and refreshes_of(box, parent)[-1].state.is_final
+        ),
+        timeout=120,
+        what=f"refresh {count} of {parent.id} to finish",
+    )
+    refresh = refreshes_of(box, parent)[-1]
+    assert refresh.state is JobState.DONE, refresh.last_error
+    box.wait_for_outbox()
+    return refresh
+
+
+@pytest.mark.parametrize("box", ENGINES, indirect=True)
+def test_a_base_push_touching_a_proposal_file_refreshes_it_with_its_revisions(
+    box: World,
+) -> None:
+    box.start_server(workers=1)
+    number, job = revised_proposal(box)
+    main = box.gh.files(box.owner, box.repo, ref="main")
+    new_base = push_to_main(box, {PRICING: main[PRICING] + GROSS})
+
+    finished_refresh(box, job)
+
+    head = head_of(box, job.branch)
+    assert parents_of(box, head) == [new_base]
+    files = box.gh.files(box.owner, box.repo, ref=job.branch)
+    assert "def price_without_tax(gross):" in files[PRICING]
+    assert "return round(net * (1 + VAT_RATE), 2)" in files[PRICING]  # revision replayed
+    assert box.state()["pulls"]["total"] == 1
+    assert len(forced_moves(box, job)) == 1
+    body = status_says(box, number, f"Refreshed on `main` at `{new_base[:12]}`")
+    assert "**Revisions**" in body
+
+
+def test_a_base_push_touching_nothing_of_the_proposal_changes_nothing(box: World) -> None:
+    box.start_server(workers=1)
+    _, job = proposal(box)
+    before = head_of(box, job.branch)
+
+    sent = box.gh.push_commit(
+        box.owner, box.repo, "main", {"docs/notes.md": "unrelated\n"}, user="carol"
+    )
+
+    assert sent["delivery"]["status"] == 202
+    box.wait_for_outbox()
+    assert refreshes_of(box, job) == []
+    assert head_of(box, job.branch) == before
+    assert forced_moves(box, job) == []
+
+
+def test_after_a_human_commit_refresh_pauses_once_until_forced(box: World) -> None:
+    box.start_server(workers=1)
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    branch_files = box.gh.files(box.owner, box.repo, ref=job.branch)
+    human = box.gh.push(
+        box.owner,
+        box.repo,
+        job.branch,
+        {"inventory/receipt.py": branch_files["inventory/receipt.py"] + "# reviewed\n"},
+        user="alice",
+    )
+    main = box.gh.files(box.owner, box.repo, ref="main")
+    push_to_main(box, {PRICING: main[PRICING] + GROSS})
+    push_to_main(box, {PRICING: main[PRICING] + GROSS + "\n# again\n"})
+    box.wait_for_outbox()
+
+    assert refreshes_of(box, job) == []
+    assert head_of(box, job.branch) == human and forced_moves(box, job) == []
+    body = status_says(box, number, "Refresh paused")
+    assert body.count("Refresh paused") == 1
+    (status,) = status_comments(box, number)
+    history = box.gh.comment_history(box.owner, box.repo, int(str(status["id"])))
+    assert sum("Refresh paused" in h["body"] for h in history) == 1  # said once
+
+    box.comment(job.pr_number, "/farcaster refresh --force")
+    finished_refresh(box, job)
+
+    assert len(forced_moves(box, job)) == 1
+    files = box.gh.files(box.owner, box.repo, ref=job.branch)
+    assert "# reviewed" not in files["inventory/receipt.py"]
+    assert "def price_without_tax(gross):" in files[PRICING]
+    status_says(box, number, "Refreshed on `main`")
+
+
+@pytest.mark.slow
+def test_twenty_base_pushes_in_a_minute_give_at_most_one_refresh_per_proposal(
+    box: World,
+) -> None:
+    box.start_server(workers=1)
+    _, first = proposal(box)
+    second_issue = box.open_issue("another")
+    box.comment(second_issue, "/farcaster rename Basket Cart")
+    (second,) = [j for j in box.jobs() if j.issue_number == second_issue]
+    second = box.wait_for_state(second.id, JobState.DONE, JobState.TOMBSTONED, timeout=90)
+    assert second.state is JobState.DONE, second.last_error
+    main = box.gh.files(box.owner, box.repo, ref="main")
+
+    for n in range(20):
+        push_to_main(box, {PRICING: main[PRICING] + GROSS + f"\n# storm {n}\n"})
+
+    for job in (first, second):
+        finished_refresh(box, job)
+    box.wait_for_outbox()
+    for job in (first, second):
+        assert len(refreshes_of(box, job)) == 1
+        assert len(forced_moves(box, job)) == 1

@@ -67,6 +67,7 @@ def test_the_manifest_gets_our_urls_and_keeps_its_permissions() -> None:
         "issue_comment",
         "pull_request",
         "pull_request_review_comment",
+        "push",
         "check_run",
     ]
     assert base["hook_attributes"]["url"] != manifest["hook_attributes"]["url"]  # a copy

@@ -1,6 +1,14 @@
 """The webhook handlers, one module per feature, composed into one router here."""
 
-from webhooks.handlers import checks, comments, installation, ping, pulls, review_comments
+from webhooks.handlers import (
+    checks,
+    comments,
+    installation,
+    ping,
+    pulls,
+    refresh,
+    review_comments,
+)
 from webhooks.routing import Router
 
 
@@ -13,5 +21,6 @@ def build_router() -> Router:
             installation.router,
             pulls.router,
             review_comments.router,
+            refresh.router,
         ]
     )

@@ -29,12 +29,13 @@ from webhooks.commands import (
     Command,
     JobCommandBase,
     PlanCommand,
+    RefreshCommand,
     RetryCommand,
     StatusCommand,
 )
 from webhooks.context import Context
 from webhooks.feedback import outbox_keys_of, reaction_item, reply_item
-from webhooks.handlers import revisions
+from webhooks.handlers import refresh, revisions
 from webhooks.keys import comment_key, job_id_for_comment
 from webhooks.payloads import IssueCommentEvent, PayloadError
 from webhooks.permissions import can_change_jobs
@@ -140,6 +141,8 @@ def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> D
         return start_job(ctx, github, request, command, mode=JobMode.PR)
     if isinstance(command, StatusCommand):
         return status(ctx, request, command)
+    if isinstance(command, RefreshCommand):
+        return start_refresh(ctx, github, request, command)
     if isinstance(command, RetryCommand | CancelCommand | ApplyCommand):
         return change_job(ctx, request, command)
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
@@ -207,6 +210,21 @@ def start_job(
         job=job,
         job_id=job_id,
         feedback=eyes(request, job_id),
+    )
+
+
+def start_refresh(
+    ctx: Context, github: GitHubClient, request: CommentRequest, command: RefreshCommand
+) -> Decision:
+    spec = refresh.manual_refresh(ctx, github, request, command.force)
+    if isinstance(spec, str):
+        return replied(request, spec, reason="refresh is not possible here")
+    return Decision(
+        DeliveryOutcome.JOB_CREATED,
+        f"refresh of job {spec.parent_id} on {spec.base_ref}@{(spec.base_sha or '')[:12]}",
+        job=spec,
+        job_id=spec.id,
+        feedback=eyes(request, spec.id),
     )
 
 

@@ -88,5 +88,5 @@ def revision_of_proposal(
         base_ref=branch,
         base_sha=head,
         parent_id=parent_id,
-        revision=len(ctx.store.revisions(parent_id)) + 1,
+        revision=len([j for j in ctx.store.revisions(parent_id) if j.mode is JobMode.PR]) + 1,
     )
