@@ -1,7 +1,7 @@
-"""Feedback on a comment (an ``eyes`` reaction, a reply), queued at intake, done by workers.
+"""Feedback on a comment (an ``eyes`` reaction, a reply), queued by triage, done by workers.
 
-Intake never calls GitHub to write: it queues outbox items in the transaction that records
-the delivery, and the outbox drainer (bot/worker/outbox.py) runs the handlers below.
+Triage never calls GitHub to write: it queues outbox items in the transaction that records
+the delivery's decision, and the outbox drainer (bot/worker/outbox.py) runs the handlers below.
 
 Item kinds and payloads:
 
