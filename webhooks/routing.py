@@ -4,11 +4,12 @@ A handler runs in triage (webhooks/triage.py), never in the webhook request (``p
 which reads only its payload). It reads the payload (lenient models), may make the few
 GitHub reads a decision needs, and returns a :class:`Decision`: what to record (outcome,
 reason), the job to create, the feedback to queue. It never writes a delivery itself;
-triage records the decision in one transaction. Handlers are registered per feature module (``@router.register("issue_comment",
-action="created", payload=IssueCommentEvent)``) and the feature routers are composed in
-``webhooks/handlers``. The ``payload`` model a handler reads is also what intake checks the
-payload against before storing it (types, control characters: 400), so a payload the handler
-would refuse is refused in the request, not found out later by triage.
+triage records the decision in one transaction. Handlers are registered per feature module
+(``@router.register("issue_comment", action="created", payload=IssueCommentEvent)``) and
+the feature routers are composed in ``webhooks/handlers``. The ``payload`` model a handler
+reads is also what intake checks the payload against before storing it (types, control
+characters: 400), so a payload the handler would refuse is refused in the request, not
+found out later by triage.
 """
 
 from collections.abc import Callable, Iterable

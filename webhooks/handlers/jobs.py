@@ -7,9 +7,10 @@ Rules:
   comment changes nothing and answers with the existing job.
 - Only commenters with write, maintain or admin permission (GitHub's collaborator
   permission, cached briefly) act on jobs; others get a polite refusal.
-- A new job records its base when triage decides its delivery: ``--base BRANCH``, else the pull request's base
-  branch for a comment on a PR, else the repository's default branch; and that branch's
-  head SHA. It is created with an ``eyes`` reaction in the decision's transaction.
+- A new job records its base when triage decides its delivery: ``--base BRANCH``, else
+  the pull request's base branch for a comment on a PR, else the repository's default
+  branch; and that branch's head SHA. It is created with an ``eyes`` reaction in the
+  decision's transaction.
 - ``retry``/``cancel``/``apply`` act through the store (idempotent there) and get an
   ``eyes`` reaction; when they change nothing the reply says why. ``status`` replies.
   JOB must belong to this repository.
