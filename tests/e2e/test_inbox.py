@@ -7,6 +7,7 @@ jobs run, nothing lost and nothing doubled.
 
 import sqlite3
 
+import httpx
 import pytest
 
 from bot.core.records import JobState
@@ -108,3 +109,25 @@ def test_a_locked_store_answers_503_and_the_redelivery_is_accepted_later(box: Wo
     assert accepted["status"] == 202
     box.wait_for_delivery(refused["delivery"]["id"])
     assert box.only_job().state is JobState.QUEUED
+
+
+def test_serve_on_a_read_only_sqlite_file_is_not_ready_and_says_why(box: World) -> None:
+    # Opened read-only, as a file the process may not write is (root ignores file modes).
+    path = box.database_url.removeprefix("sqlite:///")
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    args = ["serve", "--host", "127.0.0.1", "--port", str(box.server_port)]
+    box.server = box._spawn("server", args, box.env(FARCASTER_DATABASE_URL=read_only))
+    url = f"http://127.0.0.1:{box.server_port}/readyz"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code > 0
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, timeout=30, what="farcaster serve to answer /readyz")
+    ready = httpx.get(url, timeout=5)
+    assert ready.status_code == 503
+    assert "refuses writes" in ready.json()["reason"]
+    sent = box.comment(box.open_issue("read-only"), "/farcaster rename a b", decided=False)
+    assert sent["delivery"]["status"] == 503
