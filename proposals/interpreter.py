@@ -208,7 +208,11 @@ class _Interpretation:
                 phase=Phase.RUN,
                 reason=EventKind.DRIFT,
                 base_sha=found.head,
-                data={"files": list(found.files), "cause": found.reason, "old_base": base_sha},
+                data={
+                    "files": list(found.files),
+                    "cause": found.reason if found.stale else "branch_moved",
+                    "old_base": base_sha,
+                },
             )
             return False
         self.store.note(

@@ -365,3 +365,66 @@ def test_twenty_base_pushes_in_a_minute_give_at_most_one_refresh_per_proposal(
     for job in (first, second):
         assert len(refreshes_of(box, job)) == 1
         assert len(forced_moves(box, job)) == 1
+
+
+def test_a_revision_whose_branch_moved_meanwhile_runs_again_on_the_new_head(
+    box: World,
+) -> None:
+    box.start_server(workers=0)
+    box.start_worker("first")
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    box.stop_worker("first")
+    # This worker stores the revision's proposal (on the branch's head), then dies.
+    doomed = box.start_worker("doomed", fault="after_proposal")
+    box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+    doomed.wait(timeout=90)
+    assert doomed.returncode == FAULT_EXIT_STATUS, box.log("doomed")
+    branch_files = box.gh.files(box.owner, box.repo, ref=job.branch)
+    human = box.gh.push(
+        box.owner,
+        box.repo,
+        job.branch,
+        {"inventory/receipt.py": branch_files["inventory/receipt.py"] + "# reviewed\n"},
+        user="alice",
+    )
+
+    box.start_worker("fresh")
+    revision = finished_revision(box, job)
+
+    head = head_of(box, job.branch)
+    assert parents_of(box, head) == [human]  # the human commit is kept, ours on top
+    assert forced_moves(box, job) == []
+    drifts = [e for e in box.store.events(revision.id) if e.kind == "drift"]
+    assert [e.data["cause"] for e in drifts] == ["branch_moved"]
+    files = box.gh.files(box.owner, box.repo, ref=job.branch)
+    assert "# reviewed" in files["inventory/receipt.py"]
+    assert "VAT_RATE = 0.2" in files[PRICING]
+    status_says(box, number, f"commit `{head[:12]}`")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_at_each_interpreter_fault_point_of_a_refresh_moves_the_branch_once(
+    box: World,
+) -> None:
+    box.start_server(workers=0)
+    box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"
+    box.start_worker("first")
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    box.stop_worker("first")
+    for count, point in enumerate(INTERPRETER_POINTS, start=1):
+        # The base moves where the proposal does not look, so nothing refreshes by itself.
+        base = push_to_main(box, {f"docs/{point}.md": "moved\n"})
+        doomed = box.start_worker(f"doomed-{point}", fault=point)
+        box.comment(job.pr_number, "/farcaster refresh")
+        doomed.wait(timeout=90)
+        assert doomed.returncode == FAULT_EXIT_STATUS, box.log(f"doomed-{point}")
+        box.start_worker(f"fresh-{point}")
+        finished_refresh(box, job, count)
+        box.stop_worker(f"fresh-{point}")
+
+        assert parents_of(box, head_of(box, job.branch)) == [base], point
+        assert len(forced_moves(box, job)) == count, point
+        assert box.state()["pulls"]["by_head"][job.branch] == 1, point
+        status_says(box, number, f"Refreshed on `main` at `{base[:12]}`")

@@ -12,6 +12,7 @@ from webhooks.commands import (
     HelpCommand,
     InvalidCommand,
     PlanCommand,
+    RefreshCommand,
     RenameCommand,
     ReplaceCommand,
     RetryCommand,
@@ -461,3 +462,9 @@ def test_control_characters_make_a_command_invalid_and_are_not_echoed():
     assert isinstance(command, InvalidCommand)
     assert command.error == "the command holds control characters"
     assert "\x00" not in command.line and "\x1b" not in command.line
+
+
+def test_refresh_takes_only_force() -> None:
+    assert parse("/farcaster refresh") == RefreshCommand(force=False)
+    assert parse("/farcaster refresh --force") == RefreshCommand(force=True)
+    assert invalid_error("/farcaster refresh main") == "refresh takes nothing but --force"

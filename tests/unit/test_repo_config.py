@@ -281,3 +281,11 @@ def test_verify_defaults_to_must_pass_and_comparing_with_the_base() -> None:
 def test_a_verify_section_that_cannot_run_is_refused_with_its_line(text: str, why: str) -> None:
     with pytest.raises(InvalidRepoConfig, match=re.escape(why)):
         parse_repo_config(text)
+
+
+def test_refresh_defaults_to_on_conflict_and_takes_only_its_three_values() -> None:
+    assert parse_repo_config("").refresh == "on-conflict"
+    assert parse_repo_config("refresh: behind\n").refresh == "behind"
+    assert parse_repo_config("refresh: never\n").refresh == "never"
+    with pytest.raises(InvalidRepoConfig, match="refresh"):
+        parse_repo_config("refresh: sometimes\n")
