@@ -81,7 +81,12 @@ class Inbox:
         self._on_undecided = on_undecided  # wakes this process's triage loop
 
     def accept(self, delivery: Delivery, body: bytes) -> Answer:
-        """Check, store and answer a verified delivery; runs in a worker thread."""
+        """:meth:`check`, then :meth:`store`."""
+        checked = self.check(delivery, body)
+        return checked if isinstance(checked, Answer) else self.store(checked)
+
+    def check(self, delivery: Delivery, body: bytes) -> IncomingDelivery | Answer:
+        """The payload checks (pure CPU, no I/O): what to store, or the 400 answer."""
         try:
             read_payload(Envelope, delivery.payload)  # strict types, no control characters
             model = self.router.payload_model(delivery.event, delivery.action)
@@ -90,7 +95,7 @@ class Inbox:
         except PayloadError as exc:
             return error_answer(400, "bad_payload", str(exc))
         outcome, reason = self._settled_here(delivery)
-        incoming = IncomingDelivery(
+        return IncomingDelivery(
             delivery_id=delivery.id,
             event=delivery.event,
             action=delivery.action,
@@ -101,14 +106,18 @@ class Inbox:
             outcome=outcome,
             reason=reason,
         )
+
+    def store(self, incoming: IncomingDelivery) -> Answer:
+        """Write the checked delivery and answer (blocking: run it in a worker thread)."""
+        delivery_id = incoming.delivery_id
         try:
             accepted = self.deliveries.accept(incoming, busy_timeout_ms=self._busy_ms)
         except StoreError as exc:
             log.warning(
                 "delivery %s not stored, answered 503: %s",
-                delivery.id,
+                delivery_id,
                 exc.message,
-                extra={"delivery_id": delivery.id},
+                extra={"delivery_id": delivery_id},
             )
             return error_answer(
                 503,
@@ -117,13 +126,14 @@ class Inbox:
                 **{"Retry-After": str(STORE_RETRY_AFTER)},
             )
         if not accepted.new:
-            return _duplicate(delivery.id, self.deliveries.find(delivery.id))
+            return _duplicate(delivery_id, self.deliveries.find(delivery_id))
         if accepted.state == UNDECIDED:
             self._on_undecided()
-            body_out = {"delivery_id": delivery.id, "state": UNDECIDED, "duplicate": False}
+            body_out = {"delivery_id": delivery_id, "state": UNDECIDED, "duplicate": False}
             return Answer(202, body_out, ACCEPTED)
+        outcome, reason = incoming.outcome, incoming.reason
         status = 200 if outcome is DeliveryOutcome.PING else 202
-        body_out = {"delivery_id": delivery.id, "state": accepted.state, "duplicate": False}
+        body_out = {"delivery_id": delivery_id, "state": accepted.state, "duplicate": False}
         return Answer(status, {**body_out, "outcome": outcome, "reason": reason}, str(outcome))
 
     def _settled_here(self, delivery: Delivery) -> tuple[DeliveryOutcome | None, str | None]:

@@ -13,8 +13,9 @@ Checks, in this order, each answered with a one-line JSON reason and nothing sto
 Then the inbox checks the payload's types and stores the raw delivery in one statement
 (webhooks/inbox.py): 202 (``ping``: 200), or 503 with ``Retry-After`` when the store cannot
 take it. No GitHub call is made in the request: the triage loop decides the delivery
-afterwards (webhooks/triage.py). The verified work runs in a worker thread; the event loop
-only reads the body. Every answer, errors included, is counted in
+afterwards (webhooks/triage.py). The checks of a body up to 256 KB run on the event loop
+(a thread hop costs more than they do); a larger body's, and every store write, run in a
+worker thread. Every answer, errors included, is counted in
 ``farcaster_webhook_deliveries_total`` and logged with the delivery id.
 """
 
@@ -22,12 +23,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from bot.store.deliveries import IncomingDelivery
 from webhooks.inbox import Answer, Inbox, error_answer
 from webhooks.metrics import IntakeMetrics
 from webhooks.routing import Delivery
@@ -39,6 +41,7 @@ PATH = "/api/github/webhooks"
 MAX_BODY_BYTES = 25 * 1024 * 1024
 MAX_HEADER_CHARS = 100  # deliveries.delivery_id and .event are at most 100 characters
 UNVERIFIED = "unverified"
+INLINE_CHECK_BYTES = 256 * 1024
 
 
 async def read_body_limited(request: Request, limit: int) -> bytes | None:
@@ -97,22 +100,38 @@ def webhook_routes(
 ) -> APIRouter:
     router = APIRouter()
 
-    def process(headers: Mapping[str, str], body: bytes) -> tuple[str, Answer]:
+    def check(headers: Mapping[str, str], body: bytes) -> tuple[str, IncomingDelivery | Answer]:
         checked = check_delivery(secret, headers, body)
         if isinstance(checked, Answer):
             return UNVERIFIED if checked.status == 401 else headers.get(
                 "x-github-event", ""
             ), checked
+        return checked.event, inbox.check(checked, body)
+
+    async def process(headers: Mapping[str, str], body: bytes) -> tuple[str, Answer]:
+        # A small body is checked on the event loop (a thread hop costs more than the
+        # check); a large one, whose JSON takes long to parse, in a worker thread.
+        if len(body) <= INLINE_CHECK_BYTES:
+            event, checked = check(headers, body)
+        else:
+            event, checked = await anyio.to_thread.run_sync(check, headers, body)
+        if isinstance(checked, Answer):
+            return event, checked
+        return event, await anyio.to_thread.run_sync(inbox.store, checked)
+
+    async def guarded(headers: Mapping[str, str], body: bytes) -> tuple[str, Answer]:
         try:
-            return checked.event, inbox.accept(checked, body)
+            return await process(headers, body)
         except Exception:  # a bug: still counted and logged with the delivery id
-            log.exception("delivery %r: intake crashed", checked.id)
-            return checked.event, error_answer(500, "internal_error", "intake failed; see its log")
+            delivery_id = headers.get("x-github-delivery", "")[:MAX_HEADER_CHARS]
+            log.exception("delivery %r: intake crashed", delivery_id)
+            answer = error_answer(500, "internal_error", "intake failed; see its log")
+            return headers.get("x-github-event", ""), answer
 
     @router.post(PATH)
     async def receive(request: Request) -> Response:
         started = clock()
-        event, answer = await _receive(request, process)
+        event, answer = await _receive(request, guarded)
         seconds = clock() - started
         metrics.observe(event, answer.outcome, seconds)
         delivery_id = request.headers.get("x-github-delivery", "")[:MAX_HEADER_CHARS]
@@ -131,7 +150,8 @@ def webhook_routes(
 
 
 async def _receive(
-    request: Request, process: Callable[[Mapping[str, str], bytes], tuple[str, Answer]]
+    request: Request,
+    process: Callable[[Mapping[str, str], bytes], Awaitable[tuple[str, Answer]]],
 ) -> tuple[str, Answer]:
     headers = request.headers
     if not headers.get("x-hub-signature-256"):
@@ -143,4 +163,4 @@ async def _receive(
     if body is None:
         return UNVERIFIED, _too_large()
     plain = {k.lower(): v for k, v in headers.items()}
-    return await anyio.to_thread.run_sync(process, plain, body)
+    return await process(plain, body)
