@@ -180,3 +180,22 @@ def test_connections_postgresql_terminated_cost_neither_readiness_nor_a_delivery
     assert intake.send(comment_payload("/farcaster rename a b")).status_code == 202
     terminate_ours()
     assert intake.client.get("/readyz").status_code == 200
+
+
+@engine_independent
+def test_metrics_show_the_undecided_backlog_and_its_oldest_age(intake):
+    intake.send(comment_payload("/farcaster rename a b"), delivery_id="waiting")
+    samples = intake.client.get("/metrics").text
+    assert "farcaster_deliveries_undecided 1.0" in samples
+    age_line = next(
+        line
+        for line in samples.splitlines()
+        if line.startswith("farcaster_oldest_undecided_delivery_age_seconds ")
+    )
+    assert 0.0 <= float(age_line.split()[1]) < 60.0
+
+    intake.triage.drain()
+    samples = intake.client.get("/metrics").text
+    assert "farcaster_deliveries_undecided 0.0" in samples
+    assert "farcaster_oldest_undecided_delivery_age_seconds 0.0" in samples
+    assert 'farcaster_delivery_decisions{outcome="job_created"} 1.0' in samples
