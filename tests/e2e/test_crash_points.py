@@ -81,10 +81,10 @@ def test_every_fault_point_still_yields_one_of_each_effect(box: World) -> None:
     assert series["farcaster_lease_reclaims_total"] == expired_points
     assert series['farcaster_jobs{state="done"}'] == len(ALL_POINTS) + 1
     assert series["farcaster_fenced_write_rejections_total"] == 0
-    assert (
-        series['farcaster_webhook_deliveries_total{event="issue_comment",outcome="job_created"}']
-        == len(ALL_POINTS) + 1
-    )
+    # Intake accepts first and triage decides: one accepted delivery and one job per command.
+    accepted = 'farcaster_webhook_deliveries_total{event="issue_comment",outcome="accepted"}'
+    assert series[accepted] == len(ALL_POINTS) + 1
+    assert series['farcaster_delivery_decisions{outcome="job_created"}'] == len(ALL_POINTS) + 1
 
 
 def test_sigkill_at_random_moments_over_twenty_runs(
