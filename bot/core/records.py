@@ -65,8 +65,9 @@ class NewJob:
     base_ref: str | None = None
     base_sha: str | None = None
     max_attempts: int | None = None
-    parent_id: str | None = None  # a revision of that job's pull request
+    parent_id: str | None = None  # a revision (or refresh) of that job's pull request
     revision: int | None = None
+    run_after: float | None = None  # not before this time (a deferred refresh); None: now
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ def insert_job_if_new(conn: Connection, spec: NewJob, *, now: float, max_attempt
         "state": JobState.QUEUED.value,
         "attempts": 0,
         "max_attempts": spec.max_attempts or max_attempts,
-        "run_after": now,
+        "run_after": max(now, spec.run_after or now),
         "fencing_token": 0,
         "created_at": now,
         "updated_at": now,

@@ -360,11 +360,23 @@ def test_twenty_base_pushes_in_a_minute_give_at_most_one_refresh_per_proposal(
         push_to_main(box, {PRICING: main[PRICING] + GROSS + f"\n# storm {n}\n"})
 
     for job in (first, second):
-        finished_refresh(box, job)
+        wait_until(
+            lambda job=job: (
+                bool(refreshes_of(box, job)) and refreshes_of(box, job)[0].state.is_final
+            ),
+            timeout=120,
+            what=f"the first refresh of {job.id}",
+        )
     box.wait_for_outbox()
     for job in (first, second):
-        assert len(refreshes_of(box, job)) == 1
-        assert len(forced_moves(box, job)) == 1
+        assert len(forced_moves(box, job)) == 1  # one refresh ran for twenty pushes
+        ran, *later = refreshes_of(box, job)
+        assert ran.state is JobState.DONE, ran.last_error
+        # Pushes after it took its base leave one refresh waiting for the window's end.
+        assert len(later) <= 1
+        for waiting in later:
+            assert waiting.state is JobState.QUEUED
+            assert waiting.run_after >= ran.created_at + 300
 
 
 def test_a_revision_whose_branch_moved_meanwhile_runs_again_on_the_new_head(

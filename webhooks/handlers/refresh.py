@@ -8,10 +8,12 @@ Rules (intake's half; the interpreter moves the branch, proposals/interpreter.py
   repository's ``refresh`` setting (``.github/farcaster.yml`` at the pushed commit) says:
   ``never``; ``on-conflict`` (the default): each proposal whose pull request changes a file
   the push changed; ``behind``: every one. Pushes to ``farcaster/*`` branches are ours.
-- Coalesced and capped: a proposal gets no automatic refresh while one is waiting or within
-  ``refresh_window_seconds`` of its last one, and a repository at most
-  ``max_refreshes_per_hour``. Skips are named in the delivery's reason. An automatic refresh
-  is keyed by (pull request, base head SHA).
+- Coalesced and capped: at most one automatic refresh of a proposal starts per
+  ``refresh_window_seconds``. A push inside the window schedules one refresh for the window's
+  end, which takes the base's head when it starts; later pushes find it waiting and add
+  nothing (so does any push while a refresh has not yet taken its base). A repository gets
+  at most ``max_refreshes_per_hour``. Skips are named in the delivery's reason. An automatic
+  refresh is keyed by (pull request, base head SHA at the push).
 - A proposal someone else pushed to is not refreshed automatically: the first such push
   notes the pause on the proposal and says so, once, in its status comment.
 - A refresh job (``mode=refresh``, ``parent_id`` = the proposal) has as command the chain
@@ -59,7 +61,9 @@ def refresh_spec(
     key: str,
     job_id: str,
     force: bool,
-    requester: str,
+    requester: str | None,
+    automatic: bool = False,
+    not_before: float | None = None,
 ) -> NewJob:
     repo = parent.repo
     base_ref = str(pull["base"]["ref"])
@@ -71,15 +75,19 @@ def refresh_spec(
         idempotency_key=key,
         repo=repo,
         agent=parent.agent,
-        command=chain.refresh_command(steps, pr_number=int(pull["number"]), force=force),
+        command=chain.refresh_command(
+            steps, pr_number=int(pull["number"]), force=force, automatic=automatic
+        ),
         installation_id=parent.installation_id,
         issue_number=int(pull["number"]),
         is_pull_request=True,
         requester=requester,
         mode=JobMode.REFRESH,
         base_ref=base_ref,
-        base_sha=github.branch_head(owner, name, base_ref),
+        # Automatic: the runner takes the base's head when it starts, the latest push's.
+        base_sha=None if automatic else github.branch_head(owner, name, base_ref),
         parent_id=parent.id,
+        run_after=not_before,
     )
 
 
@@ -145,7 +153,7 @@ def push(ctx: Context, delivery: Delivery) -> Decision:
     now = time.time()
     hour = [j for j in ctx.store.list_jobs(repo=repo, since=now - 3600, limit=1000)]
     budget = ctx.settings.max_refreshes_per_hour - sum(
-        1 for j in hour if j.mode is JobMode.REFRESH and j.requester == "push"
+        1 for j in hour if j.mode is JobMode.REFRESH and j.command.get("automatic")
     )
     outcomes: list[str] = []
     feedback: list[OutboxPut] = []
@@ -153,20 +161,31 @@ def push(ctx: Context, delivery: Delivery) -> Decision:
         pull = github.get_pull(owner, name, int(parent.pr_number or 0))
         why = "its pull request is not open" if pull.get("state") != "open" else None
         if why is None:
-            why = _skip(ctx, github, parent, owner, name, policy, changed, now, feedback, event)
+            why = _skip(ctx, github, parent, owner, name, policy, changed, feedback, event)
         if why is None and budget <= 0:
             why = "the repository's hourly refresh cap is reached"
         if why is not None:
             outcomes.append(f"#{parent.pr_number}: {why}")
             continue
+        not_before = _not_before(ctx, parent, now)
         key = f"refresh:{repo}:{parent.pr_number}:{event.after}"
         job_id = hashlib.sha256(key.encode()).hexdigest()[:12]
         spec = refresh_spec(
-            ctx, github, parent, pull, key=key, job_id=job_id, force=False, requester="push"
+            ctx,
+            github,
+            parent,
+            pull,
+            key=key,
+            job_id=job_id,
+            force=False,
+            requester=parent.requester,  # who asked for the commands it replays
+            automatic=True,
+            not_before=not_before,
         )
         ctx.store.enqueue(spec)
         budget -= 1
-        outcomes.append(f"#{parent.pr_number}: refresh {job_id}")
+        when = f" at {not_before:.0f} (coalesced)" if not_before else ""
+        outcomes.append(f"#{parent.pr_number}: refresh {job_id}{when}")
     return Decision(
         DeliveryOutcome.RECORDED,
         f"push to {branch}: " + "; ".join(outcomes),
@@ -182,7 +201,6 @@ def _skip(
     name: str,
     policy: str,
     changed: set[str] | None,
-    now: float,
     feedback: list[OutboxPut],
     event: PushEvent,
 ) -> str | None:
@@ -197,11 +215,8 @@ def _skip(
         if not files & changed:
             return "the push changed none of its files"
     earlier = children(ctx.store, parent.id, JobMode.REFRESH)
-    if earlier and not earlier[-1].state.is_final:
-        return f"refresh {earlier[-1].id} is still waiting (coalesced)"
-    window = ctx.settings.refresh_window_seconds
-    if earlier and earlier[-1].created_at > now - window:
-        return f"refreshed less than {window:.0f} s ago (coalesced)"
+    if earlier and earlier[-1].state in (JobState.QUEUED, JobState.RUNNING):
+        return f"refresh {earlier[-1].id} has not taken its base yet (coalesced)"
     settings = ctx.settings
     ours = identity(settings.github_app_slug, settings.github_app_id, parent.created_at)
     foreign = foreign_commits(Repo(github, owner, name), number, ours["email"])
@@ -209,6 +224,17 @@ def _skip(
         _pause_once(ctx, parent, foreign, feedback, event)
         return "someone else pushed to its branch (paused)"
     return None
+
+
+def _not_before(ctx: Context, parent: Job, now: float) -> float | None:
+    """When the next automatic refresh of ``parent`` may start: None (now), or the end of
+    the window opened by its last one. A deferred refresh takes the base's head when it
+    starts, so one deferred job stands for every push until then."""
+    earlier = children(ctx.store, parent.id, JobMode.REFRESH)
+    if not earlier:
+        return None
+    opens = earlier[-1].run_after + ctx.settings.refresh_window_seconds
+    return opens if opens > now else None
 
 
 def _pause_once(
