@@ -176,7 +176,6 @@ class _Interpretation:
             phase=Phase.APPLY,
             reason=EventKind.PROPOSAL_CHANGED,
             base_sha=self.proposal.base_sha,
-            refund_attempt=True,
             data={"previous_commit": previous.get("sha"), "diff_sha256": self.proposal.diff_sha256},
         )
 

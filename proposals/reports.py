@@ -298,7 +298,8 @@ def tombstone_report(
         f"**Why it stopped:** {plain(tombstone.summary, 400)} ({code_span(tombstone.reason_code)})",
         "",
         f"Base {code_span(job.base_ref) + ' at ' if job.base_ref else ''}"
-        f"{code_span(short(base))}, after {job.attempts} of {job.max_attempts} attempts.",
+        f"{code_span(short(base))}; {job.attempts} of {job.max_attempts} attempts failed "
+        "(claims, phase changes, drifts and waits spend none).",
         "",
         *trail_table(tombstone.trail, job_id=job.id),
         "",

@@ -44,7 +44,7 @@ def unknown_agent(agent: str, known: Sequence[str]) -> str:
 def job_line(job: Job) -> str:
     parts = [f"`{job.id}` ({job.agent}) is **{job.state.value}**"]
     if job.attempts:
-        parts.append(f"attempt {job.attempts} of {job.max_attempts}")
+        parts.append(f"{job.attempts} of {job.max_attempts} attempts failed")
     if job.pr_url:
         parts.append(f"pull request {job.pr_url}")
     if job.outcome:

@@ -56,7 +56,13 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, *, github: GitHubFactory | None = None) -> "Runtime":
         db = Database.from_url(settings.database_url)
-        store = Store(db, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
+        store = Store(
+            db,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            max_drifts=settings.max_drifts,
+            max_waits=settings.max_waits,
+        )
         outbox = Outbox(db, lease_seconds=settings.lease_seconds)
         try:
             return cls(settings, db, store, outbox, github)

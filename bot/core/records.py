@@ -103,6 +103,12 @@ class Job:
     revision: int | None = None
 
     @property
+    def attempt(self) -> int:
+        """The number of the attempt in progress (or the next one): ``attempts`` counts only
+        attempts that failed or lost their lease, so claims and phase changes spend none."""
+        return self.attempts + 1
+
+    @property
     def owner(self) -> str:
         return self.repo.split("/", 1)[0]
 

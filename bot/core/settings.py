@@ -56,7 +56,22 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How long a claim holds a job; heartbeats at a third."
     )
     max_attempts: int = Field(
-        default=5, ge=1, description="Claims a job may use before it becomes a tombstone."
+        default=5,
+        ge=1,
+        description="Attempts that may fail (or lose their lease) before a job becomes a "
+        "tombstone; claims, phase changes, drifts and waits spend none.",
+    )
+    max_drifts: int = Field(
+        default=5,
+        ge=0,
+        description="Times a job may go back to run on a new base (drift) before it becomes "
+        "a tombstone (too_many_drifts).",
+    )
+    max_waits: int = Field(
+        default=100,
+        ge=0,
+        description="Rate-limit and pacing waits a job may take before it becomes a tombstone "
+        "(too_many_waits).",
     )
     agents_file: Path | None = Field(
         default=None, description="TOML file defining command agents (argv, timeout, verify)."

@@ -13,8 +13,8 @@ class EventKind(enum.StrEnum):
     """A line of a job's trail (``job_events.kind``); the comment says who appends it."""
 
     CREATED = "created"  # intake, with the job
-    CLAIMED = "claimed"  # a worker's claim: one attempt
-    LEASE_EXPIRED = "lease_expired"  # a claim that found the previous holder's lease run out
+    CLAIMED = "claimed"  # a worker's claim of one phase; it spends no attempt
+    LEASE_EXPIRED = "lease_expired"  # the holder's lease ran out: that attempt counts as failed
     FENCED_WRITE_REJECTED = "fenced_write_rejected"  # a stale holder tried to write
     BASE_RESOLVED = "base_resolved"  # the runner chose the base branch and commit
     PROPOSAL_STORED = "proposal_stored"  # the runner stored the agent's diff

@@ -52,8 +52,12 @@ __all__ = [
 # Event kinds counted from the trail, and the counter each one feeds.
 EVENT_COUNTERS = {
     EventKind.CLAIMED: (
-        "farcaster_job_attempts",
-        "Claims of jobs by workers (each is one attempt).",
+        "farcaster_job_claims",
+        "Claims of jobs by workers, one per phase (a claim spends no attempt).",
+    ),
+    EventKind.ATTEMPT_FAILED: (
+        "farcaster_failed_attempts",
+        "Attempts that ended badly (each spends one of the job's attempts).",
     ),
     EventKind.LEASE_EXPIRED: (
         "farcaster_lease_expiries",

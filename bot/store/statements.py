@@ -20,8 +20,10 @@ Leases, in five lines:
 2. ``now`` is the database clock, so runners on several machines agree.
 3. PostgreSQL picks rows with ``FOR UPDATE SKIP LOCKED``; SQLite runs the same statements
    inside a ``BEGIN IMMEDIATE`` transaction, which admits one writer at a time.
-4. A claim of an expired lease counts as a new attempt and is recorded as ``lease_expired``
-   followed by ``claimed``, atomically with the claim.
+4. ``attempts`` counts attempts that failed or lost their lease, nothing else: a claim
+   spends none, except the claim of an expired lease, which counts the lost one and is
+   recorded as ``lease_expired`` followed by ``claimed``, atomically with the claim. An
+   event's ``attempt`` is the number of the attempt it belongs to, ``attempts + 1``.
 5. A heartbeat extends the lease only while the caller's token is current; when it touches
    no row the lease is lost and the caller must stop.
 """
@@ -219,11 +221,12 @@ def update_job(conn: Connection, job_id: str, values: Mapping[str, Any]) -> Job:
 
 
 def leased_jobs_expired_on_last_attempt(conn: Connection, *, now: float) -> list[Job]:
-    """Leases that ran out on the job's last allowed attempt: no claim will take them back."""
+    """Leases that ran out on the job's last allowed attempt: no claim will take them back
+    (the lost lease is the failed attempt that uses up ``max_attempts``)."""
     stmt = select(JOBS).where(
         JOBS.c.state.in_([s.value for s in LEASED_STATES]),
         JOBS.c.lease_expires_at < now,
-        JOBS.c.attempts >= JOBS.c.max_attempts,
+        JOBS.c.attempts + 1 >= JOBS.c.max_attempts,
     )
     return [job_from_row(r) for r in conn.execute(stmt).mappings()]
 
@@ -247,15 +250,17 @@ _PICK = """
 
 def _claim_event_rows(d: Dialect) -> str:
     """The events of the claim of every ``picked`` row, from its values before the claim:
-    ``lease_expired`` first when it reclaims an expired lease, then ``claimed``."""
+    ``lease_expired`` first when it reclaims an expired lease (of the attempt that lost it),
+    then ``claimed`` (of the attempt in progress after the claim)."""
     now, obj = d.statement_now, d.json_object
     return f"""
         SELECT id, {now} AS at, run_after, 0 AS step, '{EventKind.LEASE_EXPIRED}' AS kind,
-            attempts AS attempt, fencing_token AS token,
+            attempts + 1 AS attempt, fencing_token AS token,
             {obj}('owner', prev_owner, 'expired_at', prev_expires_at) AS data
         FROM picked WHERE prev_state = :leased
         UNION ALL
-        SELECT id, {now}, run_after, 1, '{EventKind.CLAIMED}', attempts + 1, fencing_token + 1,
+        SELECT id, {now}, run_after, 1, '{EventKind.CLAIMED}',
+            attempts + 1 + CASE WHEN prev_state = :leased THEN 1 ELSE 0 END, fencing_token + 1,
             {obj}('phase', CAST(:phase AS text), 'owner', CAST(:owner AS text),
                 'lease_expires_at', {now} + :lease_seconds, 'previous_owner', prev_owner,
                 'previous_lease_expires_at', prev_expires_at)
@@ -265,7 +270,7 @@ def _claim_event_rows(d: Dialect) -> str:
 @functools.cache
 def _claim_statements(d: Dialect) -> tuple[TextClause, ...]:
     now = d.statement_now
-    expired = f"state = :leased AND lease_expires_at < {now} AND attempts < max_attempts"
+    expired = f"state = :leased AND lease_expires_at < {now} AND attempts + 1 < max_attempts"
     picked = ",".join(
         [
             _PICK.format(half="expired", condition=expired, lock=d.skip_locked),
@@ -285,7 +290,8 @@ def _claim_statements(d: Dialect) -> tuple[TextClause, ...]:
     claim = f"""
         UPDATE jobs SET state = :leased, lease_owner = :owner,
             lease_expires_at = {now} + :lease_seconds,
-            fencing_token = fencing_token + 1, attempts = attempts + 1, updated_at = {now}
+            fencing_token = fencing_token + 1, updated_at = {now},
+            attempts = attempts + CASE WHEN state = :leased THEN 1 ELSE 0 END
         WHERE id IN (SELECT id FROM picked)
         RETURNING {JOB_COLUMNS}"""
     return d.write_then_return(picked, events, claim)
@@ -373,7 +379,7 @@ def _finish_statements(d: Dialect) -> tuple[TextClause, ...]:
     # rows the update then moves: a concurrent claim either waits or is seen through.
     finishing = f"""
     finishing AS (
-        SELECT jobs.id AS job_id, jobs.attempts AS attempt, jobs.fencing_token AS token,
+        SELECT jobs.id AS job_id, jobs.attempts + 1 AS attempt, jobs.fencing_token AS token,
             items.state AS new_state, items.kind AS kind, items.data AS data
         FROM jobs JOIN {items} ON jobs.id = items.id AND jobs.fencing_token = items.token
         WHERE jobs.state IN ({_LEASED_SQL}){d.lock_of("jobs")}
@@ -451,6 +457,20 @@ def append_event(
             data=dict(data or {}),
         )
     )
+
+
+def count_events_since_restart(conn: Connection, job_id: str, kinds: Sequence[str]) -> int:
+    """Events of ``kinds`` since the job last started over (a retry or a replay), if ever."""
+    restarts = (EventKind.RETRIED, EventKind.REPLAY_REQUESTED)
+    last = select(func.coalesce(func.max(EVENTS.c.id), 0)).where(
+        EVENTS.c.job_id == job_id, EVENTS.c.kind.in_(restarts)
+    )
+    stmt = select(func.count()).where(
+        EVENTS.c.job_id == job_id,
+        EVENTS.c.kind.in_(list(kinds)),
+        EVENTS.c.id > last.scalar_subquery(),
+    )
+    return int(conn.execute(stmt).scalar_one())
 
 
 def events_of(conn: Connection, job_id: str) -> list[Event]:

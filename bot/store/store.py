@@ -37,9 +37,12 @@ from bot.store.actions import LEASE_CLEARED, MaintainerActions
 from bot.store.database import Database
 from bot.store.reads import StoreReads
 from bot.store.statements import Completion
-from bot.store.tables import JOBS
 
 P = ParamSpec("P")
+# Requeues that spend no attempt but have a cap of their own (``requeue``). Credential
+# errors wait too, uncapped: they heal when the App's configuration is fixed.
+DRIFT_KINDS = (EventKind.DRIFT, EventKind.PROPOSAL_CHANGED)
+WAIT_KINDS = (EventKind.RATE_LIMITED, EventKind.PACED)
 R = TypeVar("R")
 
 
@@ -82,11 +85,15 @@ class Store(StoreReads, MaintainerActions):
         *,
         lease_seconds: float = 30.0,
         max_attempts: int = 5,
+        max_drifts: int = 5,
+        max_waits: int = 100,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.db = db
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.max_drifts = max_drifts
+        self.max_waits = max_waits
         self._jitter = jitter
 
     # -- intake ---------------------------------------------------------------------------
@@ -158,17 +165,17 @@ class Store(StoreReads, MaintainerActions):
                     job.id,
                     EventKind.LEASE_EXPIRED,
                     now=at,
-                    attempt=job.attempts,
+                    attempt=job.attempt,
                     token=job.fencing_token,
                     data={"owner": job.lease_owner, "expired_at": job.lease_expires_at},
                 )
                 failure = Failure(
                     EventKind.LEASE_EXPIRED,
-                    f"The last attempt ({job.attempts} of {job.max_attempts}) stopped "
+                    f"The last attempt ({job.attempt} of {job.max_attempts}) stopped "
                     "answering and its lease expired.",
                     retryable=False,
                 )
-                self._tombstone(conn, job, failure, now=at)
+                self._tombstone(conn, job, failure, now=at, spent=1)
                 reaped.append(job.id)
             return reaped
 
@@ -197,7 +204,7 @@ class Store(StoreReads, MaintainerActions):
                 job_id,
                 EventKind.FENCED_WRITE_REJECTED,
                 now=self.db.now(conn),
-                attempt=current.attempts,
+                attempt=current.attempt,
                 token=token,
                 data={"step": step, "current_token": current.fencing_token, "state": current.state},
             )
@@ -230,7 +237,7 @@ class Store(StoreReads, MaintainerActions):
                 conn,
                 {
                     "job_id": job_id,
-                    "attempt": job.attempts,
+                    "attempt": job.attempt,
                     "fencing_token": token,
                     "base_sha": proposal.base_sha,
                     "diff": proposal.diff,
@@ -250,7 +257,7 @@ class Store(StoreReads, MaintainerActions):
                 job_id,
                 EventKind.PROPOSAL_STORED,
                 now=at,
-                attempt=job.attempts,
+                attempt=job.attempt,
                 token=token,
                 data={
                     "proposal_id": record.id,
@@ -298,7 +305,7 @@ class Store(StoreReads, MaintainerActions):
                 job_id,
                 EventKind.EFFECT,
                 now=at,
-                attempt=job.attempts,
+                attempt=job.attempt,
                 token=token,
                 data={"step": step, **dict(result)},
             )
@@ -346,7 +353,8 @@ class Store(StoreReads, MaintainerActions):
 
     @_fenced_write
     def fail(self, job_id: str, token: int, failure: Failure, *, now: float | None = None) -> Job:
-        """End an attempt badly: back to the queue with backoff, or a tombstone."""
+        """End an attempt badly, which counts it: back to the queue with backoff while
+        attempts are left and the failure is retryable, or a tombstone."""
         with self.db.transaction() as conn:
             at = self.db.now(conn, now)
             current = st.get_job(conn, job_id, for_update=True)
@@ -356,18 +364,19 @@ class Store(StoreReads, MaintainerActions):
             ):
                 raise _Refused("fail")
             phase = Phase.of(current.state)
-            retry = failure.retryable and current.attempts < current.max_attempts
+            failed = current.attempts + 1
+            retry = failure.retryable and failed < current.max_attempts
             delay = (
                 failure.retry_after
                 if failure.retry_after is not None
-                else backoff_seconds(current.attempts, jitter=self._jitter)
+                else backoff_seconds(failed, jitter=self._jitter)
             )
             st.append_event(
                 conn,
                 job_id,
                 EventKind.ATTEMPT_FAILED,
                 now=at,
-                attempt=current.attempts,
+                attempt=current.attempt,
                 token=token,
                 data={
                     "reason_code": failure.reason_code,
@@ -386,19 +395,24 @@ class Store(StoreReads, MaintainerActions):
                         "state": phase.ready_state.value,
                         "run_after": at + delay,
                         "updated_at": at,
+                        "attempts": failed,
                         "last_error": f"{failure.reason_code}: {failure.message}",
                         **LEASE_CLEARED,
                     },
                     step="fail",
                 )
-            return self._tombstone(conn, current, failure, now=at)
+            return self._tombstone(conn, current, failure, now=at, spent=1)
 
-    def _tombstone(self, conn: Connection, job: Job, failure: Failure, *, now: float) -> Job:
+    def _tombstone(
+        self, conn: Connection, job: Job, failure: Failure, *, now: float, spent: int = 0
+    ) -> Job:
+        """Tombstone ``job``; ``spent=1`` when the attempt in progress failed (it counts)."""
         updated = st.update_job(
             conn,
             job.id,
             {
                 "state": JobState.TOMBSTONED.value,
+                "attempts": job.attempts + spent,
                 "updated_at": now,
                 "last_error": f"{failure.reason_code}: {failure.message}",
                 **LEASE_CLEARED,
@@ -409,7 +423,7 @@ class Store(StoreReads, MaintainerActions):
             job.id,
             EventKind.TOMBSTONED,
             now=now,
-            attempt=job.attempts,
+            attempt=job.attempt,
             token=job.fencing_token,
             data={"reason_code": failure.reason_code, "message": failure.message},
         )
@@ -454,14 +468,15 @@ class Store(StoreReads, MaintainerActions):
         reason: EventKind,
         delay: float = 0.0,
         base_sha: str | None = None,
-        refund_attempt: bool = False,
         data: Mapping[str, Any] | None = None,
         now: float | None = None,
     ) -> Job:
-        """Give the job back to the queue of ``phase`` without counting a failure.
+        """Give the job back to the queue of ``phase``; this spends no attempt.
 
         Used for drift (run again on a new base: ``phase=RUN``, ``base_sha``) and for rate
-        limits (``delay``, ``refund_attempt``: waiting for GitHub is not a failed attempt).
+        limits (``delay``). Each has its own cap instead, counted in events since the job
+        last started over (a maintainer's retry or replay): the drift that goes past
+        ``max_drifts``, or the wait past ``max_waits``, tombstones the job.
         """
         with self.db.transaction() as conn:
             at = self.db.now(conn, now)
@@ -473,8 +488,6 @@ class Store(StoreReads, MaintainerActions):
             }
             if base_sha is not None:
                 values["base_sha"] = base_sha
-            if refund_attempt:
-                values["attempts"] = JOBS.c.attempts - 1
             job = self._fenced(conn, job_id, token, values, step="requeue")
             if base_sha is not None:
                 st.delete_effects(conn, job_id)
@@ -483,7 +496,7 @@ class Store(StoreReads, MaintainerActions):
                 job_id,
                 reason,
                 now=at,
-                attempt=job.attempts,
+                attempt=job.attempt,
                 token=token,
                 data={
                     "phase": phase.value,
@@ -492,4 +505,22 @@ class Store(StoreReads, MaintainerActions):
                     **dict(data or {}),
                 },
             )
-            return job
+            over = self._over_cap(conn, job_id, reason)
+            return job if over is None else self._tombstone(conn, job, over, now=at)
+
+    def _over_cap(self, conn: Connection, job_id: str, reason: EventKind) -> Failure | None:
+        """The tombstone's failure when this requeue went past its kind's cap."""
+        for kinds, cap, code, what in (
+            (DRIFT_KINDS, self.max_drifts, "too_many_drifts", "went back to run on a new base"),
+            (WAIT_KINDS, self.max_waits, "too_many_waits", "waited for a rate limit"),
+        ):
+            if reason in kinds:
+                count = st.count_events_since_restart(conn, job_id, kinds)
+                if count > cap:
+                    return Failure(
+                        code,
+                        f"The job {what} {count} times, more than the {cap} allowed; "
+                        "it stopped instead of trying again.",
+                        retryable=False,
+                    )
+        return None

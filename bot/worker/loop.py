@@ -102,8 +102,8 @@ def postpone_for_rate_limit(
 ) -> None:
     """GitHub asked us to wait: give the job back to its phase's queue for that long.
 
-    Never a sleep inside the lease, and not a failed attempt either (the claim is refunded):
-    a busy GitHub must not turn a good job into a tombstone.
+    Never a sleep inside the lease, and not a failed attempt either: a busy GitHub must not
+    turn a good job into a tombstone. Waits have their own, generous cap (``max_waits``).
     """
     phase = Phase.of(lease.job.state)
     auth = isinstance(exc, CredentialsRejected)
@@ -120,7 +120,6 @@ def postpone_for_rate_limit(
                 else EventKind.RATE_LIMITED
             ),
             delay=exc.retry_after,
-            refund_attempt=True,
             data={"message": redactor.redact(exc.message)},
         )
     except StaleFencingToken:
@@ -334,7 +333,7 @@ class WorkerLoop:
     def _handle(self, phase: Phase, lease: Lease, guard: LeaseGuard) -> None:
         job_id = lease.job_id
         handler = self.handlers[phase]
-        log.info("job %s: %s attempt %d started", job_id, phase.value, lease.job.attempts)
+        log.info("job %s: %s attempt %d started", job_id, phase.value, lease.job.attempt)
         try:
             with self._keeper.keeping(guard):
                 handler(self.runtime, lease, guard)
@@ -360,7 +359,7 @@ class WorkerLoop:
                 log.exception("job %s: handler crashed", job_id)
             self._fail(lease, failure)
             return
-        log.info("job %s: %s attempt %d finished", job_id, phase.value, lease.job.attempts)
+        log.info("job %s: %s attempt %d finished", job_id, phase.value, lease.job.attempt)
 
     def _fail(self, lease: Lease, failure: Failure) -> None:
         try:

@@ -40,6 +40,12 @@ def status_says(box: World, number: int, words: str, timeout: float = 30.0) -> s
     return str(comment["body"])
 
 
+def kinds_after(box: World, job_id: str, kind: str) -> list[str]:
+    """The job's event kinds after its latest ``kind`` event (none when there is none)."""
+    kinds = [str(e.kind) for e in box.store.events(job_id)]
+    return kinds[len(kinds) - kinds[::-1].index(kind) :] if kind in kinds else []
+
+
 def proposal(box: World) -> tuple[int, Job]:
     number = box.open_issue()
     box.comment(number, RENAME)
@@ -64,7 +70,7 @@ def test_closing_then_retrying_says_closed_by_a_human_and_merging_says_merged(
     box.comment(number, f"/farcaster retry {job.id}")
     wait_until(
         lambda: (
-            box.store.get(job.id).attempts > job.attempts
+            "completed" in kinds_after(box, job.id, "retried")
             and box.store.get(job.id).state is JobState.DONE
         ),
         timeout=90,

@@ -110,7 +110,7 @@ def test_drift_elsewhere_applies_the_proposal_on_its_recorded_base(world: World)
     assert checked.data["changed_elsewhere"] == 1 and checked.data["cause"] == "untouched"
 
 
-def test_a_rate_limit_schedules_the_apply_again_with_the_attempt_refunded(world: World) -> None:
+def test_a_rate_limit_schedules_the_apply_again_spending_no_attempt(world: World) -> None:
     world.proposed()
     attempts_before = world.job().attempts
     world.fake.rate_limit_next("POST", r"/pulls$", retry_after=120)

@@ -76,13 +76,13 @@ def tombstoned_job(store: Store, n: int, *, with_proposal: bool = True) -> str:
 # -- list --------------------------------------------------------------------------------
 
 
-def test_list_shows_one_row_per_job_with_state_tries_agent_and_pr(store: Store) -> None:
+def test_list_shows_one_row_per_job_with_state_failed_attempts_agent_and_pr(store: Store) -> None:
     done = done_job(store, 1)
     queued = store.enqueue(new_job(2, repo="octo/gears")).job.id
     result = run("list")
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split() for line in result.output.splitlines()[1:]}
-    assert rows[done][:6] == [done, "octo/widgets", "41", "done", "2/3", "rename"]
+    assert rows[done][:6] == [done, "octo/widgets", "41", "done", "0/3", "rename"]
     assert rows[done][-1] == PR_URL
     assert rows[queued][:6] == [queued, "octo/gears", "42", "queued", "0/3", "rename"]
 
@@ -147,7 +147,7 @@ def test_show_gives_the_proposal_verify_effects_and_pr(store: Store) -> None:
     assert fields["job"] == job_id
     assert fields["repo"] == "octo/widgets#41" and fields["state"] == "done"
     assert fields["command"] == "name=rename old=old new=new"
-    assert fields["attempts"] == "2 of 3"
+    assert fields["attempts"] == "0 of 3 failed"  # a clean job spends no attempt
     assert "1 files, +1 -1, rename 1.2" in fields["proposal"]
     assert fields["verify"] == "passed"
     assert fields["effect pull_request"] == f"number=7 url={PR_URL}"
@@ -187,7 +187,7 @@ def test_events_lists_the_trail_oldest_first(store: Store) -> None:
     lines = run("events", job_id).output.splitlines()
     assert [line.split()[4] for line in lines[1:]] == kinds
     effect = next(line for line in lines if " effect " in line)
-    assert effect.split()[2:4] == ["2", "2"]  # attempt 2, fencing token 2
+    assert effect.split()[2:4] == ["1", "2"]  # attempt 1 (both phases), fencing token 2
     assert f"step=pull_request number=7 url={PR_URL}" in effect
 
 

@@ -75,7 +75,6 @@ def make_history(store: Store, outbox: Outbox) -> None:
         phase=Phase.RUN,
         reason="rate_limited",
         delay=900,
-        refund_attempt=True,
     )
 
     # job0006 (one attempt allowed): its worker dies on the last attempt; the reaper buries it.
@@ -103,7 +102,7 @@ def test_store_series_count_jobs_trouble_and_backlog(store: Store, outbox: Outbo
         "tombstoned": 2,
         "cancelled": 0,
     }
-    assert value(series, "farcaster_job_attempts_total") == 7
+    assert value(series, "farcaster_job_claims_total") == 7
     assert value(series, "farcaster_lease_expiries_total") == 2  # one reclaimed, one reaped
     assert value(series, "farcaster_lease_reclaims_total") == 1
     assert value(series, "farcaster_fenced_write_rejections_total") == 1

@@ -265,7 +265,7 @@ def test_a_github_rate_limit_requeues_the_job_after_the_wait_github_asked_for(
         headers={"Retry-After": "90"},
     )
     job = run_one(runtime, RENAME, sha)
-    assert job.state is JobState.QUEUED and job.attempts == 0  # the claim was refunded
+    assert job.state is JobState.QUEUED and job.attempts == 0  # waiting spends no attempt
     (limited,) = [e for e in runtime.store.events(job.id) if e.kind == "rate_limited"]
     assert limited.data["delay"] == 90.0
     assert job.run_after >= job.updated_at + 89

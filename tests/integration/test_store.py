@@ -48,7 +48,8 @@ def test_claim_sets_owner_expiry_and_next_fencing_token(store: Store) -> None:
     assert lease.token == 1 and lease.owner == "w1"
     assert lease.expires_at == pytest.approx(1030.0)
     job = store.get(lease.job_id)
-    assert job.state is JobState.RUNNING and job.attempts == 1 and job.lease_owner == "w1"
+    assert job.state is JobState.RUNNING and job.lease_owner == "w1"
+    assert (job.attempts, job.attempt) == (0, 1)  # a claim spends no attempt
     assert store.claim("w2", Phase.RUN, now=1001.0) == []
 
 
@@ -97,7 +98,7 @@ def test_expired_lease_is_reclaimed_and_counts_as_an_attempt(store: Store) -> No
     (first,) = store.claim("w1", Phase.RUN, now=1000.0)
     (second,) = store.claim("w2", Phase.RUN, now=1031.0)
     assert second.token == first.token + 1
-    assert second.job.attempts == 2
+    assert (second.job.attempts, second.job.attempt) == (1, 2)  # the lost lease counts
     assert kinds(store, first.job_id) == ["created", "claimed", "lease_expired", "claimed"]
     expired = store.events(first.job_id)[2]
     assert expired.data["owner"] == "w1"
@@ -201,8 +202,35 @@ def test_expired_lease_on_the_last_attempt_is_reaped_into_a_tombstone(store: Sto
     assert store.claim("w2", Phase.RUN, now=2000.0) == []
     assert store.reap_expired(now=2000.0) == ["job0001"]
     job = store.get("job0001")
-    assert job.state is JobState.TOMBSTONED
+    assert job.state is JobState.TOMBSTONED and job.attempts == 1
     assert store.tombstone(job.id).reason_code == "lease_expired"
+
+
+def test_an_expired_lease_with_attempts_left_is_reclaimed_not_reaped(store: Store) -> None:
+    store.enqueue(new_job(max_attempts=2), now=1000.0)
+    store.claim("w1", Phase.RUN, now=1000.0)
+    assert store.reap_expired(now=2000.0) == []
+    (lease,) = store.claim("w2", Phase.RUN, now=2000.0)
+    assert lease.job.attempts == 1
+    assert store.reap_expired(now=3000.0) == ["job0001"]
+    assert store.get("job0001").attempts == 2
+
+
+def test_a_clean_job_spends_no_attempt_and_a_refusal_spends_one(store: Store) -> None:
+    store.enqueue(new_job(1), now=0.0)
+    (run,) = store.claim("w", Phase.RUN, now=0.0)
+    proposal = NewProposal("a" * 40, DIFF, "rename", "1")
+    store.store_proposal(run.job_id, run.token, proposal, now=0.0)
+    (apply,) = store.claim("i", Phase.APPLY, now=1.0)
+    assert apply.job.attempt == 1
+    assert store.complete(apply.job_id, apply.token).attempts == 0
+    claimed = [e.attempt for e in store.events(run.job_id) if e.kind == "claimed"]
+    assert claimed == [1, 1]  # both phases belong to the first attempt
+
+    store.enqueue(new_job(2), now=0.0)
+    (lease,) = store.claim("w", Phase.RUN, now=0.0)
+    job = store.fail(lease.job_id, lease.token, Failure("invalid_diff", "no", retryable=False))
+    assert job.state is JobState.TOMBSTONED and job.attempts == 1
 
 
 def test_cancel_takes_the_lease_away(store: Store) -> None:
@@ -222,7 +250,7 @@ def test_retry_revives_a_tombstone_as_a_new_attempt(store: Store) -> None:
     job = store.retry(lease.job_id, actor="maintainer")
     assert job.state is JobState.QUEUED
     (again,) = store.claim("w1", Phase.RUN)
-    assert again.job.attempts == 2 and again.token == 2
+    assert (again.job.attempts, again.job.attempt, again.token) == (1, 2, 2)
     assert kinds(store, job.id)[-2:] == ["retried", "claimed"]
 
 
@@ -246,19 +274,36 @@ def test_requeue_for_drift_reruns_on_the_new_base_and_forgets_old_effects(store:
     assert drift.kind == "drift" and drift.data["files"] == ["a.py"]
 
 
-def test_rate_limit_requeue_refunds_the_attempt(store: Store) -> None:
+def test_a_rate_limit_requeue_spends_no_attempt(store: Store) -> None:
     store.enqueue(new_job(), now=100.0)
     (lease,) = store.claim("w1", Phase.RUN, now=100.0)
     job = store.requeue(
-        lease.job_id,
-        lease.token,
-        phase=Phase.RUN,
-        reason="rate_limited",
-        delay=60.0,
-        refund_attempt=True,
-        now=100.0,
+        lease.job_id, lease.token, phase=Phase.RUN, reason="rate_limited", delay=60.0, now=100.0
     )
     assert job.attempts == 0 and job.run_after == pytest.approx(160.0)
+
+
+@pytest.mark.parametrize(
+    ("reason", "cap", "code"),
+    [("drift", "max_drifts", "too_many_drifts"), ("rate_limited", "max_waits", "too_many_waits")],
+)
+def test_drifts_and_waits_have_caps_of_their_own(
+    store: Store, reason: str, cap: str, code: str
+) -> None:
+    setattr(store, cap, 2)
+    store.enqueue(new_job(), now=0.0)
+    for n in range(3):
+        (lease,) = store.claim("w", Phase.RUN, now=float(n))
+        job = store.requeue(lease.job_id, lease.token, phase=Phase.RUN, reason=reason, now=n)
+    assert job.state is JobState.TOMBSTONED and job.attempts == 0
+    tombstone = store.tombstone(job.id)
+    assert tombstone is not None and tombstone.reason_code == code
+    assert "3 times, more than the 2 allowed" in tombstone.summary
+    # A maintainer's retry starts the count again.
+    store.retry(job.id, actor="maintainer")
+    (lease,) = store.claim("w", Phase.RUN)
+    job = store.requeue(lease.job_id, lease.token, phase=Phase.RUN, reason=reason)
+    assert job.state is JobState.QUEUED
 
 
 def test_events_are_only_appended(store: Store) -> None:

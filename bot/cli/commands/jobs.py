@@ -72,6 +72,8 @@ def _store() -> Iterator[Store]:
             Database.from_url(settings.database_url),
             lease_seconds=settings.lease_seconds,
             max_attempts=settings.max_attempts,
+            max_drifts=settings.max_drifts,
+            max_waits=settings.max_waits,
         )
         yield store
     except JobNotFound as exc:
@@ -227,7 +229,7 @@ def list_jobs(
         _print_json([job_json(job, now) for job in jobs])
         return
     table = Table(title=None, box=None, header_style="bold")
-    for column in ("id", "repo", "#", "state", "tries", "agent", "age", "PR"):
+    for column in ("id", "repo", "#", "state", "failed", "agent", "age", "PR"):
         table.add_column(column, no_wrap=column in ("id", "state"))
     for job in jobs:
         _add_row(
@@ -283,7 +285,7 @@ def show(job_id: JobArg, as_json: JsonOpt = False) -> None:
         ("mode", job.mode),
         ("requester", job.requester or ""),
         ("base", f"{job.base_ref or '?'} @ {(job.base_sha or '?')[:12]}"),
-        ("attempts", f"{job.attempts} of {job.max_attempts}"),
+        ("attempts", f"{job.attempts} of {job.max_attempts} failed"),
         ("created", f"{timestamp(job.created_at)} UTC ({age(now - job.created_at)} ago)"),
         ("updated", f"{timestamp(job.updated_at)} UTC ({age(now - job.updated_at)} ago)"),
     ]
