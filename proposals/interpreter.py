@@ -1,7 +1,9 @@
 """The interpreter: the only code that changes anything on GitHub.
 
 It turns a job's stored proposal into one branch, one commit, one pull request, one check
-run and one status comment, however often anything crashes or is retried.
+run and one status comment, however often anything crashes or is retried. The status comment
+says ``applying`` before the first write (proposals/progress.py) and holds the PR or the plan
+at the end.
 
 States. The worker loop claims a PROPOSED job into APPLYING (a lease and a fencing token)
 and calls :func:`apply_job`, which ends the attempt itself with one fenced store call (a
@@ -10,7 +12,7 @@ completions of its other finished handlers)::
 
     APPLYING ─┬─ complete ─────────────────────────▶ DONE (the PR exists) | PLANNED (plan posted)
               ├─ requeue(RUN, "drift", new base) ───▶ QUEUED: the agent runs on the new head
-              ├─ requeue(APPLY, "rate_limited") ────▶ PROPOSED, scheduled; attempt refunded
+              ├─ requeue(APPLY, "rate_limited") ────▶ PROPOSED, scheduled; spends no attempt
               ├─ requeue(APPLY, "paced") ───────────▶ the same, for our own write pacing
               ├─ requeue(APPLY, "proposal_changed") ▶ PROPOSED with an empty ledger
               └─ fail(non-retryable) ───────────────▶ TOMBSTONED, and a job_report outbox item
@@ -55,8 +57,8 @@ Failures.
   as annotations.
 - The base branch changed a file the diff touches: requeued to RUN on the new head, with a
   ``drift`` event naming the files. Changes elsewhere do not matter.
-- GitHub rate limit: propagates; the worker loop requeues the step with GitHub's delay and
-  refunds the attempt (bot/worker/loop.py); never a sleep inside the lease. Our own pacing
+- GitHub rate limit: propagates; the worker loop requeues the step with GitHub's delay,
+  which spends no attempt (bot/worker/loop.py); never a sleep inside the lease. Our own pacing
   of writes per installation (bot/store/pacing.py) does the same before a write is sent; the
   attempt declares about how many writes it will make, so it waits for a burst at a time.
 - GitHub refuses a configured reviewer (422: not a collaborator, or the PR's author): a
@@ -77,7 +79,17 @@ from bot.core.vocab import EventKind, JobMode
 from bot.store.pacing import allowance
 from bot.worker.leases import LeaseGuard
 from bot.worker.services import Services, github_for
-from proposals import drift, effects, policy, pr_extras, refresh, reports, revisions, trees
+from proposals import (
+    drift,
+    effects,
+    policy,
+    pr_extras,
+    progress,
+    refresh,
+    reports,
+    revisions,
+    trees,
+)
 from proposals import verdict as verdict_report
 from proposals.base_tree import BaseTree, fetch_base
 from proposals.effects import Repo
@@ -101,6 +113,7 @@ class _Interpretation:
         self.services = services
         self.store = services.store
         self.job = lease.job
+        self.owner = lease.owner
         self.guard = guard
         self.token = guard.token
         self.prefix = services.settings.command_prefix
@@ -155,6 +168,7 @@ class _Interpretation:
         changes = validate(parsed, files, limits, base.links)
         policy.check_repo_allowed(changes, job, self.config)
         self.guard.check()
+        progress.show_applying(self.services, job, self.owner)  # after validation (invariant 1)
         if job.mode is JobMode.PLAN:
             self._plan()
             return

@@ -1,8 +1,10 @@
 """Everything Farcaster writes for people to read, rendered from records (pure).
 
-The pull request's title and body, the commit message, the job's one status comment as
-it ends (done, planned), the tombstone and cancel reports (that same comment, rewritten; the
-event trail's table comes from :mod:`proposals.trail`) and the check run's output. Every
+The pull request's title and body, the commit message, the job's one status comment while
+it works (queued, running, applying) and as it ends (done, planned), the tombstone and
+cancel reports (that same comment, rewritten; the event trail's table comes from
+:mod:`proposals.trail`, its Mermaid chart of the attempts from :mod:`proposals.timeline`)
+and the check run's output. Every
 body starts with the job's hidden marker, which is how the comment is found again.
 Untrusted text (commands, messages, file names) passes through :mod:`proposals.markdown`;
 events hold one-line messages, and long fields are truncated, so a report never carries a
@@ -16,12 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.records import Event, Job, ProposalRecord, Tombstone
+from bot.core.records import Event, Job, JobState, ProposalRecord, Tombstone
 from bot.core.repo_config import render_title
 from bot.core.verdict import verdict_from_json
 from bot.core.vocab import EventKind, JobMode
 from proposals import verdict as verdict_report
 from proposals.markdown import code_block, code_span, plain, table_cell, truncate
+from proposals.timeline import attempts_gantt
 from proposals.trail import trail_table
 
 DEFAULT_PREFIX = "/farcaster"
@@ -222,6 +225,27 @@ def _heading(job: Job, text: str, *, prefix: str) -> list[str]:
     ]
 
 
+PROGRESS = {
+    JobState.QUEUED: "Accepted: waiting for a worker.",
+    JobState.RUNNING: "Running: the agent works on a scratch checkout of the base commit.",
+    JobState.APPLYING: "Applying: the diff is checked against its base, then written to GitHub.",
+}
+
+
+def progress_comment(job: Job, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """The status comment while the job works (queued, running, applying); it is edited in
+    place at each of them, and at the end holds the pull request, the plan or the report."""
+    ends = "the plan" if job.mode is JobMode.PLAN else "the pull request"
+    lines = [
+        *_heading(job, job.state.value, prefix=prefix),
+        "",
+        PROGRESS[job.state],
+        "",
+        f"This comment is edited as the job goes on, and ends with {ends} or a report.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def done_comment(
     job: Job,
     pr: PullInfo,
@@ -303,9 +327,15 @@ def tombstone_report(
         "",
         *trail_table(tombstone.trail, job_id=job.id),
         "",
+        *_timeline(tombstone.trail),
         f"To try again: {code_span(f'{prefix} retry {job.id}')}",
     ]
     return truncate("\n".join(lines), COMMENT_LIMIT) + "\n"
+
+
+def _timeline(trail: Sequence[Mapping[str, Any]]) -> list[str]:
+    gantt = attempts_gantt(trail)
+    return ["The attempts over time:", "", *gantt, ""] if gantt else []
 
 
 def cancel_report(job: Job, events: Sequence[Event], *, prefix: str = DEFAULT_PREFIX) -> str:

@@ -27,9 +27,10 @@ def build_handlers(runtime: Runtime) -> dict[Phase, Handler]:
 
 def outbox_handlers() -> dict[str, OutboxHandler]:
     from proposals.job_report import handle_job_report
+    from proposals.progress import STATUS_HANDLERS
     from webhooks.feedback import FEEDBACK_HANDLERS
 
-    return {**FEEDBACK_HANDLERS, OutboxKind.JOB_REPORT: handle_job_report}
+    return {**FEEDBACK_HANDLERS, **STATUS_HANDLERS, OutboxKind.JOB_REPORT: handle_job_report}
 
 
 def default_worker_id() -> str:

@@ -70,6 +70,7 @@ class OutboxKind(enum.StrEnum):
     REACTION = "reaction"  # a reaction on the command's comment
     REPLY = "reply"  # a reply comment (refusals, status answers)
     JOB_REPORT = "job_report"  # the job's final report (status comment, check run)
+    STATUS_COMMENT = "status_comment"  # the status comment's edit to queued, running, applying
 
 
 class DeliveryOutcome(enum.StrEnum):

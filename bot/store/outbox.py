@@ -19,6 +19,11 @@ from bot.store.database import Database
 MAX_OUTBOX_ATTEMPTS = 8
 
 
+def status_comment_key(job_id: str, state: str) -> str:
+    """The key of the edit of a job's status comment to ``state``: one per job and state."""
+    return f"status:{job_id}:{state}"
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     id: int
@@ -55,7 +60,11 @@ class Outbox:
             conn, key=key, kind=kind, job_id=job_id, payload=payload, now=self.db.now(conn)
         )
 
-    def claim(self, owner: str, *, limit: int = 10, now: float | None = None) -> list[OutboxItem]:
+    def claim(
+        self, owner: str, *, limit: int = 10, now: float | None = None, key: str | None = None
+    ) -> list[OutboxItem]:
+        """Lease up to ``limit`` due items, oldest first; ``key``: only that one, if it is due
+        and nobody holds it (a job's own step that must come before its next write)."""
         with self.db.transaction() as conn:
             rows = st.lease_due_outbox_items(
                 conn,
@@ -63,6 +72,7 @@ class Outbox:
                 now=self.db.now(conn, now),
                 lease_seconds=self.lease_seconds,
                 limit=limit,
+                key=key,
             )
         return [
             OutboxItem(

@@ -601,11 +601,27 @@ def _pick_due_outbox_items(d: Dialect) -> TextClause:
 
 
 def lease_due_outbox_items(
-    conn: Connection, *, owner: str, now: float, lease_seconds: float, limit: int
+    conn: Connection,
+    *,
+    owner: str,
+    now: float,
+    lease_seconds: float,
+    limit: int,
+    key: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Lease pending items whose time has come and whose lease (if any) expired, oldest first."""
-    pick = _pick_due_outbox_items(dialects.of(conn))
-    ids = [r[0] for r in conn.execute(pick, {"now": now, "limit": limit})]
+    """Lease pending items whose time has come and whose lease (if any) expired, oldest first
+    (``key``: only the item with that key)."""
+    if key is None:
+        pick = _pick_due_outbox_items(dialects.of(conn))
+        ids = [r[0] for r in conn.execute(pick, {"now": now, "limit": limit})]
+    else:
+        due = select(OUTBOX.c.id).where(
+            OUTBOX.c.key == key,
+            OUTBOX.c.state == "pending",
+            OUTBOX.c.run_after <= now,
+            (OUTBOX.c.lease_expires_at.is_(None)) | (OUTBOX.c.lease_expires_at < now),
+        )
+        ids = [r[0] for r in conn.execute(due.with_for_update(skip_locked=True))]
     if not ids:
         return []
     rows = conn.execute(

@@ -7,6 +7,12 @@ holder owns the job. Events and proposals are only ever inserted; a tombstone is
 and later gets one update, the id of its report comment (``set_tombstone_comment``).
 Completions can be finished several at once, in one statement (:meth:`Store.complete_many`,
 which the worker loop uses); each is still fenced by its own token.
+
+The job's status comment follows it from the first second: creating a job on an issue
+queues its ``queued`` edit in the same transaction, and claiming it queues ``running`` or
+``applying`` right after the claim (a second transaction, so that the claim stays one
+statement; a crash between the two loses that one edit, never the job). Each is an outbox
+item keyed by job and state (proposals/progress.py handles them).
 """
 
 import functools
@@ -35,6 +41,7 @@ from bot.core.vocab import EventKind, OutboxKind
 from bot.store import statements as st
 from bot.store.actions import LEASE_CLEARED, MaintainerActions
 from bot.store.database import Database
+from bot.store.outbox import status_comment_key
 from bot.store.reads import StoreReads
 from bot.store.statements import Completion
 
@@ -109,6 +116,7 @@ class Store(StoreReads, MaintainerActions):
         created = st.insert_job_if_new(conn, spec, now=at, max_attempts=self.max_attempts)
         job = st.job_by_key(conn, spec.idempotency_key) or st.get_job(conn, spec.id)
         if created:
+            self._put_progress(conn, job, JobState.QUEUED, now=at)
             st.append_event(
                 conn,
                 job.id,
@@ -133,7 +141,7 @@ class Store(StoreReads, MaintainerActions):
         """Lease up to ``limit`` ready (or expired) jobs of ``phase``; see the lease rules in
         bot/store/statements.py. One statement on PostgreSQL, events included."""
         with self.db.single_statement() as conn:
-            return st.claim_ready_or_expired(
+            leases = st.claim_ready_or_expired(
                 conn,
                 owner=worker_id,
                 phase=phase,
@@ -141,6 +149,28 @@ class Store(StoreReads, MaintainerActions):
                 lease_seconds=self.lease_seconds,
                 limit=limit,
             )
+        on_issues = [lease.job for lease in leases if lease.job.issue_number is not None]
+        if on_issues:  # a second transaction: a claim stays one statement on PostgreSQL
+            with self.db.transaction() as conn:
+                at = self.db.now(conn, now)
+                for job in on_issues:
+                    self._put_progress(conn, job, phase.leased_state, now=at)
+        return leases
+
+    @staticmethod
+    def _put_progress(conn: Connection, job: Job, state: JobState, *, now: float) -> None:
+        """Queue the status comment's edit to ``state`` (queued, running, applying): keyed by
+        job and state, so a replayed claim or a re-run never edits it twice for one state."""
+        if job.issue_number is None:
+            return
+        st.put_outbox_item(
+            conn,
+            key=status_comment_key(job.id, state.value),
+            kind=OutboxKind.STATUS_COMMENT,
+            job_id=job.id,
+            payload={"state": state.value},
+            now=now,
+        )
 
     def heartbeat(self, job_id: str, token: int, *, now: float | None = None) -> bool:
         """Extend the lease; False means it is lost and the holder must stop."""

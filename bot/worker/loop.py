@@ -19,8 +19,8 @@ The rules:
   late one is refused, never applied twice). At shutdown they are written last.
 - **Rate limits.** A :class:`~bot.core.errors.RateLimited` from the handler gives the job back to
   its queue for GitHub's ``retry_after`` (a ``rate_limited`` event; ``github_auth`` when
-  GitHub refused the App's credentials, which heal the same way), with the attempt
-  refunded: waiting for GitHub is not a failure, and never a sleep inside a lease.
+  GitHub refused the App's credentials, which heal the same way). That spends no attempt:
+  waiting for GitHub is not a failure, and never a sleep inside a lease.
 - **Failures.** Any other :class:`~bot.core.errors.FarcasterError` from the handler becomes
   ``store.fail`` with its reason code, message and retryability. Any other exception becomes a
   retryable ``internal_error`` with a one-line message (the traceback goes to the process

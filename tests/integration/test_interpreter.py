@@ -167,7 +167,7 @@ def test_a_human_commit_on_the_branch_is_never_overwritten(world: World) -> None
     tombstone = world.store.tombstone(job.id)
     assert tombstone is not None and tombstone.reason_code == "ref_conflict"
     assert branch in tombstone.summary and theirs[:12] in tombstone.summary
-    assert [i["kind"] for i in world.outbox.items()] == ["job_report"]
+    assert [i["kind"] for i in world.outbox.items(kind="job_report")] == ["job_report"]
 
 
 def test_a_truncated_tree_listing_is_walked_one_directory_at_a_time(world: World) -> None:

@@ -74,16 +74,17 @@ def test_an_empty_bucket_schedules_the_job_and_it_resumes_where_it_stopped(
 
     job = world.apply()
 
-    # Three writes went out (the tree, the commit, the branch); the fourth was never sent.
+    # Three writes went out (the status comment's "applying" edit, the tree, the commit);
+    # the fourth, the branch, was never sent.
     assert job.state is JobState.PROPOSED and job.attempts == attempts
     assert display_state(job, now=job.updated_at) == "scheduled"
     assert job.run_after >= job.updated_at + 59
     assert world.event_kinds()[-1] == "paced"
     sent = [c[1] for c in world.fake.calls if c[0] in ("POST", "PATCH")]
     assert [p.rsplit("/", 1)[-1] for p in sent if p.startswith("/repos/")] == [
+        "comments",
         "trees",
         "commits",
-        "refs",
     ]
 
     for _ in range(5):
@@ -116,7 +117,9 @@ def test_a_job_resumed_after_a_long_wait_checks_drift_again_before_its_branch(
     clock = [T0]
     world = paced_world(store, outbox, settings, clock, burst=1)
     world.proposed()
-    assert world.apply().state is JobState.PROPOSED  # the tree went out; then it waited
+    assert world.apply().state is JobState.PROPOSED  # the "applying" edit; then it waited
+    clock[0] += 120
+    assert world.apply(now=world.later(300)).state is JobState.PROPOSED  # the tree; waited
     assert world.fake.created["tree"] == 1 and world.fake.created["commit"] == 0
     new_head = world.fake.push("main", {"app/util.py": b"def old_name(x):\n    return x + x\n"})
 
