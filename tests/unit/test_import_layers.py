@@ -36,6 +36,7 @@ ALLOWED = {
         "bot.store",
         "bot.github",
         "bot.worker.leases",
+        "bot.worker.outbox",  # running one outbox item (a job's own status edit), no loop
         "bot.worker.services",
         "proposals",
     },
