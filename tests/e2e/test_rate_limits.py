@@ -21,7 +21,10 @@ def test_a_rate_limited_apply_is_rescheduled_with_githubs_delay(box: World) -> N
     box.wait_for_outbox()
     box.stop_worker("sweeper")
     attempts_before = box.store.get(job.id).attempts
-    box.gh.rate_limit(1, retry_after=2)  # the next content-creating call gets 403 + retry-after
+    # The next two content-creating calls get 403 + retry-after: the status comment's
+    # "applying" edit (an outbox item: postponed, the job goes on), then the interpreter's
+    # first write (the job waits as scheduled).
+    box.gh.rate_limit(2, retry_after=2)
 
     box.start_worker("applier")
     job = box.wait_for_state(job.id, JobState.DONE, JobState.TOMBSTONED, timeout=60)
@@ -31,9 +34,10 @@ def test_a_rate_limited_apply_is_rescheduled_with_githubs_delay(box: World) -> N
     limited = [e for e in events if e.kind == "rate_limited"]
     assert len(limited) == 1 and limited[0].data["delay"] == pytest.approx(2.0)
     assert not any(e.kind == "attempt_failed" for e in events)
-    # Waiting for GitHub is not a failed attempt, and neither claim of the apply spent one.
+    # Waiting for GitHub (or for pacing) is not a failed attempt: however often the apply
+    # was claimed, the job spent none of its attempts.
     claims_after = sum(1 for e in events if e.kind == "claimed" and e.data["phase"] == "apply")
-    assert claims_after == 2 and job.attempts == attempts_before == 0
+    assert claims_after >= 2 and job.attempts == attempts_before == 0
     refused = box.gh.journal(status=403)
-    assert len(refused) == 1
+    assert len(refused) == 2 and "/comments" in refused[0]["path"], refused
     assert effects_of(box, job) == ONE_OF_EACH
