@@ -265,7 +265,7 @@ def stop_when_drained(runtime: Runtime, loop: WorkerLoop, stop_now: Callable[[],
     """Stop the loop once no job is queued and its own handlers are done."""
     while True:
         time.sleep(DRAIN_POLL_SECONDS)
-        if runtime.store.count_by_state().get(JobState.QUEUED.value, 0) == 0 and not loop.running:
+        if not runtime.store.list_jobs(state=JobState.QUEUED.value, limit=1) and not loop.running:
             stop_now()
             return
 

@@ -35,6 +35,7 @@ from bot.core.errors import (
     FarcasterError,
     GitHubRefused,
     RateLimited,
+    StoreError,
 )
 from bot.core.redaction import one_line
 from bot.core.retry import backoff_seconds
@@ -75,13 +76,6 @@ class Triage:
             self.triage(item)
         return len(claimed)
 
-    def drain(self, *, now: float | None = None) -> int:
-        """Run passes until nothing is due (tests and benchmarks); how many were handled."""
-        total = 0
-        while handled := self.run_once(now=now):
-            total += handled
-        return total
-
     def triage(self, claimed: ClaimedDelivery) -> None:
         record = claimed.record
         try:
@@ -98,7 +92,7 @@ class Triage:
                 self._retry(claimed, reason)
             else:
                 self._fail(claimed, reason)
-        except Exception as exc:
+        except Exception as exc:  # a bug in a handler: retried, then failed (see the rules)
             log.exception("delivery %s: triage crashed", record.delivery_id)
             reason = f"internal_error: {type(exc).__name__}: {one_line(str(exc))}"
             if record.attempts >= MAX_CRASHES:
@@ -187,8 +181,11 @@ def run_triage_forever(
         try:
             housekeeping()
             handled = triage.run_once()
-        except Exception:  # the store is down, or a bug: log, wait, go on
-            log.exception("triage pass failed")
+        except StoreError as exc:  # the store is down: wait and try again
+            log.warning("triage pass failed: %s", one_line(str(exc)))
+            handled = 0
+        except Exception:  # a bug outside a handler: the thread must outlive it
+            log.exception("triage pass crashed")
             handled = 0
         if handled:
             idle = 0.05

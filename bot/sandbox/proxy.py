@@ -372,7 +372,7 @@ class EgressProxy:
     async def _refuse(self, writer: asyncio.StreamWriter, blocked: Blocked, why: str = "") -> None:
         try:
             self.on_blocked(blocked)
-        except Exception:
+        except Exception:  # the caller's callback, whatever it does: the agent still gets its 403
             log.exception("recording a blocked connection failed")
         text = f"Farcaster {blocked.sentence()}." + (f" {why}" if why else "")
         writer.write(_reply("403 Forbidden", text))

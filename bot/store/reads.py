@@ -68,10 +68,6 @@ class StoreReads:
         with self.db.read() as conn:
             return st.jobs_newest_first(conn, state=state, repo=repo, since=since, limit=limit)
 
-    def count_by_state(self) -> dict[str, int]:
-        with self.db.read() as conn:
-            return st.count_jobs_by_state(conn)
-
     def jobs_of_installation(self, installation_id: int, states: list[JobState]) -> list[Job]:
         with self.db.read() as conn:
             return st.jobs_of_installation_in_states(conn, installation_id, states)

@@ -907,11 +907,6 @@ def probe_write(conn: Connection, now: float) -> None:
 READY_STATES = (JobState.QUEUED.value, JobState.PROPOSED.value)
 
 
-def count_jobs_by_state(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(select(JOBS.c.state, func.count()).group_by(JOBS.c.state)).all()
-    return {str(state): int(count) for state, count in rows}
-
-
 def count_jobs_by_state_or_scheduled(conn: Connection, *, now: float) -> dict[str, int]:
     """Jobs per state, where a ready job whose ``run_after`` is still ahead counts as
     ``scheduled`` (waiting out a backoff or a rate limit) instead of its state."""

@@ -232,7 +232,7 @@ class WorkerLoop:
         for task in self.side_tasks:
             try:
                 done += task()
-            except Exception:
+            except Exception:  # any side task's failure: the others and the loop go on
                 log.exception("side task %s failed", getattr(task, "__name__", task))
         return done
 
@@ -347,7 +347,7 @@ class WorkerLoop:
             else:
                 log.warning("job %s: stopped without writing: %s", job_id, exc)
             return
-        except Exception as exc:
+        except Exception as exc:  # a handler's bug or an agent's end: a retryable failure
             if guard.lost.is_set() and not guard.budget_spent:
                 # The error is a consequence of the stop (a killed agent, a shutdown).
                 log.warning("job %s: stopped without writing: %s", job_id, one_line(str(exc)))

@@ -58,7 +58,7 @@ def run_item(runtime: Services, item: OutboxItem, handlers: Mapping[str, Handler
         state = outbox.failed(item, f"{exc.reason_code}: {exc.message}", dead=not exc.retryable)
         log.warning("outbox item %s failed (%s): %s -> %s", item.key, exc.reason_code, exc, state)
         return state
-    except Exception as exc:
+    except Exception as exc:  # a handler's bug: this item fails, the drain goes on
         log.exception("outbox item %s: handler %s crashed", item.key, item.kind)
         return outbox.failed(item, f"handler crashed: {type(exc).__name__}: {exc}")
     outbox.done(item)

@@ -370,7 +370,7 @@ def _timed(agent: str) -> Iterator[list[str]]:
     except AgentFailed as exc:
         outcome.append(_OUTCOMES.get(exc.reason_code, "failed"))
         raise
-    except Exception:
+    except Exception:  # counted as an error in the metrics, then raised as it was
         outcome.append("error")
         raise
     finally:

@@ -50,8 +50,10 @@ def main() -> int:
     while True:
         leases = store.claim(args.worker_id, Phase.RUN, limit=args.limit)
         if not leases:
-            states = store.count_by_state()
-            if args.exit_when_empty and not states.keys() & {"queued", "running"}:
+            waiting = store.list_jobs(state="queued", limit=1) + store.list_jobs(
+                state="running", limit=1
+            )
+            if args.exit_when_empty and not waiting:
                 idle += 1
                 if idle > 3:
                     return 0

@@ -21,6 +21,7 @@ from bot.store.tables import DELIVERIES
 from tests.databases import PG_ADMIN_DSN
 from tests.integration.test_intake_support import (
     comment_payload,
+    drain,
     engine_independent,
     running_intake,
 )
@@ -38,7 +39,7 @@ def test_intake_stores_the_raw_body_compressed_and_asks_github_nothing(intake):
     assert json.loads(zlib.decompress(stored)) == payload
     assert intake.counts()["jobs"] == 0
 
-    assert intake.triage.drain() == 1
+    assert drain(intake.triage) == 1
     assert intake.runtime.deliveries.find("d-1").outcome == "job_created"
 
 
@@ -65,7 +66,7 @@ def test_a_payload_only_triage_can_find_wrong_is_settled_failed_with_its_reason(
     with intake.runtime.db.engine.begin() as conn:  # as if intake's checks had let it through
         conn.execute(DELIVERIES.update().values(body=zlib.compress(b"[1, 2]")))
 
-    intake.triage.drain()
+    drain(intake.triage)
 
     record = intake.runtime.deliveries.find("d-1")
     assert record.state == "failed"
@@ -194,7 +195,7 @@ def test_metrics_show_the_undecided_backlog_and_its_oldest_age(intake):
     )
     assert 0.0 <= float(age_line.split()[1]) < 60.0
 
-    intake.triage.drain()
+    drain(intake.triage)
     samples = intake.client.get("/metrics").text
     assert "farcaster_deliveries_undecided 0.0" in samples
     assert "farcaster_oldest_undecided_delivery_age_seconds 0.0" in samples

@@ -15,6 +15,7 @@ from tests.integration.test_intake_support import (
     MASTER_SHA,
     REPO,
     comment_payload,
+    drain,
     engine_independent,
 )
 from webhooks.keys import job_id_for_comment
@@ -288,7 +289,7 @@ def test_github_unreachable_still_accepts_the_command_and_triage_creates_the_job
     assert intake.counts()["jobs"] == 0
 
     intake.github.failure = None
-    assert intake.triage.drain(now=time.time() + 600) == 1
+    assert drain(intake.triage, now=time.time() + 600) == 1
     decided = intake.runtime.deliveries.find("d-1")
     assert decided is not None
     assert (decided.state, decided.outcome) == ("decided", "job_created")

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.integration.test_intake_support import (
     comment_payload,
+    drain,
     headers_for,
 )
 from webhooks.triage import Triage
@@ -41,7 +42,7 @@ def triage_concurrently(intake, loops: int = 4) -> int:
     context, router = intake.triage.context, intake.triage.router
     triages = [Triage(context, router, f"triage-{n}") for n in range(loops)]
     with ThreadPoolExecutor(loops) as pool:
-        return sum(pool.map(lambda t: t.drain(), triages))
+        return sum(pool.map(drain, triages))
 
 
 def test_two_hundred_copies_of_one_delivery_make_exactly_one_job(intake):

@@ -64,7 +64,7 @@ def test_eight_workers_drain_two_thousand_jobs_exactly_once(db_url: str) -> None
     for worker in workers:
         out, _ = worker.communicate(timeout=180)
         assert worker.returncode == 0, out
-    assert store.count_by_state() == {"done": 2000}
+    assert store.operator_counts([]).jobs_by_state == {"done": 2000}
     with store.db.engine.connect() as conn:
         raw = conn.execute(text("SELECT job_id, kind, at, data FROM job_events ORDER BY id")).all()
     rows = [(j, k, at, d if isinstance(d, dict) else json.loads(d)) for j, k, at, d in raw]
