@@ -22,11 +22,10 @@
         ├── AgentFailed                              agent_failed, agent_timeout, ...,
         │                                            secret_in_diff (bot/core/secret_scan.py),
         │                                            git_dir, git_timeout (bot/worker/checkout.py),
+        │                                            permission_denied (bot/worker/runner.py),
         │                                            one code per sandbox limit (below)
         ├── UnsafeSnapshot                           unsafe_snapshot (a tarball we refuse)
-        ├── InvalidRepoConfig                        invalid_repo_config (.github/farcaster.yml)
-        ├── PermissionDenied                         permission_denied
-        └── UnknownCommand                           unknown_command
+        └── InvalidRepoConfig                        invalid_repo_config (.github/farcaster.yml)
 
 An agent stopped by a limit of its sandbox (bot/sandbox/limits.py) fails with that limit's
 code: ``agent_cpu_limit``, ``agent_memory_limit``, ``agent_process_limit``,
@@ -178,11 +177,3 @@ class InvalidRepoConfig(Refusal):
     """The repository's ``.github/farcaster.yml`` is malformed or asks for more than allowed."""
 
     reason_code = "invalid_repo_config"
-
-
-class PermissionDenied(Refusal):
-    reason_code = "permission_denied"
-
-
-class UnknownCommand(Refusal):
-    reason_code = "unknown_command"

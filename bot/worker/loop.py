@@ -174,13 +174,10 @@ class WorkerLoop:
 
     # -- public ---------------------------------------------------------------------------
 
-    def run_once(self) -> int:
-        """One claim round with every slot free; waits for those jobs. The jobs claimed."""
-        ended = [self._start(lease) for lease in self._claim_round()]
-        for handler_ended in ended:
-            handler_ended.wait()
-        self.write_completions()
-        return len(ended)
+    def start_round(self) -> list[threading.Event]:
+        """Claim for the free slots and start a handler for each claimed job; one event per
+        job, set when its handler has ended (its completion is then handed in)."""
+        return [self._start(lease) for lease in self._claim_round()]
 
     def run_forever(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set, then shut down gracefully (see the module docstring)."""
@@ -191,7 +188,7 @@ class WorkerLoop:
             writing = self._write_completions_meanwhile()
             self._reap_if_due()
             handled = self._run_side_tasks_if_due()
-            started = [] if stop.is_set() else [self._start(s) for s in self._claim_round()]
+            started = [] if stop.is_set() else self.start_round()
             wrote = writing.result() if writing else 0
             if stop.is_set():
                 break

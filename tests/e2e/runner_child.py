@@ -19,6 +19,7 @@ from bot.core.settings import Settings
 from bot.worker.loop import WorkerLoop
 from bot.worker.runner import run_job
 from tests.runner_support import github_factory, mock_github
+from tests.worker_round import one_round
 
 
 def main(archive: Path, sha: str) -> int:
@@ -30,7 +31,7 @@ def main(archive: Path, sha: str) -> int:
             loop = WorkerLoop(
                 runtime, worker_id=f"child-{os.getpid()}", handlers={Phase.RUN: run_job}
             )
-            return loop.run_once()
+            return one_round(loop)
         finally:
             runtime.close()
 

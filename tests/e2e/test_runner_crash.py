@@ -29,6 +29,7 @@ from tests.runner_support import (
     sample_repository,
     tarball,
 )
+from tests.worker_round import one_round
 
 ROOT = Path(__file__).resolve().parents[2]
 RENAME = {"name": "rename", "old": "net_price", "new": "price_before_tax"}
@@ -97,7 +98,7 @@ def test_a_runner_killed_at_any_step_loses_nothing_and_doubles_nothing(
                 handlers={Phase.RUN: run_job},
                 clock=lambda: time.time() + 2 * settings.lease_seconds,
             )
-            claimed = fresh.run_once()
+            claimed = one_round(fresh)
 
         job = runtime.store.get("job1")
         assert job.state is JobState.PROPOSED

@@ -29,6 +29,7 @@ from tests.runner_support import (
     tarball,
     unreachable,
 )
+from tests.worker_round import one_round
 
 PY = sys.executable
 # Command agents are small scripts; each edits README.md so that it proposes something.
@@ -141,7 +142,7 @@ def github(origin):
 def run_one(runtime, command, sha, **spec):
     runtime.store.enqueue(job_spec(command, sha=sha, **spec))
     loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
-    assert loop.run_once() == 1
+    assert one_round(loop) == 1
     return runtime.store.get(spec.get("job_id", "job1"))
 
 
@@ -427,7 +428,7 @@ def test_a_job_recorded_without_a_base_runs_on_its_branch_head(runtime, origin, 
     )
     spec = job_spec(RENAME, sha=sha)
     runtime.store.enqueue(spec.__class__(**{**spec.__dict__, "base_sha": None}))
-    WorkerLoop(runtime, worker_id="r", handlers={Phase.RUN: run_job}).run_once()
+    one_round(WorkerLoop(runtime, worker_id="r", handlers={Phase.RUN: run_job}))
     assert runtime.store.latest_proposal("job1").base_sha == sha
     resolved = next(e for e in runtime.store.events("job1") if e.kind == "base_resolved")
     assert resolved.data == {"base_ref": "main", "base_sha": sha}

@@ -20,6 +20,7 @@ from bot.core.vocab import EventKind
 from bot.worker.loop import WorkerLoop
 from bot.worker.runner import run_job
 from tests.runner_support import github_factory, job_spec, mock_github, sample_repository, tarball
+from tests.worker_round import one_round
 
 PY = sys.executable
 VERIFY_SAMPLE = Path(__file__).parents[1] / "samples" / "verify_repo"
@@ -129,7 +130,7 @@ def run_agent(runtime: Runtime, tmp_path: Path, agent: str) -> str:
         command = {"name": "run", "agent": agent, "instruction": "fetch"}
         runtime.store.enqueue(job_spec(command, sha=sha, agent=agent))
         loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
-        assert loop.run_once() == 1
+        assert one_round(loop) == 1
     job = runtime.store.get("job1")
     assert job.state is JobState.PROPOSED, runtime.store.events("job1")[-1].data
     proposal = runtime.store.latest_proposal("job1")
@@ -203,7 +204,7 @@ def test_the_verify_step_reaches_what_farcaster_verify_network_allows(
             command = {"name": "rename", "old": "scale", "new": "resize", "paths": []}
             runtime.store.enqueue(job_spec(command, sha=sha))
             loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
-            assert loop.run_once() == 1
+            assert one_round(loop) == 1
         proposal = runtime.store.latest_proposal("job1")
         assert proposal is not None
         verdict = verdict_from_json(proposal.verify)

@@ -17,6 +17,7 @@ from bot.core.records import JobState, Phase
 from bot.worker.loop import WorkerLoop
 from bot.worker.runner import run_job
 from tests.runner_support import github_factory, job_spec, mock_github, sample_repository, tarball
+from tests.worker_round import one_round
 
 CHUNKYTOOLS = Path(__file__).parents[1] / "samples" / "chunkytools"
 
@@ -36,7 +37,7 @@ def test_a_rename_proposal_leaves_the_package_importable_with_passing_doctests(r
         mock_github(router, tarball(repository, sha), sha)
         runtime.store.enqueue(job_spec(command, sha=sha))
         loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
-        assert loop.run_once() == 1
+        assert one_round(loop) == 1
     assert runtime.store.get("job1").state is JobState.PROPOSED
     proposal = runtime.store.latest_proposal("job1")
     assert '-    "chunked",\n+    "split_into_chunks",' in proposal.diff

@@ -15,6 +15,7 @@ from bot.core.verdict import verdict_from_json
 from bot.worker.loop import WorkerLoop
 from bot.worker.runner import run_job
 from tests.runner_support import github_factory, job_spec, mock_github, sample_repository, tarball
+from tests.worker_round import one_round
 
 SAMPLE = Path(__file__).parents[1] / "samples" / "verify_repo"
 PUBLIC_API = "tests.test_shapes::test_the_public_api_is_looked_up_by_name"
@@ -60,7 +61,7 @@ def run_one(runtime: Runtime, tmp_path: Path, config: str, command: dict) -> obj
         mock_github(router, tarball(repository, sha), sha)
         runtime.store.enqueue(job_spec(command, sha=sha))
         loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
-        assert loop.run_once() == 1
+        assert one_round(loop) == 1
     job = runtime.store.get("job1")
     assert job.state is JobState.PROPOSED, runtime.store.events("job1")[-1].data
     proposal = runtime.store.latest_proposal("job1")
@@ -184,7 +185,7 @@ def test_a_command_agents_own_verify_runs_after_the_diff_and_is_judged_the_same_
             mock_github(router, tarball(repository, sha), sha)
             runtime.store.enqueue(job_spec(command, sha=sha, agent="coder"))
             loop = WorkerLoop(runtime, worker_id="runner-1", handlers={Phase.RUN: run_job})
-            assert loop.run_once() == 1
+            assert one_round(loop) == 1
         proposal = runtime.store.latest_proposal("job1")
         assert proposal is not None
         assert "report.txt" not in proposal.diff and "+edited" in proposal.diff

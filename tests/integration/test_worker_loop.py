@@ -11,6 +11,7 @@ from bot.core.records import JobState, NewProposal, Phase
 from bot.core.redaction import REDACTED
 from bot.worker.loop import WorkerLoop
 from tests.factories import new_job
+from tests.worker_round import one_round
 
 WAIT = 10.0  # seconds: the longest any condition below may take before the test fails
 
@@ -73,7 +74,7 @@ def test_free_slots_are_filled_with_one_claim_and_the_jobs_run_at_once(runtime):
         together.wait()  # only passes if all three run at the same time
         propose(rt, lease, guard)
 
-    assert loop_of(runtime, handler, concurrency=3).run_once() == 3
+    assert one_round(loop_of(runtime, handler, concurrency=3)) == 3
     assert claims == [3]
     assert {runtime.store.get(f"job{n}").state for n in range(3)} == {JobState.PROPOSED}
 
@@ -81,7 +82,7 @@ def test_free_slots_are_filled_with_one_claim_and_the_jobs_run_at_once(runtime):
 def test_no_more_jobs_are_claimed_than_there_are_slots(runtime):
     for n in range(5):
         enqueue(runtime, f"job{n}")
-    assert loop_of(runtime, propose, concurrency=2).run_once() == 2
+    assert one_round(loop_of(runtime, propose, concurrency=2)) == 2
     states = [runtime.store.get(f"job{n}").state for n in range(5)]
     assert states.count(JobState.QUEUED) == 3
 
@@ -92,7 +93,7 @@ def test_a_refusal_tombstones_the_job_with_its_reason_and_message(runtime):
     def handler(rt, lease, guard):
         raise AgentFailed("No symbol 'x' (similar: a.py:3).", reason_code="unknown_symbol")
 
-    loop_of(runtime, handler).run_once()
+    one_round(loop_of(runtime, handler))
     assert runtime.store.get("job1").state is JobState.TOMBSTONED
     failure = failure_of(runtime, "job1")
     assert failure["reason_code"] == "unknown_symbol"
@@ -106,7 +107,7 @@ def test_a_retryable_failure_goes_back_to_the_queue_with_a_delay(runtime):
     def handler(rt, lease, guard):
         raise AgentFailed("took too long", reason_code="agent_timeout", retryable=True)
 
-    loop_of(runtime, handler).run_once()
+    one_round(loop_of(runtime, handler))
     job = runtime.store.get("job1")
     assert job.state is JobState.QUEUED
     assert failure_of(runtime, "job1")["retry_in"] > 0
@@ -119,7 +120,7 @@ def test_a_rate_limit_waits_as_long_as_github_asked(runtime):
     def handler(rt, lease, guard):
         raise RateLimited("GitHub rate limit; retry in 120 s.", retry_after=120.0)
 
-    loop_of(runtime, handler).run_once()
+    one_round(loop_of(runtime, handler))
     job = runtime.store.get("job1")
     assert job.state is JobState.QUEUED
     assert job.attempts == 0  # waiting for GitHub is not a failed attempt
@@ -135,7 +136,7 @@ def test_an_unexpected_exception_is_a_retryable_one_line_internal_error(runtime)
     def handler(rt, lease, guard):
         raise ValueError("bad value\nwith a second line")
 
-    loop_of(runtime, handler).run_once()
+    one_round(loop_of(runtime, handler))
     failure = failure_of(runtime, "job1")
     assert failure["reason_code"] == "internal_error"
     assert failure["message"] == "Unexpected ValueError: bad value"
@@ -150,7 +151,7 @@ def test_secrets_in_error_messages_never_reach_the_events(runtime, settings):
     def handler(rt, lease, guard):
         raise RuntimeError(f"failed with {secret} and ghs_{'x' * 36}")
 
-    loop_of(runtime, handler).run_once()
+    one_round(loop_of(runtime, handler))
     message = failure_of(runtime, "job1")["message"]
     assert secret not in message
     assert "ghs_" not in message
@@ -163,7 +164,7 @@ def test_a_handler_that_lost_its_lease_writes_nothing(runtime):
     def handler(rt, lease, guard):
         raise LeaseLost("gone")
 
-    loop_of(runtime, handler).run_once()
+    one_round(loop_of(runtime, handler))
     assert kinds(runtime, "job1") == ["created", "claimed"]
     assert runtime.store.get("job1").state is JobState.RUNNING
 
@@ -179,7 +180,7 @@ def test_a_stolen_lease_stops_the_handler_and_only_the_new_holder_writes(runtime
         propose(rt, lease, guard)  # never reached
 
     loop = loop_of(runtime, handler, heartbeat_interval=0.02)
-    runner = threading.Thread(target=loop.run_once)
+    runner = threading.Thread(target=one_round, args=(loop,))
     runner.start()
     assert started.wait(WAIT)
     # Another worker, whose clock says the lease expired long ago, takes the job over.
@@ -204,7 +205,7 @@ def test_an_attempt_past_its_time_budget_is_failed_and_retried(runtime):
             guard.lost.wait(0.01)
             guard.check()
 
-    loop_of(runtime, handler, budget_seconds={Phase.RUN: 0.05}).run_once()
+    one_round(loop_of(runtime, handler, budget_seconds={Phase.RUN: 0.05}))
     failure = failure_of(runtime, "job1")
     assert failure["reason_code"] == "time_budget_exceeded"
     assert failure["retryable"] is True
@@ -319,7 +320,7 @@ def test_completions_of_a_round_are_written_together_each_fenced_by_its_token(ru
             rt.store.cancel(lease.job_id, actor="maintainer")
         guard.complete(rt.store, data={"pr_number": int(lease.job_id[-1])})
 
-    assert loop_of(runtime, handler, concurrency=4).run_once() == 4
+    assert one_round(loop_of(runtime, handler, concurrency=4)) == 4
 
     assert batches == [["job0", "job1", "job2", "job3"]]
     for job_id in ("job0", "job1", "job3"):
@@ -344,7 +345,7 @@ def test_a_completion_waits_out_an_unavailable_database_and_is_written_next_roun
 
     runtime.store.complete_many = flaky_complete_many
     loop = loop_of(runtime, lambda rt, lease, guard: guard.complete(rt.store))
-    assert loop.run_once() == 1
+    assert one_round(loop) == 1
     assert runtime.store.get("job0").state is JobState.RUNNING  # the write failed; kept
     assert loop.write_completions() == 1
     assert runtime.store.get("job0").state is JobState.DONE
