@@ -57,3 +57,14 @@ def end_leftovers(folder: Path) -> list[int]:
                 os.kill(pid, signal.SIGKILL)
             ended.append(pid)
     return ended
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid lives on this host (one we may not signal lives)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.sandbox.leftovers import process_alive
+
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 16 * 1024
@@ -404,20 +406,10 @@ def sweep_abandoned_sockets() -> list[Path]:
     removed = []
     for entry in Path(_short_tmp()).glob(f"{_FOLDER_PREFIX}*-*"):
         pid = entry.name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and entry.is_dir() and not _alive(int(pid)):
+        if pid.isdigit() and entry.is_dir() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class BlockedLog:

@@ -25,9 +25,11 @@ The rules:
   ``store.fail`` with its reason code, message and retryability. Any other exception becomes a
   retryable ``internal_error`` with a one-line message (the traceback goes to the process
   log, never to events). ``LeaseLost`` and ``StaleFencingToken`` mean another holder owns
-  the job: nothing more is written. One exception: when the attempt spent its time budget
-  while the lease was still ours, the loop fails it (fenced, retryable,
-  ``time_budget_exceeded``) instead of leaving it to expire, so the trail says why.
+  the job: nothing more is written; so does any error raised once the guard was lost
+  (a killed agent, a shutdown), which is the stop's consequence, not a failure. One
+  exception: when the attempt spent its time budget while the lease was still ours, the
+  loop fails it (fenced, retryable, ``time_budget_exceeded``) instead of leaving it to
+  expire, so the trail says why.
   Every message is redacted.
 - **Housekeeping.** ``store.reap_expired()`` every ``reap_interval`` seconds; the side tasks
   (e.g. the outbox drainer, returning how many items it handled) once per round while they
@@ -344,7 +346,7 @@ class WorkerLoop:
             else:
                 log.warning("job %s: stopped without writing: %s", job_id, exc)
             return
-        except Exception as exc:  # a handler's bug or an agent's end: a retryable failure
+        except Exception as exc:  # our errors with their code; any other is a handler's bug
             if guard.lost.is_set() and not guard.budget_spent:
                 # The error is a consequence of the stop (a killed agent, a shutdown).
                 log.warning("job %s: stopped without writing: %s", job_id, one_line(str(exc)))

@@ -58,7 +58,7 @@ from bot.github.client import GitHubClient
 from bot.observe.metrics import observe_agent_duration
 from bot.sandbox.bwrap import HOME, Network, python_paths
 from bot.sandbox.egress import NetworkSetting, combined, egress, sandbox_network
-from bot.sandbox.leftovers import end_leftovers
+from bot.sandbox.leftovers import end_leftovers, process_alive
 from bot.sandbox.process import ProcessOutcome
 from bot.sandbox.proxy import BlockedLog, sweep_abandoned_sockets
 from bot.sandbox.run import start_failure
@@ -447,21 +447,9 @@ def sweep_abandoned_scratch(settings: Settings) -> list[Path]:
         found = _SCRATCH_NAME.match(entry.name)
         if found is None or found["host"] != host or not entry.is_dir():
             continue
-        if not _alive(int(found["pid"])):
+        if not process_alive(int(found["pid"])):
             end_leftovers(entry)
             remove_tree(entry)
             removed.append(entry)
     sweep_abandoned_sockets()  # an egress proxy dies with its worker; its folder stays
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

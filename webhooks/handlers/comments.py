@@ -11,11 +11,10 @@ Rules, in order:
   to anyone. Everything else acts on jobs and is handled in ``handlers/jobs.py``.
 """
 
-from webhooks.commands import HelpCommand, InvalidCommand, parse_comment
+from webhooks.commands import parse_comment
 from webhooks.context import Context
-from webhooks.handlers.jobs import CommentRequest, act_on_command, replied
+from webhooks.handlers.jobs import CommentRequest, act_on_command
 from webhooks.payloads import IssueCommentEvent, read_payload
-from webhooks.replies import help_reply
 from webhooks.routing import Decision, Delivery, Router, ignored
 
 router = Router()
@@ -35,11 +34,6 @@ def comment_created(ctx: Context, delivery: Delivery) -> Decision:
     if event.installation is None:
         return ignored("the delivery names no App installation, so nothing can be done")
     request = CommentRequest(event=event, installation_id=event.installation.id)
-    if isinstance(command, HelpCommand):
-        return replied(request, help_reply(prefix), reason="help")
-    if isinstance(command, InvalidCommand):
-        reply = help_reply(prefix, line=command.line, error=command.error)
-        return replied(request, reply, reason=f"not understood: {command.error}")
     return act_on_command(ctx, request, command)
 
 

@@ -28,6 +28,8 @@ from webhooks.commands import (
     ApplyCommand,
     CancelCommand,
     Command,
+    HelpCommand,
+    InvalidCommand,
     JobCommandBase,
     PlanCommand,
     RefreshCommand,
@@ -42,6 +44,7 @@ from webhooks.payloads import IssueCommentEvent, PayloadError
 from webhooks.permissions import can_change_jobs
 from webhooks.replies import (
     base_branch_missing,
+    help_reply,
     refusal,
     status_reply,
     unchanged,
@@ -116,7 +119,14 @@ def eyes(request: CommentRequest, job_id: str) -> tuple[OutboxPut, ...]:
 
 
 def act_on_command(ctx: Context, request: CommentRequest, command: Command) -> Decision:
-    """Everything but help and unparseable commands: check history, permission, then act."""
+    """``help`` and a line not understood are answered with the help text; every other
+    command checks the comment's history and the commenter's permission, then acts."""
+    prefix = ctx.settings.command_prefix
+    if isinstance(command, HelpCommand):
+        return replied(request, help_reply(prefix), reason="help")
+    if isinstance(command, InvalidCommand):
+        reply = help_reply(prefix, line=command.line, error=command.error)
+        return replied(request, reply, reason=f"not understood: {command.error}")
     job_id = job_id_for_comment(request.event.comment.node_id)
     earlier, answered = ctx.deliveries.comment_history(job_id, outbox_keys_of(request.key))
     if earlier is not None and earlier.idempotency_key == request.key:

@@ -7,9 +7,9 @@ becomes a revision whose agent receives them (handlers/revisions.py). Replies go
 request's conversation.
 """
 
-from webhooks.commands import HelpCommand, InvalidCommand, parse_comment
+from webhooks.commands import parse_comment
 from webhooks.context import Context
-from webhooks.handlers.jobs import CommentRequest, Spot, act_on_command, replied
+from webhooks.handlers.jobs import CommentRequest, Spot, act_on_command
 from webhooks.payloads import (
     MAX_COMMENT_CHARS,
     Comment,
@@ -19,7 +19,6 @@ from webhooks.payloads import (
     ReviewCommentEvent,
     read_payload,
 )
-from webhooks.replies import help_reply
 from webhooks.routing import Decision, Delivery, Router, ignored
 
 router = Router()
@@ -58,11 +57,6 @@ def review_comment_created(ctx: Context, delivery: Delivery) -> Decision:
     )
     spot = Spot(comment.path or "", comment.line)
     request = CommentRequest(as_conversation, event.installation.id, spot=spot)
-    if isinstance(command, HelpCommand):
-        return replied(request, help_reply(prefix), reason="help")
-    if isinstance(command, InvalidCommand):
-        reply = help_reply(prefix, line=command.line, error=command.error)
-        return replied(request, reply, reason=f"not understood: {command.error}")
     return act_on_command(ctx, request, command)
 
 
