@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     RowMapping,
+    Table,
     case,
     func,
     insert,
@@ -624,17 +625,8 @@ def lease_due_outbox_items(
         ids = [r[0] for r in conn.execute(due.with_for_update(skip_locked=True))]
     if not ids:
         return []
-    rows = conn.execute(
-        update(OUTBOX)
-        .where(OUTBOX.c.id.in_(ids))
-        .values(
-            lease_owner=owner,
-            lease_expires_at=now + lease_seconds,
-            attempts=OUTBOX.c.attempts + 1,
-        )
-        .returning(*OUTBOX.c)
-    ).mappings()
-    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+    lease = {"lease_owner": owner, "lease_expires_at": now + lease_seconds}
+    return _lease_rows(conn, OUTBOX, ids, lease)
 
 
 def update_outbox_item_if_owner(
@@ -756,17 +748,21 @@ def lease_due_deliveries(
     ids = [r[0] for r in conn.execute(pick, {"now": now, "limit": limit})]
     if not ids:
         return []
-    rows = conn.execute(
-        update(DELIVERIES)
-        .where(DELIVERIES.c.id.in_(ids))
-        .values(
-            lease_owner=owner,
-            lease_expires_at=now + lease_seconds,
-            fencing_token=DELIVERIES.c.fencing_token + 1,
-            attempts=DELIVERIES.c.attempts + 1,
-        )
-        .returning(*DELIVERIES.c)
-    ).mappings()
+    lease = {
+        "lease_owner": owner,
+        "lease_expires_at": now + lease_seconds,
+        "fencing_token": DELIVERIES.c.fencing_token + 1,
+    }
+    return _lease_rows(conn, DELIVERIES, ids, lease)
+
+
+def _lease_rows(
+    conn: Connection, table: Table, ids: Sequence[int], lease: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Lease the picked rows of the outbox or the inbox, one attempt counted each; the rows
+    as written, by id."""
+    stmt = update(table).where(table.c.id.in_(ids)).values(**lease, attempts=table.c.attempts + 1)
+    rows = conn.execute(stmt.returning(*table.c)).mappings()
     return sorted((dict(r) for r in rows), key=lambda r: r["id"])
 
 
