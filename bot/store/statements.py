@@ -590,11 +590,13 @@ def put_outbox_item(
 
 
 @functools.cache
-def _pick_due_outbox_items(d: Dialect) -> TextClause:
+def _pick_due(d: Dialect, table: str, state: str) -> TextClause:
+    """Ids of ``table``'s rows in ``state`` whose time has come and whose lease (if any)
+    expired, oldest first: the outbox's and the inbox's claims pick with it."""
     return text(
         f"""
-        SELECT id FROM outbox
-        WHERE state = 'pending' AND run_after <= :now
+        SELECT id FROM {table}
+        WHERE state = '{state}' AND run_after <= :now
           AND (lease_expires_at IS NULL OR lease_expires_at < :now)
         ORDER BY run_after, id LIMIT :limit{d.skip_locked}
         """
@@ -613,7 +615,7 @@ def lease_due_outbox_items(
     """Lease pending items whose time has come and whose lease (if any) expired, oldest first
     (``key``: only the item with that key)."""
     if key is None:
-        pick = _pick_due_outbox_items(dialects.of(conn))
+        pick = _pick_due(dialects.of(conn), "outbox", "pending")
         ids = [r[0] for r in conn.execute(pick, {"now": now, "limit": limit})]
     else:
         due = select(OUTBOX.c.id).where(
@@ -727,24 +729,12 @@ def count_deliveries(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(DELIVERIES)).scalar_one())
 
 
-@functools.cache
-def _pick_due_deliveries(d: Dialect) -> TextClause:
-    return text(
-        f"""
-        SELECT id FROM deliveries
-        WHERE state = '{UNDECIDED}' AND run_after <= :now
-          AND (lease_expires_at IS NULL OR lease_expires_at < :now)
-        ORDER BY run_after, id LIMIT :limit{d.skip_locked}
-        """
-    )
-
-
 def lease_due_deliveries(
     conn: Connection, *, owner: str, now: float, lease_seconds: float, limit: int
 ) -> list[dict[str, Any]]:
     """Lease undecided deliveries whose time has come and whose lease (if any) expired,
     oldest first: a new fencing token each, one attempt counted each."""
-    pick = _pick_due_deliveries(dialects.of(conn))
+    pick = _pick_due(dialects.of(conn), "deliveries", UNDECIDED)
     ids = [r[0] for r in conn.execute(pick, {"now": now, "limit": limit})]
     if not ids:
         return []
