@@ -35,7 +35,9 @@ code: ``agent_cpu_limit``, ``agent_memory_limit``, ``agent_process_limit``,
 
 Driver and HTTP exceptions are translated into these at the store and GitHub-client
 edges (the store's at its connection and transaction boundary, bot/store/database.py);
-nothing above those edges imports ``sqlalchemy.exc`` or ``httpx``.
+nothing above those edges imports ``sqlalchemy.exc`` or ``httpx``, except ``farcaster
+register`` (bot/cli/commands/register.py), whose one call before the App exists translates
+its own.
 """
 
 
