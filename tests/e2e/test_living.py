@@ -186,7 +186,8 @@ def test_a_revision_of_a_closed_proposal_gets_one_line_and_no_job(box: World) ->
     assert job.pr_number is not None
     box.gh.close_pull(box.owner, box.repo, job.pr_number, user="alice")
 
-    box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+    sent = box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+    box.wait_for_delivery(sent["delivery"]["id"])
     box.wait_for_outbox()
 
     assert revisions_of(box, job) == [] and len(box.jobs()) == 1
@@ -250,7 +251,10 @@ def revised_proposal(box: World) -> tuple[int, Job]:
 
 
 def push_to_main(box: World, files: dict[str, str], user: str = "carol") -> str:
-    return box.gh.push(box.owner, box.repo, "main", files, user=user, message="base moves")
+    """A human's push to main, once triage has decided its ``push`` delivery; its SHA."""
+    sent = box.gh.push_commit(box.owner, box.repo, "main", files, user=user, message="moves")
+    box.wait_for_delivery(sent["delivery"]["id"])
+    return str(sent["sha"])
 
 
 def refreshes_of(box: World, parent: Job) -> list[Job]:
@@ -307,7 +311,8 @@ def test_a_base_push_touching_nothing_of_the_proposal_changes_nothing(box: World
         box.owner, box.repo, "main", {"docs/notes.md": "unrelated\n"}, user="carol"
     )
 
-    assert sent["delivery"]["status"] == 202
+    decided = box.wait_for_delivery(sent["delivery"]["id"])
+    assert decided.reason is not None and "changed none of its files" in decided.reason
     box.wait_for_outbox()
     assert refreshes_of(box, job) == []
     assert head_of(box, job.branch) == before
@@ -326,6 +331,7 @@ def test_after_a_human_commit_refresh_pauses_once_until_forced(box: World) -> No
         {"inventory/receipt.py": branch_files["inventory/receipt.py"] + "# reviewed\n"},
         user="alice",
     )
+    status_says(box, number, "Refresh paused")  # the push to the proposal said so already
     main = box.gh.files(box.owner, box.repo, ref="main")
     push_to_main(box, {PRICING: main[PRICING] + GROSS})
     push_to_main(box, {PRICING: main[PRICING] + GROSS + "\n# again\n"})
@@ -446,3 +452,21 @@ def test_a_worker_killed_at_each_interpreter_fault_point_of_a_refresh_moves_the_
         assert len(forced_moves(box, job)) == count, point
         assert box.state()["pulls"]["by_head"][job.branch] == 1, point
         status_says(box, number, f"Refreshed on `main` at `{base[:12]}`")
+
+
+def test_the_repository_setting_never_or_behind_decides_what_a_base_push_refreshes(
+    box: World,
+) -> None:
+    box.start_server(workers=1)
+    number, job = proposal(box)
+    main = box.gh.files(box.owner, box.repo, ref="main")
+
+    push_to_main(box, {".github/farcaster.yml": "refresh: never\n", PRICING: main[PRICING] + GROSS})
+    box.wait_for_outbox()
+    assert refreshes_of(box, job) == []
+
+    # behind: a push that touches nothing of the proposal refreshes it all the same.
+    base = push_to_main(box, {".github/farcaster.yml": "refresh: behind\n"})
+    finished_refresh(box, job)
+    assert parents_of(box, head_of(box, job.branch)) == [base]
+    status_says(box, number, f"Refreshed on `main` at `{base[:12]}`")

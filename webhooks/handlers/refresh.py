@@ -13,9 +13,11 @@ Rules (intake's half; the interpreter moves the branch, proposals/interpreter.py
   end, which takes the base's head when it starts; later pushes find it waiting and add
   nothing (so does any push while a refresh has not yet taken its base). A repository gets
   at most ``max_refreshes_per_hour``. Skips are named in the delivery's reason. An automatic
-  refresh is keyed by (pull request, base head SHA at the push).
-- A proposal someone else pushed to is not refreshed automatically: the first such push
-  notes the pause on the proposal and says so, once, in its status comment.
+  refresh is keyed by (pull request, the refresh it follows), so deliveries decided
+  concurrently cannot start two; the base head SHA it ran on is its proposal's.
+- A proposal someone else pushed to is not refreshed automatically: the push to its branch
+  (``pull_request.synchronize``), or failing that the next base push, notes the pause on
+  the proposal and says so, once, in its status comment.
 - A refresh job (``mode=refresh``, ``parent_id`` = the proposal) has as command the chain
   (bot/core/chain.py): the proposal's command, then each landed revision's, in order.
 
@@ -41,7 +43,7 @@ from proposals.revisions import children, refresh_notes, revision_lines
 from webhooks.context import Context
 from webhooks.handlers.revisions import closed_sentence, proposal_of_pull
 from webhooks.keys import job_id_for_comment
-from webhooks.payloads import PushEvent, read_payload
+from webhooks.payloads import PullRequestEvent, PushEvent, read_payload
 from webhooks.routing import Decision, Delivery, Router, ignored
 
 if TYPE_CHECKING:
@@ -161,14 +163,16 @@ def push(ctx: Context, delivery: Delivery) -> Decision:
         pull = github.get_pull(owner, name, int(parent.pr_number or 0))
         why = "its pull request is not open" if pull.get("state") != "open" else None
         if why is None:
-            why = _skip(ctx, github, parent, owner, name, policy, changed, feedback, event)
+            why = _skip(
+                ctx, github, parent, owner, name, policy, changed, feedback, event.installation.id
+            )
         if why is None and budget <= 0:
             why = "the repository's hourly refresh cap is reached"
         if why is not None:
             outcomes.append(f"#{parent.pr_number}: {why}")
             continue
         not_before = _not_before(ctx, parent, now)
-        key = f"refresh:{repo}:{parent.pr_number}:{event.after}"
+        key = _successor_key(ctx, parent)
         job_id = hashlib.sha256(key.encode()).hexdigest()[:12]
         spec = refresh_spec(
             ctx,
@@ -202,7 +206,7 @@ def _skip(
     policy: str,
     changed: set[str] | None,
     feedback: list[OutboxPut],
-    event: PushEvent,
+    installation: int,
 ) -> str | None:
     """Why ``parent`` gets no refresh from this push (None: it gets one)."""
     number = int(parent.pr_number or 0)
@@ -215,15 +219,23 @@ def _skip(
         if not files & changed:
             return "the push changed none of its files"
     earlier = children(ctx.store, parent.id, JobMode.REFRESH)
-    if earlier and earlier[-1].state in (JobState.QUEUED, JobState.RUNNING):
+    if earlier and earlier[-1].state is JobState.QUEUED:
         return f"refresh {earlier[-1].id} has not taken its base yet (coalesced)"
     settings = ctx.settings
     ours = identity(settings.github_app_slug, settings.github_app_id, parent.created_at)
     foreign = foreign_commits(Repo(github, owner, name), number, ours["email"])
     if foreign:
-        _pause_once(ctx, parent, foreign, feedback, event)
+        _pause_once(ctx, parent, foreign, feedback, installation)
         return "someone else pushed to its branch (paused)"
     return None
+
+
+def _successor_key(ctx: Context, parent: Job) -> str:
+    """An automatic refresh is the successor of the proposal's latest refresh (or of none):
+    two deliveries decided at once, whatever SHAs they carry, make the same one job."""
+    earlier = children(ctx.store, parent.id, JobMode.REFRESH)
+    after = earlier[-1].id if earlier else "none"
+    return f"refresh:{parent.repo}:{parent.pr_number}:after:{after}"
 
 
 def _not_before(ctx: Context, parent: Job, now: float) -> float | None:
@@ -237,15 +249,45 @@ def _not_before(ctx: Context, parent: Job, now: float) -> float | None:
     return opens if opens > now else None
 
 
+@router.register("pull_request", action="synchronize")
+def pull_request_synchronize(ctx: Context, delivery: Delivery) -> Decision:
+    """A proposal's branch moved: if someone else's commit is on it now, refresh pauses."""
+    event = read_payload(PullRequestEvent, delivery.payload)
+    repo = event.repository.full_name
+    parent_id = proposal_of_pull(ctx, repo, delivery.payload.get("pull_request") or {})
+    if parent_id is None:
+        return ignored("not a Farcaster proposal")
+    if event.installation is None:
+        return ignored("the delivery names no App installation")
+    parent = ctx.store.get(parent_id)
+    if parent.state is not JobState.DONE or parent.outcome is not None:
+        return ignored(f"job {parent.id} is {parent.state.value}")
+    github = ctx.github(event.installation.id)
+    settings = ctx.settings
+    ours = identity(settings.github_app_slug, settings.github_app_id, parent.created_at)
+    owner, name = event.repository.owner, event.repository.name
+    foreign = foreign_commits(Repo(github, owner, name), event.pull_request.number, ours["email"])
+    if not foreign:
+        return ignored("the branch holds only Farcaster's commits")
+    feedback: list[OutboxPut] = []
+    _pause_once(ctx, parent, foreign, feedback, event.installation.id)
+    return Decision(
+        DeliveryOutcome.RECORDED,
+        f"someone else pushed to #{event.pull_request.number}: refresh paused",
+        job_id=parent.id,
+        feedback=tuple(feedback),
+    )
+
+
 def _pause_once(
-    ctx: Context, parent: Job, foreign: list[str], feedback: list[OutboxPut], event: PushEvent
+    ctx: Context, parent: Job, foreign: list[str], feedback: list[OutboxPut], installation: int
 ) -> None:
     kinds = (EventKind.REFRESHED, EventKind.REFRESH_PAUSED)
     latest = [e for e in ctx.store.events(parent.id) if e.kind in kinds][-1:]
     if latest and latest[0].kind is EventKind.REFRESH_PAUSED:
         return  # said once already
     ctx.store.note(parent.id, EventKind.REFRESH_PAUSED, {"commits": foreign[:5], "by": "push"})
-    if parent.issue_number is None or event.installation is None:
+    if parent.issue_number is None:
         return
     prefix = ctx.settings.command_prefix
     pr = PullInfo(int(parent.pr_number or 0), parent.pr_url or "", "open")
@@ -263,7 +305,7 @@ def _pause_once(
             job_id=parent.id,
             payload={
                 "repo": parent.repo,
-                "installation_id": event.installation.id,
+                "installation_id": installation,
                 "issue_number": parent.issue_number,
                 "marker": marker(parent.id),
                 "body": body,
