@@ -33,6 +33,10 @@ code: ``agent_cpu_limit``, ``agent_memory_limit``, ``agent_process_limit``,
 ``agent_output_limit``; a ``replace --regex`` pattern the linear-time engine cannot take is
 ``unsupported_regex``. None of them is retried: the same agent would hit the same limit.
 
+A tombstone may also carry a code that no exception raises (bot/store/store.py):
+``lease_expired`` (the last attempt stopped answering), ``too_many_drifts`` (past
+``max_drifts``) and ``too_many_waits`` (past ``max_waits`` rate-limit and pacing waits).
+
 Driver and HTTP exceptions are translated into these at the store and GitHub-client
 edges (the store's at its connection and transaction boundary, bot/store/database.py);
 nothing above those edges imports ``sqlalchemy.exc`` or ``httpx``, except ``farcaster
