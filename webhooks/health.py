@@ -15,24 +15,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.app.runtime import Runtime
 from bot.core.errors import StoreError
-from bot.store.database import lost_connection
+from bot.store.database import once_more_if_lost
 from webhooks.metrics import IntakeMetrics
 
 log = logging.getLogger(__name__)
 
 
-def _is_migrated(runtime: Runtime) -> bool:
-    try:
-        return runtime.store.is_migrated()
-    except StoreError as exc:
-        if not lost_connection(exc):
-            raise
-        return runtime.store.is_migrated()  # the pool was discarded: a fresh connection
-
-
 def readiness(runtime: Runtime) -> tuple[bool, str]:
     try:
-        current = _is_migrated(runtime)
+        current = once_more_if_lost(runtime.store.is_migrated)
     except StoreError as exc:  # StoreUnavailable: the driver's error, translated by the store
         log.warning("readiness check failed: %s", exc.message)
         return False, f"the database cannot be reached ({exc.reason_code})"

@@ -8,8 +8,9 @@ and an integrity error becomes :class:`~bot.core.errors.WriteConflict`. Nothing 
 store catches a driver exception.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -19,6 +20,8 @@ from bot.core.errors import StoreUnavailable, WriteConflict
 from bot.store import dialect as dialects
 from bot.store.dialect import WRITE_OPTION
 from bot.store.engine import make_engine
+
+T = TypeVar("T")
 
 
 class Database:
@@ -102,6 +105,17 @@ def lost_connection(exc: BaseException) -> bool:
     discarded the pool): the same call on a fresh connection is worth one more try."""
     cause = exc.__cause__
     return isinstance(cause, DBAPIError) and bool(cause.connection_invalidated)
+
+
+def once_more_if_lost(call: Callable[[], T]) -> T:
+    """``call()``, and once more when it failed on a connection the server had closed (a
+    restarted PostgreSQL), so a dead pool costs no answer."""
+    try:
+        return call()
+    except StoreUnavailable as exc:
+        if not lost_connection(exc):
+            raise
+        return call()
 
 
 def _unavailable_sentence(exc: Exception) -> str:

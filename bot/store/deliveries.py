@@ -35,7 +35,7 @@ from bot.core.errors import JobNotFound, StoreUnavailable
 from bot.core.records import Job
 from bot.core.vocab import DeliveryOutcome, OutboxKind
 from bot.store import statements as st
-from bot.store.database import Database, lost_connection
+from bot.store.database import Database, once_more_if_lost
 from bot.store.group_commit import GroupCommit
 from bot.store.outbox import Outbox
 from bot.store.store import Store
@@ -179,17 +179,15 @@ class Deliveries:
         delivery id was stored before (a copy earlier in the same batch counts)."""
         busy_ms = min(ms for _, ms in items)
         rows = [values for values, _ in items]
-        for attempt in range(2):
-            try:
-                with (
-                    self.writing(timeout=busy_ms / 1000),
-                    self.db.single_statement(busy_timeout_ms=busy_ms) as conn,
-                ):
-                    written = st.accept_deliveries_if_new(conn, rows)
-                break
-            except StoreUnavailable as exc:
-                if attempt or not lost_connection(exc):
-                    raise
+
+        def write() -> dict[str, str]:
+            with (
+                self.writing(timeout=busy_ms / 1000),
+                self.db.single_statement(busy_timeout_ms=busy_ms) as conn,
+            ):
+                return st.accept_deliveries_if_new(conn, rows)
+
+        written = once_more_if_lost(write)
         answers: list[str | None] = []
         for row in rows:  # a second copy in the batch is a duplicate of the first
             answers.append(written.pop(row["delivery_id"], None))
@@ -199,16 +197,16 @@ class Deliveries:
         """Write a row and roll it back: StoreUnavailable when the store refuses writes (a
         read-only file, a standby). A connection the server had closed is retried once, as
         in :meth:`accept`."""
-        for attempt in range(2):
+
+        def probe() -> None:
             try:
                 with self.writing(), self.db.transaction() as conn:
                     st.probe_write(conn, self.db.now(conn))
                     raise _RolledBack
             except _RolledBack:
                 return
-            except StoreUnavailable as exc:
-                if attempt or not lost_connection(exc):
-                    raise
+
+        once_more_if_lost(probe)
 
     def forget_bodies(self, *, retention_seconds: float, now: float | None = None) -> int:
         """Empty the bodies of settled deliveries older than the retention; how many."""
