@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 
 from bot.app.runtime import Runtime
+from bot.core.errors import StoreError
 from webhooks.context import Context
 from webhooks.handlers import build_router
 from webhooks.routing import Router
@@ -46,7 +47,9 @@ class Every:
         self._next = time.monotonic() + self.seconds
         try:
             self.task()
-        except Exception:  # a sweep that fails waits for its next turn; triage goes on
+        except StoreError as exc:  # the store refused (down, most often): try next turn
+            log.warning("%s failed; next try in %.0f s: %s", self.name, self.seconds, exc)
+        except Exception:  # a sweep's bug: it waits for its next turn; triage goes on
             log.exception("%s failed; next try in %.0f s", self.name, self.seconds)
 
 

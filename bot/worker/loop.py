@@ -231,7 +231,9 @@ class WorkerLoop:
         for task in self.side_tasks:
             try:
                 done += task()
-            except Exception:  # any side task's failure: the others and the loop go on
+            except StoreError as exc:  # the store refused (down, most often): try next round
+                log.warning("side task %s failed: %s", getattr(task, "__name__", task), exc)
+            except Exception:  # a side task's bug: the others and the loop go on
                 log.exception("side task %s failed", getattr(task, "__name__", task))
         return done
 
