@@ -151,7 +151,7 @@ class MaintainerActions:
         with self.db.transaction() as conn:
             at = self.db.now(conn)
             job = st.update_job(conn, job_id, {"outcome": outcome, "updated_at": at})
-            st.append_event(conn, job_id, outcome.event, now=at, attempt=job.attempts, data=data)
+            st.append_event(conn, job_id, outcome.event, now=at, attempt=job.attempt, data=data)
             return job
 
     def note(
@@ -165,7 +165,7 @@ class MaintainerActions:
                 job_id,
                 kind,
                 now=self.db.now(conn),
-                attempt=job.attempts,
+                attempt=job.attempt,
                 token=token,
                 data=data,
             )

@@ -51,8 +51,11 @@ def test_a_writers_rename_becomes_one_queued_job_with_its_base_sha_and_an_eyes_r
     assert (delivery["repo"], delivery["installation_id"]) == (REPO, INSTALLATION)
     assert len(delivery["payload_sha256"]) == 64
 
-    (reaction,) = intake.outbox()
-    assert reaction["kind"] == "reaction"
+    # The 👀 reaction, and the status comment saying "queued", both in the job's transaction.
+    assert sorted(item["kind"] for item in intake.outbox()) == ["reaction", "status_comment"]
+    (status,) = intake.outbox("status_comment")
+    assert status["job_id"] == job_id
+    (reaction,) = intake.outbox("reaction")
     assert reaction["job_id"] == job_id
     assert reaction["payload"] == {
         "repo": REPO,
@@ -121,7 +124,7 @@ def test_another_delivery_about_the_same_comment_creates_nothing_new(intake):
     assert second.json()["outcome"] == "job_exists"
     assert second.json()["job_id"] == first["job_id"]
     counts = intake.counts()
-    assert (counts["jobs"], counts["outbox"], counts["deliveries"]) == (1, 1, 2)
+    assert (counts["jobs"], counts["outbox"], counts["deliveries"]) == (1, 2, 2)
 
 
 def test_a_comment_on_a_pull_request_is_based_on_the_pull_requests_base_branch(intake):
