@@ -18,6 +18,8 @@ Rules (accept first, decide later):
   or through the recovery sweep (webhooks/recovery.py), is accepted as new.
 """
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from bot.core.errors import StoreError
 from bot.core.vocab import DeliveryOutcome
 from bot.store.deliveries import UNDECIDED, Deliveries, DeliveryRecord, IncomingDelivery
 from webhooks.context import Context
-from webhooks.payloads import Envelope, PayloadError, read_payload
+from webhooks.payloads import Envelope, PayloadError, read_payload, read_payload_json
 from webhooks.routing import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -80,38 +82,89 @@ class Inbox:
         self._busy_ms = int(context.settings.intake_busy_seconds * 1000)
         self._on_undecided = on_undecided  # wakes this process's triage loop
 
-    def accept(self, delivery: Delivery, body: bytes) -> Answer:
-        """:meth:`check`, then :meth:`store`."""
-        checked = self.check(delivery, body)
-        return checked if isinstance(checked, Answer) else self.store(checked)
+    def check(self, event: str, delivery_id: str, body: bytes) -> IncomingDelivery | Answer:
+        """The body checks (pure CPU, no I/O): what to store, or the 400 answer.
 
-    def check(self, delivery: Delivery, body: bytes) -> IncomingDelivery | Answer:
-        """The payload checks (pure CPU, no I/O): what to store, or the 400 answer."""
+        The envelope and the handler's model are read straight from the bytes (one parse
+        each, webhooks/payloads.py); when either fails, the payload is read again with
+        ``json.loads`` and the dict checks, which give the answer (``bad_json`` or
+        ``bad_payload``, naming the first problem) or accept what only they read."""
+        envelope = read_payload_json(Envelope, body)
+        if envelope is not None:
+            model = self.router.payload_model(event, envelope.action)
+            if model is None or read_payload_json(model, body) is not None:
+                return self._incoming(
+                    event,
+                    delivery_id,
+                    body,
+                    action=envelope.action,
+                    installation_id=envelope.installation.id if envelope.installation else None,
+                    repo=envelope.repository.full_name if envelope.repository else None,
+                )
+        return self._check_parsed(event, delivery_id, body)
+
+    def _check_parsed(self, event: str, delivery_id: str, body: bytes) -> IncomingDelivery | Answer:
+        payload = json_object(body)
+        if isinstance(payload, Answer):
+            return payload
+        delivery = Delivery(delivery_id, event, payload, hashlib.sha256(body).hexdigest())
         try:
-            read_payload(Envelope, delivery.payload)  # strict types, no control characters
-            model = self.router.payload_model(delivery.event, delivery.action)
+            read_payload(Envelope, payload)  # strict types, no control characters
+            model = self.router.payload_model(event, delivery.action)
             if model is not None:  # what its handler will read, checked alike
-                read_payload(model, delivery.payload)
+                read_payload(model, payload)
         except PayloadError as exc:
             return error_answer(400, "bad_payload", str(exc))
-        outcome, reason = self._settled_here(delivery)
-        return IncomingDelivery(
-            delivery_id=delivery.id,
-            event=delivery.event,
+        return self._incoming(
+            event,
+            delivery_id,
+            body,
             action=delivery.action,
-            payload_sha256=delivery.body_sha256,
-            body=body,
             installation_id=delivery.installation_id,
             repo=delivery.repo,
+            parsed=delivery,
+        )
+
+    def _incoming(
+        self,
+        event: str,
+        delivery_id: str,
+        body: bytes,
+        *,
+        action: str | None,
+        installation_id: int | None,
+        repo: str | None,
+        parsed: Delivery | None = None,
+    ) -> IncomingDelivery:
+        outcome, reason = None, None
+        handler = self.router.find(event, action)
+        if handler is None:  # settled here: nobody handles it
+            what = event + (f".{action}" if action else "")
+            outcome, reason = DeliveryOutcome.IGNORED, f"Farcaster does not handle {what}"
+        elif event == "ping":  # settled here: its handler reads only the payload
+            delivery = parsed or Delivery(
+                delivery_id, event, json.loads(body), hashlib.sha256(body).hexdigest()
+            )
+            decision = handler(self.context, delivery)
+            outcome, reason = decision.outcome, decision.reason
+        return IncomingDelivery(
+            delivery_id=delivery_id,
+            event=event,
+            action=action,
+            payload_sha256=None,  # hashed by the store
+            body=body,
+            installation_id=installation_id,
+            repo=repo,
             outcome=outcome,
             reason=reason,
         )
 
-    def store(self, incoming: IncomingDelivery) -> Answer:
-        """Write the checked delivery and answer (blocking: run it in a worker thread)."""
+    async def store(self, incoming: IncomingDelivery) -> Answer:
+        """Write the checked delivery and answer. The event loop only awaits: the store
+        writes in its writer thread (bot/store/group_commit.py)."""
         delivery_id = incoming.delivery_id
         try:
-            accepted = self.deliveries.accept(incoming, busy_timeout_ms=self._busy_ms)
+            accepted = await self.deliveries.accept_async(incoming, busy_timeout_ms=self._busy_ms)
         except StoreError as exc:
             log.warning(
                 "delivery %s not stored, answered 503: %s",
@@ -126,7 +179,7 @@ class Inbox:
                 **{"Retry-After": str(STORE_RETRY_AFTER)},
             )
         if not accepted.new:
-            return _duplicate(delivery_id, self.deliveries.find(delivery_id))
+            return _duplicate(delivery_id, accepted.earlier)
         if accepted.state == UNDECIDED:
             self._on_undecided()
             body_out = {"delivery_id": delivery_id, "state": UNDECIDED, "duplicate": False}
@@ -136,13 +189,13 @@ class Inbox:
         body_out = {"delivery_id": delivery_id, "state": accepted.state, "duplicate": False}
         return Answer(status, {**body_out, "outcome": outcome, "reason": reason}, str(outcome))
 
-    def _settled_here(self, delivery: Delivery) -> tuple[DeliveryOutcome | None, str | None]:
-        """``ping`` (its handler reads only the payload) and unhandled events; else None."""
-        handler = self.router.find(delivery.event, delivery.action)
-        if handler is None:
-            what = delivery.event + (f".{delivery.action}" if delivery.action else "")
-            return DeliveryOutcome.IGNORED, f"Farcaster does not handle {what}"
-        if delivery.event == "ping":
-            decision = handler(self.context, delivery)
-            return decision.outcome, decision.reason
-        return None, None
+
+def json_object(body: bytes) -> dict[str, Any] | Answer:
+    """The body parsed as a JSON object, or the 400 answer (intake's check 6)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return error_answer(400, "bad_json", f"body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return error_answer(400, "bad_json", "body is JSON but not an object")
+    return payload

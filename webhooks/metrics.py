@@ -27,6 +27,7 @@ from bot.store.deliveries import Deliveries
 
 log = logging.getLogger(__name__)
 
+MAX_CACHED_SERIES = 1024
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -54,11 +55,22 @@ class IntakeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     def observe(self, event: str, outcome: str, seconds: float) -> None:
-        label = event if event in self._known else "other"
-        self.deliveries.labels(event=label, outcome=outcome).inc()
-        self.latency.labels(event=label).observe(seconds)
+        """Count one answered delivery (every one: the label children are looked up once)."""
+        series = self._series.get((event, outcome))
+        if series is None:
+            label = event if event in self._known else "other"
+            series = (
+                self.deliveries.labels(event=label, outcome=outcome),
+                self.latency.labels(event=label),
+            )
+            if len(self._series) < MAX_CACHED_SERIES:  # events outside the set vary freely
+                self._series[(event, outcome)] = series
+        counter, latency = series
+        counter.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

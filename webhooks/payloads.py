@@ -207,6 +207,22 @@ def describe(exc: ValidationError) -> str:
     return f"payload field {where}: {first['msg'].lower()}"
 
 
+def read_payload_json(model: type[M], body: bytes) -> M | None:
+    """``model`` read straight from the raw body: one parse, no dict built. None when that
+    fails for any reason; the caller then reads the payload with ``json.loads`` and
+    :func:`read_payload`, which decide the answer and name the first problem.
+
+    What this accepts, those accept too, read alike: the parser refuses all that ``json.loads``
+    refuses (invalid UTF-8, raw control characters, trailing data, bad escapes and numbers)
+    and more (lone surrogates, UTF-16, a byte-order mark, deep nesting), and the models are
+    strict, so values read from JSON are those of the parsed dict.
+    """
+    try:
+        return model.model_validate_json(body)
+    except ValueError:  # ValidationError included
+        return None
+
+
 def read_payload(model: type[M], payload: dict[str, Any]) -> M:
     """Validate ``payload`` as ``model``; a missing required field raises :class:`PayloadError`."""
     try:

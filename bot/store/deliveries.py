@@ -5,11 +5,17 @@ Rules:
 - **Accept.** Intake writes a delivery in ONE statement (``INSERT ... ON CONFLICT
   (delivery_id) DO NOTHING``) before it answers 202: its event, action, installation,
   repository, the body's SHA-256 and the raw body, zlib-compressed. Deliveries arriving
-  together share the statement and its commit (group commit). The same delivery sent
-  twice, even at the same instant, records one row. A store that cannot take the write
-  raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake
-  waits at most ``busy_timeout_ms`` for another writer. A connection the server closed is
-  retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
+  together share the statement and its commit (group commit: one writer thread, which
+  also compresses and hashes the bodies, so that work leaves the event loop; under load
+  it lets a burst gather for ``INTAKE_GATHER_SECONDS``). On SQLite the statement runs in a
+  write transaction after a read of which ids are stored already (``BEGIN IMMEDIATE``
+  holds the write lock, so nothing changes in between); on PostgreSQL it runs alone in
+  autocommit and returns the rows it wrote. The same delivery sent twice, even at the
+  same instant, records one row. A store that cannot take the write raises
+  :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake waits
+  at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not taken
+  within that time is never written. A connection the server closed is retried once on a
+  fresh one, so a restarted PostgreSQL costs no delivery.
 - **Undecided until triage.** A delivery intake could not settle by itself (anything but
   ``ping`` and events no handler takes) is ``undecided``. Triage leases it like a job
   (bot/store/delivery_leases.py) and records the decision with everything it caused (the job
@@ -25,22 +31,28 @@ On SQLite, which admits one writer at a time, this process's writers queue on a 
 """
 
 import contextlib
+import hashlib
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
+
 from bot.core.errors import JobNotFound, StoreUnavailable
 from bot.core.records import Job
 from bot.core.vocab import DeliveryOutcome, OutboxKind
 from bot.store import statements as st
-from bot.store.database import Database, once_more_if_lost
+from bot.store.database import Database, once_more_if_lost, translated_errors
 from bot.store.group_commit import GroupCommit
 from bot.store.outbox import Outbox
 from bot.store.store import Store
 
 UNDECIDED = st.UNDECIDED
+# Under load, the intake writer lets deliveries gather this long before it writes them.
+INTAKE_GATHER_SECONDS = 0.002
 DECIDED = "decided"
 FAILED = "failed"
 
@@ -53,7 +65,7 @@ class IncomingDelivery:
     delivery_id: str
     event: str
     action: str | None
-    payload_sha256: str
+    payload_sha256: str | None  # None: the store hashes the body (in its writer thread)
     body: bytes
     installation_id: int | None = None
     repo: str | None = None
@@ -95,15 +107,44 @@ class OutboxPut:
 
 @dataclass(frozen=True)
 class Accepted:
-    """What intake's insert found: ``new`` False when an earlier copy was accepted first."""
+    """What intake's insert found: ``new`` False when an earlier copy was accepted first
+    (``earlier``: that copy's record, read back after the write)."""
 
     delivery_id: str
     new: bool
     state: str
+    earlier: "DeliveryRecord | None" = None
 
 
 class _RolledBack(Exception):
     """Raised inside a probe's transaction so that it rolls back."""
+
+
+@dataclass
+class _Held:
+    """A pooled connection the intake writer keeps, and the busy timeout it was given."""
+
+    connection: PoolProxiedConnection
+    busy_ms: int | None = None
+
+
+_STATE = st.ACCEPTED_COLUMNS.index("state")
+
+
+def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
+    """The delivery's values in :data:`statements.ACCEPTED_COLUMNS` order, body compressed."""
+    return (
+        delivery.delivery_id,
+        delivery.event,
+        delivery.action,
+        delivery.installation_id,
+        delivery.repo,
+        delivery.payload_sha256 or hashlib.sha256(delivery.body).hexdigest(),
+        compress(delivery.body),
+        UNDECIDED if delivery.outcome is None else DECIDED,
+        None if delivery.outcome is None else str(delivery.outcome),
+        delivery.reason,
+    )
 
 
 def record_from_row(row: Mapping[Any, Any]) -> DeliveryRecord:
@@ -132,8 +173,12 @@ class Deliveries:
         self._write_lock: threading.Lock | None = (
             threading.Lock() if db.dialect.one_writer else None
         )
-        self._intake: GroupCommit[tuple[dict[str, Any], int], str | None] = GroupCommit(
-            self._accept_batch
+        self._held: _Held | None = None  # the writer thread's connection
+        self._intake: GroupCommit[tuple[IncomingDelivery, int], Accepted] = GroupCommit(
+            self._accept_batch,
+            name="farcaster-intake-writer",
+            on_idle=self._release_driver,
+            gather_seconds=INTAKE_GATHER_SECONDS,
         )
 
     @contextlib.contextmanager
@@ -153,45 +198,102 @@ class Deliveries:
 
     def accept(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
         """Store the delivery; see the module rules. Concurrent calls share one statement
-        and one commit (bot/store/group_commit.py)."""
-        values = {
-            "delivery_id": delivery.delivery_id,
-            "event": delivery.event,
-            "action": delivery.action,
-            "installation_id": delivery.installation_id,
-            "repo": delivery.repo,
-            "payload_sha256": delivery.payload_sha256,
-            "body": compress(delivery.body),
-            "state": UNDECIDED if delivery.outcome is None else DECIDED,
-            "outcome": delivery.outcome,
-            "reason": delivery.reason,
-        }
-        state = self._intake.submit((values, busy_timeout_ms), timeout=busy_timeout_ms / 1000)
-        if state is not None:
-            return Accepted(delivery.delivery_id, new=True, state=state)
-        earlier = self.find(delivery.delivery_id)
-        return Accepted(
-            delivery.delivery_id, new=False, state=earlier.state if earlier else UNDECIDED
-        )
+        and one commit (bot/store/group_commit.py). Blocks the calling thread."""
+        item = (delivery, busy_timeout_ms)
+        return self._intake.submit(item, timeout=busy_timeout_ms / 1000)
 
-    def _accept_batch(self, items: Sequence[tuple[dict[str, Any], int]]) -> list[str | None]:
-        """One statement for every queued delivery; each one's new state, or None when its
-        delivery id was stored before (a copy earlier in the same batch counts)."""
+    async def accept_async(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
+        """:meth:`accept` awaited in an event loop, which never waits for the store: the
+        write runs in the group commit's writer thread."""
+        item = (delivery, busy_timeout_ms)
+        return await self._intake.submit_async(item, timeout=busy_timeout_ms / 1000)
+
+    def _accept_batch(self, items: Sequence[tuple[IncomingDelivery, int]]) -> list[Accepted]:
+        """Write every queued delivery in one transaction (in the writer thread). A delivery
+        id stored before, or earlier in the same batch, is a duplicate, read back after."""
         busy_ms = min(ms for _, ms in items)
-        rows = [values for values, _ in items]
-
-        def write() -> dict[str, str]:
-            with (
-                self.writing(timeout=busy_ms / 1000),
-                self.db.single_statement(busy_timeout_ms=busy_ms) as conn,
-            ):
-                return st.accept_deliveries_if_new(conn, rows)
-
-        written = once_more_if_lost(write)
-        answers: list[str | None] = []
+        rows = [_accepted_row(delivery) for delivery, _ in items]  # compressed, hashed here
+        written = once_more_if_lost(lambda: self._write_rows(rows, busy_ms))
+        answers: list[Accepted] = []
         for row in rows:  # a second copy in the batch is a duplicate of the first
-            answers.append(written.pop(row["delivery_id"], None))
+            delivery_id = row[0]
+            state = written.pop(delivery_id, None)
+            if state is not None:
+                answers.append(Accepted(delivery_id, new=True, state=state))
+                continue
+            earlier = self.find(delivery_id)
+            state = earlier.state if earlier else UNDECIDED
+            answers.append(Accepted(delivery_id, new=False, state=state, earlier=earlier))
         return answers
+
+    def _write_rows(self, rows: list[tuple[Any, ...]], busy_ms: int) -> dict[str, str]:
+        """The rows this call wrote: their state by delivery id.
+
+        SQLite: under ``BEGIN IMMEDIATE`` (the write lock: nobody writes in between) the ids
+        stored already, then one INSERT of all. PostgreSQL: one INSERT ... ON CONFLICT DO
+        NOTHING RETURNING, in autocommit. Either way the writer thread needs the interpreter
+        (which it shares with the event loop) a few times per batch, not per delivery."""
+        dialect = self.db.dialect
+        params = [value for row in rows for value in row]
+        insert = st.accept_deliveries_sql(dialect, len(rows), returning=not dialect.one_writer)
+        with self.writing(timeout=busy_ms / 1000), self._driver(busy_ms) as driver:
+            if not dialect.one_writer:
+                (returned,) = dialect.write_on_driver(driver, [(insert, params)])
+                return {str(delivery_id): str(state) for delivery_id, state in returned}
+            ids = list(dict.fromkeys(row[0] for row in rows))
+            known, _ = dialect.write_on_driver(
+                driver, [(st.known_deliveries_sql(dialect, len(ids)), ids), (insert, params)]
+            )
+        stored = {str(r[0]) for r in known}
+        written: dict[str, str] = {}
+        for row in rows:
+            if row[0] not in stored and row[0] not in written:
+                written[row[0]] = row[_STATE]
+        return written
+
+    @contextlib.contextmanager
+    def _driver(self, busy_ms: int) -> Iterator[Any]:
+        """The intake writer's driver connection, kept between batches (a pool checkout
+        per batch costs more than a small batch's write) and given back when the writer
+        idles. A driver error is wrapped as SQLAlchemy wraps it (a connection the server
+        closed is invalidated, so the pool forgets it) and translated like every store
+        error (bot/store/database.py)."""
+        engine, dialect = self.db.engine, self.db.dialect
+        with translated_errors():
+            if self._held is None:
+                self._held = _Held(engine.raw_connection())
+            held = self._held
+            dbapi_connection = held.connection.dbapi_connection
+            try:
+                if held.busy_ms != busy_ms:
+                    dialect.hold_driver(dbapi_connection, busy_timeout_ms=busy_ms)
+                    held.busy_ms = busy_ms
+                yield dbapi_connection
+            except engine.dialect.loaded_dbapi.Error as exc:
+                lost = engine.dialect.is_disconnect(exc, dbapi_connection, None)
+                if lost:
+                    held.connection.invalidate(exc)
+                    self._held = None
+                raise DBAPIError.instance(
+                    None,
+                    None,
+                    exc,
+                    engine.dialect.loaded_dbapi.Error,
+                    connection_invalidated=lost,
+                    dialect=engine.dialect,
+                ) from exc
+
+    def _release_driver(self) -> None:
+        """The writer idles: its connection goes back to the pool (in the writer thread)."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            if held.busy_ms is not None:
+                self.db.dialect.release_driver(held.connection.dbapi_connection)
+        except Exception:  # a broken connection: the pool discards it
+            held.connection.invalidate()
+        held.connection.close()
 
     def check_writable(self) -> None:
         """Write a row and roll it back: StoreUnavailable when the store refuses writes (a

@@ -17,11 +17,14 @@ A :class:`Dialect` owns, for its engine:
 - **writes that return a result**: PostgreSQL runs "write these rows, then update and return"
   as one statement with data-modifying CTEs; SQLite, which has none, runs the same two parts
   as two statements in its write transaction (:meth:`Dialect.write_then_return`);
+- **one write on the driver's own connection** (:meth:`Dialect.write_on_driver`), for the
+  hottest write (intake's): no SQLAlchemy statement machinery, the transaction spelled out;
 - **insert-or-ignore**, **JSON building** (``json_build_object`` / ``json_object``),
   **JSON rows from a parameter**, and **the clock** (seconds since the epoch; a PostgreSQL
   statement reads it itself unless the caller injects a time).
 """
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +65,30 @@ class Dialect:
         whether a row was written."""
         raise NotImplementedError
 
+    # The driver's placeholder for a positional parameter (sqlite3: qmark, psycopg: format).
+    placeholder: str = "?"
+
+    def hold_driver(self, dbapi_connection: Any, *, busy_timeout_ms: int) -> None:
+        """Ready a driver connection taken from the pool for :meth:`write_on_driver`
+        (SQLite: how long a write waits for another writer's lock; PostgreSQL: autocommit)."""
+        raise NotImplementedError
+
+    def release_driver(self, dbapi_connection: Any) -> None:
+        """Undo :meth:`hold_driver` before the connection goes back to the pool."""
+        raise NotImplementedError
+
+    def write_on_driver(
+        self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[Any]]:
+        """Run ``statements`` (the driver's own SQL, :attr:`placeholder` parameters) as one
+        atomic write on a held driver connection; the rows each returned. SQLite: ``BEGIN
+        IMMEDIATE`` ... ``COMMIT``; PostgreSQL: one statement in autocommit (one round trip),
+        several in a transaction. Driver errors are raised as they are: the caller wraps them
+        as SQLAlchemy would (see ``Deliveries`` in bot/store/deliveries.py). This is for the
+        hottest write (intake's), where SQLAlchemy's statement machinery cost more than the
+        write itself."""
+        raise NotImplementedError
+
     def set_busy_timeout(self, conn: Connection, ms: int | None) -> None:
         """How long this connection waits for another writer's lock (None: the default).
         Only SQLite waits on a whole-database lock; PostgreSQL locks rows."""
@@ -98,6 +125,22 @@ class _Postgres(Dialect):
 
     def lock_row(self, stmt: Select[Any]) -> Select[Any]:
         return stmt.with_for_update()
+
+    def hold_driver(self, dbapi_connection: Any, *, busy_timeout_ms: int) -> None:
+        # A lone statement commits by itself: psycopg would otherwise send BEGIN first.
+        dbapi_connection.autocommit = True
+
+    def release_driver(self, dbapi_connection: Any) -> None:
+        if not dbapi_connection.closed:
+            dbapi_connection.autocommit = False
+
+    def write_on_driver(
+        self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[Any]]:
+        if len(statements) == 1:
+            return [_run(dbapi_connection, *statements[0])]
+        with dbapi_connection.transaction():
+            return [_run(dbapi_connection, sql, params) for sql, params in statements]
 
     def lock_of(self, table: str) -> str:
         return f" FOR UPDATE OF {table}"
@@ -137,6 +180,28 @@ class _Sqlite(Dialect):
 
         return engine
 
+    def hold_driver(self, dbapi_connection: Any, *, busy_timeout_ms: int) -> None:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+
+    def release_driver(self, dbapi_connection: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+    def write_on_driver(
+        self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[Any]]:
+        # The connection is in the driver's autocommit mode (isolation_level None, see
+        # create_engine): the transaction is the BEGIN IMMEDIATE and COMMIT written here.
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            results = [_run(dbapi_connection, sql, params) for sql, params in statements]
+            dbapi_connection.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):  # the first error is the one to raise
+                if dbapi_connection.in_transaction:
+                    dbapi_connection.execute("ROLLBACK")
+            raise
+        return results
+
     def set_busy_timeout(self, conn: Connection, ms: int | None) -> None:
         # On the driver's connection: through SQLAlchemy the PRAGMA would begin a transaction.
         timeout = SQLITE_BUSY_TIMEOUT_MS if ms is None else ms
@@ -160,6 +225,16 @@ class _Sqlite(Dialect):
         return text(f"WITH {ctes} {write}"), text(f"WITH {ctes} {returning}")
 
 
+def _run(dbapi_connection: Any, sql: str, params: Sequence[Any]) -> list[Any]:
+    """One statement on a driver connection; its rows (none fetched when it returns none)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    finally:
+        cursor.close()
+
+
 POSTGRES: Dialect = _Postgres(
     name="postgresql",
     clock="(extract(epoch from clock_timestamp())::double precision)",
@@ -172,6 +247,7 @@ POSTGRES: Dialect = _Postgres(
     one_writer=False,
     json_object="json_build_object",
     single_statement_options={"isolation_level": "AUTOCOMMIT"},
+    placeholder="%s",
 )
 
 SQLITE: Dialect = _Sqlite(

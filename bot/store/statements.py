@@ -666,7 +666,7 @@ def any_outbox_key_exists(conn: Connection, keys: Sequence[str]) -> bool:
 UNDECIDED = "undecided"
 
 
-_ACCEPTED_COLUMNS = (
+ACCEPTED_COLUMNS = (
     "delivery_id",
     "event",
     "action",
@@ -681,29 +681,27 @@ _ACCEPTED_COLUMNS = (
 
 
 @functools.cache
-def _accept_statement(d: Dialect, rows: int) -> TextClause:
-    # Plain SQL, built once per batch size: intake runs it for every burst of deliveries,
-    # and composing an insert construct each time cost more than the write itself.
-    names = ", ".join(_ACCEPTED_COLUMNS)
-    values = ", ".join(
-        "("
-        + ", ".join(f":{name}_{n}" for name in _ACCEPTED_COLUMNS)
-        + f", {d.clock}, {d.clock}, 0, 0)"
-        for n in range(rows)
-    )
-    return text(
-        f"INSERT INTO deliveries ({names}, received_at, run_after, attempts, fencing_token)"
-        f" VALUES {values} ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id, state"
+def accept_deliveries_sql(d: Dialect, rows: int, *, returning: bool) -> str:
+    """Intake's INSERT of ``rows`` deliveries, in the driver's own SQL (positional parameters,
+    :data:`ACCEPTED_COLUMNS` row by row): ON CONFLICT (delivery_id) DO NOTHING, reading the
+    database clock itself; with ``returning``, the delivery id and state of each row it wrote
+    (an id missing from the answer was stored before). Built once per batch size and run
+    with :meth:`Dialect.write_on_driver`: intake runs it for every burst."""
+    marks = ", ".join(d.placeholder for _ in ACCEPTED_COLUMNS)
+    one = f"({marks}, {d.clock}, {d.clock}, 0, 0)"
+    return (
+        f"INSERT INTO deliveries ({', '.join(ACCEPTED_COLUMNS)}, received_at, run_after,"
+        f" attempts, fencing_token) VALUES {', '.join([one] * rows)}"
+        " ON CONFLICT (delivery_id) DO NOTHING"
+        + (" RETURNING delivery_id, state" if returning else "")
     )
 
 
-def accept_deliveries_if_new(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Intake's one statement for a burst: INSERT ... ON CONFLICT (delivery_id) DO NOTHING,
-    reading the database clock itself; the state of each row this call wrote, by delivery
-    id (a delivery id missing from the answer was stored before)."""
-    stmt = _accept_statement(dialects.of(conn), len(rows))
-    params = {f"{name}_{n}": row[name] for n, row in enumerate(rows) for name in _ACCEPTED_COLUMNS}
-    return {str(r[0]): str(r[1]) for r in conn.execute(stmt, params)}
+@functools.cache
+def known_deliveries_sql(d: Dialect, ids: int) -> str:
+    """Which of ``ids`` delivery ids are stored, in the driver's own SQL."""
+    marks = ", ".join(d.placeholder for _ in range(ids))
+    return f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})"
 
 
 def delivery_by_id(conn: Connection, delivery_id: str) -> RowMapping | None:
