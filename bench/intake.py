@@ -1,6 +1,8 @@
-"""Webhook intake throughput and latency against a real uvicorn, next to its ceiling.
+"""Webhook intake throughput and latency against a real uvicorn, next to its ceiling, and the
+time from a delivery to its 👀 reaction.
 
     python bench/intake.py [--seconds 3] [--concurrency 1,16,64] [--engines sqlite,postgres]
+                           [--reaction-seconds 10] [--reaction-rate 50]
 
 What is measured: signed, real-shaped ``issue_comment.created`` deliveries, each a new
 comment ``/farcaster rename a b`` by a writer, POSTed to ``/api/github/webhooks`` of
@@ -12,19 +14,31 @@ concurrency (connections kept alive, each sending its next delivery as soon as t
 answered).
 
 The peer (the ceiling): a bare FastAPI endpoint in the same kind of uvicorn process that
-only reads the body and checks the signature; the ratio says what intake costs on top.
+only reads the body and checks the signature; the ratio says what intake costs on top. All
+servers are up together and the runs are interleaved level by level (ceiling, then each
+engine), so that a change in the machine's load moves them alike.
 
 GitHub: a tiny local fake (a separate uvicorn process) answers the installation token, the
 collaborator permission and the branch head, so the app is configured as in production;
-intake asks it nothing.
+intake asks it nothing. It also takes reactions (timing each one's arrival) and comments.
 
-Databases: a fresh SQLite file and a fresh PostgreSQL database (BENCH_PG, default
+The reaction measure: a process built as ``farcaster serve --workers 1`` builds it (the app,
+the triage thread, one worker loop whose outbox drainer posts the feedback; a job it claims
+is ended at once, since no agent runs here) on a fresh database, sent deliveries at
+``--reaction-rate`` a second for ``--reaction-seconds`` (open loop: on schedule, whatever
+the answers), each about a new comment; figure: the time from sending a delivery to its
+``eyes`` reaction reaching the fake GitHub (one monotonic clock, same host). GitHub write
+pacing is off there (``FARCASTER_WRITES_PER_MINUTE=0``): real GitHub would not take 50
+reactions a second from one App anyway, and the figure is what Farcaster itself adds.
+
+Databases: fresh SQLite files and fresh PostgreSQL databases (BENCH_PG, default
 postgresql://postgres@127.0.0.1:5432), migrated, created and dropped here. Each
 configuration runs a short warm-up and then ``--seconds`` of load.
 """
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -37,8 +51,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +108,7 @@ def role_ceiling(port: int) -> None:
 def role_github(port: int) -> None:
     """A tiny fake GitHub: installation token, collaborator permission, branch head."""
     import uvicorn
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Request
 
     app = FastAPI()
 
@@ -110,6 +124,63 @@ def role_github(port: int) -> None:
     async def head(owner: str, repo: str, branch: str) -> dict[str, object]:
         return {"ref": f"refs/heads/{branch}", "object": {"sha": "a" * 40}}
 
+    # Feedback (the reaction measure): reactions are timed as they arrive; comments (status,
+    # report) are accepted and forgotten.
+    reacted: dict[int, float] = {}
+    comments = itertools.count(1)
+
+    @app.post("/api/v3/repos/{owner}/{repo}/issues/comments/{comment}/reactions", status_code=201)
+    async def reaction(owner: str, repo: str, comment: int) -> dict[str, object]:
+        reacted.setdefault(comment, time.monotonic())  # CLOCK_MONOTONIC: one clock per host
+        return {"id": comment, "content": "eyes"}
+
+    @app.get("/api/v3/repos/{owner}/{repo}/issues/{number}/comments")
+    async def list_comments(owner: str, repo: str, number: int) -> list[object]:
+        return []
+
+    def comment_of(number: int, body: object) -> dict[str, object]:
+        bot = {"login": "farcaster[bot]", "type": "Bot"}
+        url = f"https://github.com/o/r/issues/1#issuecomment-{number}"
+        return {"id": number, "body": body, "user": bot, "html_url": url}
+
+    @app.post("/api/v3/repos/{owner}/{repo}/issues/{number}/comments", status_code=201)
+    async def create_comment(owner: str, repo: str, number: int, request: Request) -> object:
+        return comment_of(next(comments), (await request.json()).get("body"))
+
+    @app.patch("/api/v3/repos/{owner}/{repo}/issues/comments/{comment}")
+    async def edit_comment(owner: str, repo: str, comment: int, request: Request) -> object:
+        return comment_of(comment, (await request.json()).get("body"))
+
+    @app.get("/bench/reactions")
+    async def reactions() -> dict[str, float]:
+        return {str(k): v for k, v in reacted.items()}
+
+    uvicorn.run(app, port=port, log_level="warning", access_log=False)
+
+
+def role_serve(port: int) -> None:
+    """What ``farcaster serve --workers 1`` runs, for the reaction measure: the intake app,
+    the triage thread (webhooks/background.py) and a worker loop (its outbox drainer posts
+    the reactions; a job it claims is ended at once, as no agent runs here)."""
+    import threading
+
+    import uvicorn
+
+    from bot.app.runtime import Runtime
+    from bot.app.workers import build_worker_loop
+    from bot.core.records import Phase
+    from bot.core.settings import Settings
+    from webhooks.app import create_app
+    from webhooks.background import start_background
+
+    def end_at_once(services: object, lease: object, guard: object) -> None:
+        guard.complete(services.store)  # type: ignore[attr-defined]
+
+    runtime = Runtime.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    app = create_app(runtime)
+    start_background(runtime, app.state.context, app.state.router, app.state.wake)
+    loop = build_worker_loop(runtime, handlers={Phase.RUN: end_at_once, Phase.APPLY: end_at_once})
+    threading.Thread(target=loop.run_forever, args=(threading.Event(),), daemon=True).start()
     uvicorn.run(app, port=port, log_level="warning", access_log=False)
 
 
@@ -189,6 +260,10 @@ def count_deliveries(url: str) -> int:
 # -- the load -----------------------------------------------------------------------------
 
 
+COMMENT_ID_PLACEHOLDER = 918273645546
+_COMMENT_IDS = itertools.count(COMMENT_ID_PLACEHOLDER + 1)  # unique across the whole run
+
+
 class Deliveries:
     """Signed requests for new comments, built from one real payload by byte substitution."""
 
@@ -199,14 +274,23 @@ class Deliveries:
         payload = json.loads(SAMPLE.read_text())
         payload["comment"]["body"] = "/farcaster rename a b"
         payload["comment"]["node_id"] = "NODE_ID_PLACEHOLDER"
+        payload["comment"]["id"] = COMMENT_ID_PLACEHOLDER
         payload["comment"]["user"]["login"] = "writer"
         payload["sender"]["login"] = "writer"
         self._template = json.dumps(payload).encode()
+        assert self._template.count(str(COMMENT_ID_PLACEHOLDER).encode()) == 1
         self._host = f"127.0.0.1:{port}".encode()
 
     def next(self) -> bytes:
+        return self.next_comment()[0]
+
+    def next_comment(self) -> tuple[bytes, int]:
+        """A request about a new comment, and that comment's id."""
         unique = uuid.uuid4().hex
-        body = self._template.replace(b"NODE_ID_PLACEHOLDER", f"IC_{unique}".encode())
+        comment = next(_COMMENT_IDS)
+        body = self._template.replace(b"NODE_ID_PLACEHOLDER", f"IC_{unique}".encode()).replace(
+            str(COMMENT_ID_PLACEHOLDER).encode(), str(comment).encode()
+        )
         headers = (
             b"POST /api/github/webhooks HTTP/1.1\r\nHost: " + self._host + b"\r\n"
             b"Content-Type: application/json\r\nX-GitHub-Event: issue_comment\r\n"
@@ -214,7 +298,7 @@ class Deliveries:
             b"X-Hub-Signature-256: " + self._sign(SECRET, body).encode() + b"\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
-        return headers + body
+        return headers + body, comment
 
 
 async def exchange(
@@ -284,45 +368,122 @@ async def load(port: int, concurrency: int, seconds: float, label: str) -> Resul
     return Result(label, concurrency, len(latencies), seconds, latencies, errors, created)
 
 
+@dataclass
+class Reactions:
+    engine: str
+    sent: int
+    latencies: list[float]
+    rate: float
+
+    def quantile(self, q: float) -> float:
+        return Result("", 0, 0, 1, self.latencies, 0, 0).quantile(q)
+
+
+async def reaction_load(port: int, github_port: int, rate: float, seconds: float) -> Reactions:
+    """Deliveries sent at ``rate`` a second (open loop: on schedule, whatever the answers),
+    then the wait for each one's reaction at the fake GitHub (at most 30 s after the last)."""
+    deliveries = Deliveries(port)
+    connections: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(16):
+        connections.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    sent: dict[int, float] = {}
+
+    async def fire(request: bytes, comment: int) -> None:
+        reader, writer = await connections.get()
+        sent[comment] = time.monotonic()
+        status, body = await exchange(reader, writer, request)
+        assert status == 202, (status, body)
+        connections.put_nowait((reader, writer))
+
+    tasks = []
+    start = time.monotonic()
+    for n in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(fire(*deliveries.next_comment())))
+    await asyncio.gather(*tasks)
+    deadline = time.monotonic() + 30
+    reacted: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        reader, writer = await asyncio.open_connection("127.0.0.1", github_port)
+        request = b"GET /bench/reactions HTTP/1.1\r\nHost: github\r\n\r\n"
+        _, body = await exchange(reader, writer, request)
+        writer.close()
+        reacted = json.loads(body)
+        if all(str(c) in reacted for c in sent):
+            break
+        await asyncio.sleep(0.5)
+    while not connections.empty():
+        connections.get_nowait()[1].close()
+    latencies = [reacted[str(c)] - t for c, t in sent.items() if str(c) in reacted]
+    return Reactions("", len(sent), latencies, rate)
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
 def main() -> int:
     args = parse_args()
     if args.role:
-        {"app": role_app, "ceiling": role_ceiling, "github": role_github}[args.role](args.port)
+        roles = {"app": role_app, "ceiling": role_ceiling, "github": role_github}
+        roles["serve"] = role_serve
+        roles[args.role](args.port)
         return 0
     levels = [int(c) for c in args.concurrency.split(",")]
     engines = args.engines.split(",")
     print(
         f"{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        f"{args.seconds:g} s per configuration after a {WARMUP_SECONDS:g} s warm-up"
+        f"{args.seconds:g} s per configuration after a {WARMUP_SECONDS:g} s warm-up; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     print("Intake stores each delivery and answers; triage does not run in the measured process.")
-    results: dict[str, list[Result]] = {}
-    with process("ceiling") as port:
-        results["ceiling"] = [
-            asyncio.run(load(port, c, args.seconds, "ceiling (signature only)")) for c in levels
-        ]
-    with process("github") as github_port:
-        key = rsa_key()
+    results: dict[str, list[Result]] = {"ceiling": []}
+    reactions: list[Reactions] = []
+    key = rsa_key()
+    with ExitStack() as stack:
+        ceiling = stack.enter_context(process("ceiling"))
+        github_port = stack.enter_context(process("github"))
+        urls = {engine: stack.enter_context(fresh_database(engine)) for engine in engines}
+        ports = {
+            engine: stack.enter_context(process("app", app_env(urls[engine], github_port, key)))
+            for engine in engines
+        }
+        # Interleaved, level by level: the ceiling and each engine a few seconds apart, so
+        # that a change in the machine's load moves them alike.
+        for c in levels:
+            results["ceiling"].append(
+                asyncio.run(load(ceiling, c, args.seconds, "ceiling (signature only)"))
+            )
+            for engine in engines:
+                run = asyncio.run(load(ports[engine], c, args.seconds, engine))
+                results.setdefault(engine, []).append(run)
         for engine in engines:
-            with fresh_database(engine) as url:
-                env = {
-                    "FARCASTER_DATABASE_URL": url,
-                    "FARCASTER_GITHUB_API_URL": f"http://127.0.0.1:{github_port}/api/v3",
-                    "FARCASTER_GITHUB_APP_ID": "1",
-                    "FARCASTER_GITHUB_PRIVATE_KEY": key,
-                    "FARCASTER_WEBHOOK_SECRET": SECRET,
-                }
-                with process("app", env) as port:
-                    runs = [asyncio.run(load(port, c, args.seconds, engine)) for c in levels]
-                stored = count_deliveries(url)
-                results[engine] = runs
-                # Warm-up deliveries are stored too; every 202 "undecided" is one row.
-                assert stored >= sum(r.created for r in runs), (stored, runs)
+            stored = count_deliveries(urls[engine])
+            # Warm-up deliveries are stored too; every 202 "undecided" is one row.
+            assert stored >= sum(r.created for r in results[engine]), (stored, engine)
+        if args.reaction_seconds > 0:
+            env = {"FARCASTER_WRITES_PER_MINUTE": "0", "FARCASTER_RECOVERY_INTERVAL_SECONDS": "0"}
+            for engine in engines:
+                with (
+                    fresh_database(engine) as url,
+                    process("serve", {**app_env(url, github_port, key), **env}) as port,
+                ):
+                    measured = asyncio.run(
+                        reaction_load(port, github_port, args.reaction_rate, args.reaction_seconds)
+                    )
+                    reactions.append(replace(measured, engine=engine))
     report(results, levels)
+    report_reactions(reactions, args.reaction_seconds)
     return 0
+
+
+def app_env(url: str, github_port: int, key: str) -> dict[str, str]:
+    return {
+        "FARCASTER_DATABASE_URL": url,
+        "FARCASTER_GITHUB_API_URL": f"http://127.0.0.1:{github_port}/api/v3",
+        "FARCASTER_GITHUB_APP_ID": "1",
+        "FARCASTER_GITHUB_PRIVATE_KEY": key,
+        "FARCASTER_WEBHOOK_SECRET": SECRET,
+    }
 
 
 def report(results: dict[str, list[Result]], levels: list[int]) -> None:
@@ -342,6 +503,24 @@ def report(results: dict[str, list[Result]], levels: list[int]) -> None:
             )
 
 
+def report_reactions(reactions: list[Reactions], seconds: float) -> None:
+    if not reactions:
+        return
+    print()
+    print(
+        f"Delivery to its eyes reaction at the fake GitHub, {reactions[0].rate:g} deliveries/s "
+        f"for {seconds:g} s (open loop), serve-style process: intake, triage thread, a worker "
+        "loop draining the outbox; write pacing off"
+    )
+    print(f"{'engine':<26}{'sent':>6}{'reacted':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for r in reactions:
+        worst = max(r.latencies) * 1000 if r.latencies else float("nan")
+        print(
+            f"{r.engine:<26}{r.sent:>6}{len(r.latencies):>9}{r.quantile(0.5) * 1000:>9.1f}"
+            f"{r.quantile(0.99) * 1000:>9.1f}{worst:>9.1f}"
+        )
+
+
 def rsa_key() -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -359,7 +538,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--engines", default="sqlite,postgres")
-    parser.add_argument("--role", choices=["app", "ceiling", "github"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--reaction-seconds",
+        type=float,
+        default=10.0,
+        help="how long the reaction measure sends deliveries (0: skip it)",
+    )
+    parser.add_argument("--reaction-rate", type=float, default=50.0, help="its deliveries/s")
+    parser.add_argument(
+        "--role", choices=["app", "ceiling", "github", "serve"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
 
