@@ -25,11 +25,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from bot.core.errors import StoreError
 from bot.core.vocab import DeliveryOutcome
 from bot.store.deliveries import UNDECIDED, Deliveries, DeliveryRecord, IncomingDelivery
 from webhooks.context import Context
-from webhooks.payloads import Envelope, PayloadError, read_payload, read_payload_json
+from webhooks.payloads import (
+    Envelope,
+    Installation,
+    PayloadError,
+    Repository,
+    read_payload,
+    read_payload_json,
+    with_envelope,
+)
 from webhooks.routing import Delivery, Router
 
 log = logging.getLogger(__name__)
@@ -85,10 +95,26 @@ class Inbox:
     def check(self, event: str, delivery_id: str, body: bytes) -> IncomingDelivery | Answer:
         """The body checks (pure CPU, no I/O): what to store, or the 400 answer.
 
-        The envelope and the handler's model are read straight from the bytes (one parse
-        each, webhooks/payloads.py); when either fails, the payload is read again with
-        ``json.loads`` and the dict checks, which give the answer (``bad_json`` or
+        The envelope and the handler's model are read straight from the bytes: in one
+        parse when the event's handlers name one model (webhooks/payloads.py:
+        :func:`with_envelope`), else one parse each. When that fails, the payload is read
+        again with ``json.loads`` and the dict checks, which give the answer (``bad_json`` or
         ``bad_payload``, naming the first problem) or accept what only they read."""
+        likely = self.router.event_model(event)
+        both = with_envelope(likely) if likely is not None else None
+        read = read_payload_json(both, body) if both is not None else None
+        if read is not None:  # the envelope and the event's model, in one parse
+            action = getattr(read, "action", None)
+            model = self.router.payload_model(event, action)
+            if model is None or model is likely or read_payload_json(model, body) is not None:
+                return self._incoming(
+                    event,
+                    delivery_id,
+                    body,
+                    action=action,
+                    installation_id=_installation_id(read),
+                    repo=_repo(read),
+                )
         envelope = read_payload_json(Envelope, body)
         if envelope is not None:
             model = self.router.payload_model(event, envelope.action)
@@ -188,6 +214,16 @@ class Inbox:
         status = 200 if outcome is DeliveryOutcome.PING else 202
         body_out = {"delivery_id": delivery_id, "state": accepted.state, "duplicate": False}
         return Answer(status, {**body_out, "outcome": outcome, "reason": reason}, str(outcome))
+
+
+def _installation_id(read: BaseModel) -> int | None:
+    installation = getattr(read, "installation", None)
+    return installation.id if isinstance(installation, Installation) else None
+
+
+def _repo(read: BaseModel) -> str | None:
+    repository = getattr(read, "repository", None)
+    return repository.full_name if isinstance(repository, Repository) else None
 
 
 def json_object(body: bytes) -> dict[str, Any] | Answer:

@@ -11,10 +11,11 @@ character (a NUL, an escape; tab and line ends are text) is refused. GitHub send
 and both engines then refuse alike instead of one storing what the other cannot.
 """
 
+import functools
 import re
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -205,6 +206,23 @@ def describe(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "the payload"
     return f"payload field {where}: {first['msg'].lower()}"
+
+
+@functools.cache
+def with_envelope(model: type[M]) -> type[M] | None:
+    """``model`` with the :class:`Envelope` fields it lacks added as the envelope reads them,
+    so that one parse checks both: a payload it accepts, ``Envelope`` and ``model`` accept
+    too. None when ``model`` reads an envelope field otherwise than the envelope does or
+    more strictly (same annotation, or the envelope's is that one ``| None``)."""
+    extra: dict[str, Any] = {}
+    for name, field in Envelope.model_fields.items():
+        wanted = field.rebuild_annotation()
+        own = model.model_fields.get(name)
+        if own is None:
+            extra[name] = (wanted, field.default)
+        elif wanted not in (own.rebuild_annotation(), own.rebuild_annotation() | None):
+            return None
+    return create_model(f"{model.__name__}InEnvelope", __base__=model, **extra)
 
 
 def read_payload_json(model: type[M], body: bytes) -> M | None:

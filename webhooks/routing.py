@@ -110,6 +110,12 @@ class Router:
         key = self._key(event, action)
         return None if key is None else self._payloads.get(key)
 
+    def event_model(self, event: str) -> type[BaseModel] | None:
+        """The payload model of ``event`` when its handlers name exactly one (whatever the
+        action): intake tries it first, with the envelope, in one parse."""
+        models = {m for (e, _), m in self._payloads.items() if e == event}
+        return models.pop() if len(models) == 1 else None
+
     @property
     def events(self) -> frozenset[str]:
         return frozenset(event for event, _ in self._handlers)

@@ -16,6 +16,7 @@ from webhooks.payloads import (
     PushEvent,
     read_payload,
     read_payload_json,
+    with_envelope,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "webhooks"
@@ -40,6 +41,22 @@ def agrees(model, body: bytes) -> None:
     fast = read_payload_json(model, body)
     if fast is not None:  # accepted straight from the bytes: the slow way reads the same
         assert the_slow_way(model, body) == fast
+    both = with_envelope(model)
+    assert both is not None
+    together = read_payload_json(both, body)
+    if together is not None:  # one parse for both: each of them accepts it alone
+        assert the_slow_way(Envelope, body) is not None
+        assert the_slow_way(model, body) is not None
+        assert together.model_dump(include=set(type(fast).model_fields)) == fast.model_dump()
+
+
+def test_a_model_that_reads_an_envelope_field_otherwise_gets_no_one_parse_twin():
+    from webhooks.payloads import _Lenient
+
+    class Odd(_Lenient):
+        action: int
+
+    assert with_envelope(Odd) is None
 
 
 COMMENT = json.loads((SAMPLES / "issue_comment.created.with-installation.json").read_text())
