@@ -26,10 +26,11 @@ The reaction measure: a process built as ``farcaster serve --workers 1`` builds 
 the triage thread, one worker loop whose outbox drainer posts the feedback; a job it claims
 is ended at once, since no agent runs here) on a fresh database, sent deliveries at
 ``--reaction-rate`` a second for ``--reaction-seconds`` (open loop: on schedule, whatever
-the answers), each about a new comment; figure: the time from sending a delivery to its
-``eyes`` reaction reaching the fake GitHub (one monotonic clock, same host). GitHub write
-pacing is off there (``FARCASTER_WRITES_PER_MINUTE=0``): real GitHub would not take 50
-reactions a second from one App anyway, and the figure is what Farcaster itself adds.
+the answers), each about a new comment; figures: the time from sending a delivery to its
+``eyes`` reaction reaching the fake GitHub, and to triage's decision (``decided_at``; one
+clock, the host's, which the databases read too). GitHub write pacing is off there
+(``FARCASTER_WRITES_PER_MINUTE=0``): real GitHub would not take 50 reactions a second from
+one App anyway, and the figure is what Farcaster itself adds.
 
 Databases: fresh SQLite files and fresh PostgreSQL databases (BENCH_PG, default
 postgresql://postgres@127.0.0.1:5432), migrated, created and dropped here. Each
@@ -131,7 +132,7 @@ def role_github(port: int) -> None:
 
     @app.post("/api/v3/repos/{owner}/{repo}/issues/comments/{comment}/reactions", status_code=201)
     async def reaction(owner: str, repo: str, comment: int) -> dict[str, object]:
-        reacted.setdefault(comment, time.monotonic())  # CLOCK_MONOTONIC: one clock per host
+        reacted.setdefault(comment, time.time())  # this host's clock, as the databases' is
         return {"id": comment, "content": "eyes"}
 
     @app.get("/api/v3/repos/{owner}/{repo}/issues/{number}/comments")
@@ -284,8 +285,8 @@ class Deliveries:
     def next(self) -> bytes:
         return self.next_comment()[0]
 
-    def next_comment(self) -> tuple[bytes, int]:
-        """A request about a new comment, and that comment's id."""
+    def next_comment(self) -> tuple[bytes, int, str]:
+        """A request about a new comment, that comment's id and the delivery id."""
         unique = uuid.uuid4().hex
         comment = next(_COMMENT_IDS)
         body = self._template.replace(b"NODE_ID_PLACEHOLDER", f"IC_{unique}".encode()).replace(
@@ -298,7 +299,7 @@ class Deliveries:
             b"X-Hub-Signature-256: " + self._sign(SECRET, body).encode() + b"\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
-        return headers + body, comment
+        return headers + body, comment, unique
 
 
 async def exchange(
@@ -372,25 +373,29 @@ async def load(port: int, concurrency: int, seconds: float, label: str) -> Resul
 class Reactions:
     engine: str
     sent: int
-    latencies: list[float]
+    latencies: list[float]  # delivery sent -> its reaction at the fake GitHub
+    decided: list[float]  # delivery sent -> triage's decision committed
     rate: float
 
-    def quantile(self, q: float) -> float:
-        return Result("", 0, 0, 1, self.latencies, 0, 0).quantile(q)
+    @staticmethod
+    def quantile(values: list[float], q: float) -> float:
+        return Result("", 0, 0, 1, values, 0, 0).quantile(q)
 
 
-async def reaction_load(port: int, github_port: int, rate: float, seconds: float) -> Reactions:
+async def reaction_load(
+    port: int, github_port: int, rate: float, seconds: float, url: str
+) -> Reactions:
     """Deliveries sent at ``rate`` a second (open loop: on schedule, whatever the answers),
     then the wait for each one's reaction at the fake GitHub (at most 30 s after the last)."""
     deliveries = Deliveries(port)
     connections: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(16):
         connections.put_nowait(await asyncio.open_connection("127.0.0.1", port))
-    sent: dict[int, float] = {}
+    sent: dict[int, tuple[float, str]] = {}
 
-    async def fire(request: bytes, comment: int) -> None:
+    async def fire(request: bytes, comment: int, delivery_id: str) -> None:
         reader, writer = await connections.get()
-        sent[comment] = time.monotonic()
+        sent[comment] = (time.time(), delivery_id)
         status, body = await exchange(reader, writer, request)
         assert status == 202, (status, body)
         connections.put_nowait((reader, writer))
@@ -414,8 +419,30 @@ async def reaction_load(port: int, github_port: int, rate: float, seconds: float
         await asyncio.sleep(0.5)
     while not connections.empty():
         connections.get_nowait()[1].close()
-    latencies = [reacted[str(c)] - t for c, t in sent.items() if str(c) in reacted]
-    return Reactions("", len(sent), latencies, rate)
+    decisions = decided_at(url)
+    return Reactions(
+        "",
+        len(sent),
+        [reacted[str(c)] - t for c, (t, _) in sent.items() if str(c) in reacted],
+        [decisions[d] - t for t, d in sent.values() if d in decisions],
+        rate,
+    )
+
+
+def decided_at(url: str) -> dict[str, float]:
+    """When triage decided each delivery (the database clock: this host's)."""
+    from sqlalchemy import select
+
+    from bot.store.engine import make_engine
+    from bot.store.tables import DELIVERIES
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(DELIVERIES.c.delivery_id, DELIVERIES.c.decided_at)
+            return {str(d): float(t) for d, t in conn.execute(query) if t is not None}
+    finally:
+        engine.dispose()
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -468,7 +495,9 @@ def main() -> int:
                     process("serve", {**app_env(url, github_port, key), **env}) as port,
                 ):
                     measured = asyncio.run(
-                        reaction_load(port, github_port, args.reaction_rate, args.reaction_seconds)
+                        reaction_load(
+                            port, github_port, args.reaction_rate, args.reaction_seconds, url
+                        )
                     )
                     reactions.append(replace(measured, engine=engine))
     report(results, levels)
@@ -510,14 +539,19 @@ def report_reactions(reactions: list[Reactions], seconds: float) -> None:
     print(
         f"Delivery to its eyes reaction at the fake GitHub, {reactions[0].rate:g} deliveries/s "
         f"for {seconds:g} s (open loop), serve-style process: intake, triage thread, a worker "
-        "loop draining the outbox; write pacing off"
+        "loop draining the outbox; write pacing off. 'decided': sent to triage's decision."
     )
-    print(f"{'engine':<26}{'sent':>6}{'reacted':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    print(
+        f"{'engine':<12}{'sent':>6}{'reacted':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'decided p50':>13}{'p99':>9}"
+    )
+    q = Reactions.quantile
     for r in reactions:
         worst = max(r.latencies) * 1000 if r.latencies else float("nan")
         print(
-            f"{r.engine:<26}{r.sent:>6}{len(r.latencies):>9}{r.quantile(0.5) * 1000:>9.1f}"
-            f"{r.quantile(0.99) * 1000:>9.1f}{worst:>9.1f}"
+            f"{r.engine:<12}{r.sent:>6}{len(r.latencies):>9}{q(r.latencies, 0.5) * 1000:>9.1f}"
+            f"{q(r.latencies, 0.99) * 1000:>9.1f}{worst:>9.1f}"
+            f"{q(r.decided, 0.5) * 1000:>13.1f}{q(r.decided, 0.99) * 1000:>9.1f}"
         )
 
 
