@@ -4,14 +4,16 @@ Rules:
 
 - **Accept.** Intake writes a delivery in ONE statement (``INSERT ... ON CONFLICT
   (delivery_id) DO NOTHING``) before it answers 202: its event, action, installation,
-  repository, the body's SHA-256 and the raw body, zlib-compressed. Deliveries arriving
-  together share the statement and its commit (group commit: one writer thread, which
-  also compresses and hashes the bodies, so that work leaves the event loop; under load
-  it lets a burst gather for ``INTAKE_GATHER_SECONDS``). On SQLite the statement runs in a
-  write transaction after a read of which ids are stored already (``BEGIN IMMEDIATE``
-  holds the write lock, so nothing changes in between); on PostgreSQL it runs alone in
-  autocommit and returns the rows it wrote. The same delivery sent twice, even at the
-  same instant, records one row. A store that cannot take the write raises
+  repository, the body's SHA-256 and the raw body, zlib-compressed (both computed by the
+  caller). Deliveries arriving together share the statement and its commit: on SQLite,
+  those that reach :meth:`Deliveries.accept_async` in one turn of the event loop are
+  written there at its end when the write lock is free at once; otherwise, on PostgreSQL
+  and for blocking callers, by the group commit's writer thread, which under load lets a
+  burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On SQLite the
+  statement runs in a write transaction after a read of which ids are stored already
+  (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on PostgreSQL
+  it runs alone in autocommit and returns the rows it wrote. The same delivery sent twice,
+  even at the same instant, records one row. A store that cannot take the write raises
   :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake waits
   at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not taken
   within that time is never written. A connection the server closed is retried once on a
@@ -30,13 +32,14 @@ On SQLite, which admits one writer at a time, this process's writers queue on a 
 ``Deliveries.__init__``). Reads begin DEFERRED (:meth:`Database.read`) and take no lock.
 """
 
+import asyncio
 import contextlib
 import hashlib
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
@@ -147,6 +150,16 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
     )
 
 
+_OnLoop = tuple[tuple[Any, ...], "asyncio.Future[Accepted | None]"]
+SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def _locked(exc: StoreUnavailable) -> bool:
+    """True when SQLite refused because another connection holds the write lock."""
+    orig = getattr(exc.__cause__, "orig", None)
+    return getattr(orig, "sqlite_errorcode", None) in SQLITE_BUSY_CODES
+
+
 def record_from_row(row: Mapping[Any, Any]) -> DeliveryRecord:
     return DeliveryRecord(**{f.name: row[f.name] for f in fields(DeliveryRecord)})
 
@@ -174,7 +187,10 @@ class Deliveries:
             threading.Lock() if db.dialect.one_writer else None
         )
         self._held: _Held | None = None  # the writer thread's connection
-        self._intake: GroupCommit[tuple[IncomingDelivery, int], Accepted] = GroupCommit(
+        self._loop_held: _Held | None = None  # the event loop's (SQLite)
+        self._loop_turn = threading.Lock()
+        self._on_loop: dict[asyncio.AbstractEventLoop, list[_OnLoop]] = {}
+        self._intake: GroupCommit[tuple[tuple[Any, ...], int], Accepted] = GroupCommit(
             self._accept_batch,
             name="farcaster-intake-writer",
             on_idle=self._release_driver,
@@ -199,21 +215,83 @@ class Deliveries:
     def accept(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
         """Store the delivery; see the module rules. Concurrent calls share one statement
         and one commit (bot/store/group_commit.py). Blocks the calling thread."""
-        item = (delivery, busy_timeout_ms)
+        item = (_accepted_row(delivery), busy_timeout_ms)
         return self._intake.submit(item, timeout=busy_timeout_ms / 1000)
 
     async def accept_async(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
-        """:meth:`accept` awaited in an event loop, which never waits for the store: the
-        write runs in the group commit's writer thread."""
-        item = (delivery, busy_timeout_ms)
+        """:meth:`accept` awaited in an event loop, which never waits for another writer.
+
+        On SQLite the deliveries that reach this in one turn of the loop are written right
+        there, in one transaction, when the write lock is free at once (a write that waits
+        for nobody is cheaper on the loop than a thread hop, and a thread that needs the
+        interpreter back while the loop is busy gets it every few milliseconds only); else,
+        and on PostgreSQL, they go to the group commit's writer thread."""
+        row = _accepted_row(delivery)
+        if self._write_lock is not None:
+            accepted = await self._accept_on_loop(row)
+            if accepted is not None:
+                return accepted
+        item = (row, busy_timeout_ms)
         return await self._intake.submit_async(item, timeout=busy_timeout_ms / 1000)
 
-    def _accept_batch(self, items: Sequence[tuple[IncomingDelivery, int]]) -> list[Accepted]:
-        """Write every queued delivery in one transaction (in the writer thread). A delivery
-        id stored before, or earlier in the same batch, is a duplicate, read back after."""
+    def _accept_on_loop(self, row: tuple[Any, ...]) -> "asyncio.Future[Accepted | None]":
+        """A future of the row's answer, or of None when the write lock was not free."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Accepted | None] = loop.create_future()
+        pending = self._on_loop.setdefault(loop, [])
+        pending.append((row, future))
+        if len(pending) == 1:  # the first of this turn: write them all at its end
+            loop.call_soon(self._write_on_loop, loop)
+        return future
+
+    def _write_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._on_loop.pop(loop, [])
+        try:
+            answers = self._write_now([row for row, _ in batch])
+        except Exception as exc:  # StoreUnavailable (a read-only file, ...), or a bug
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for n, (_, future) in enumerate(batch):
+            if not future.done():
+                future.set_result(None if answers is None else answers[n])
+
+    def _write_now(self, rows: list[tuple[Any, ...]]) -> list[Accepted] | None:
+        """Write ``rows`` on the loop's own connection if nobody holds the write lock (this
+        process's or SQLite's): their answers; None when somebody does."""
+        if not self._loop_turn.acquire(blocking=False):  # another loop is writing
+            return None
+        try:
+            lock = cast(threading.Lock, self._write_lock)
+            if not lock.acquire(blocking=False):
+                return None
+            try:
+                written = self._write_rows(rows, "_loop_held", busy_ms=0)
+            except StoreUnavailable as exc:
+                if _locked(exc):
+                    return None
+                raise
+            finally:
+                lock.release()
+        finally:
+            self._loop_turn.release()
+        return self._answers(rows, written)
+
+    def _accept_batch(self, items: Sequence[tuple[tuple[Any, ...], int]]) -> list[Accepted]:
+        """Write every queued delivery in one transaction (in the writer thread)."""
         busy_ms = min(ms for _, ms in items)
-        rows = [_accepted_row(delivery) for delivery, _ in items]  # compressed, hashed here
-        written = once_more_if_lost(lambda: self._write_rows(rows, busy_ms))
+        rows = [row for row, _ in items]
+
+        def write() -> dict[str, str]:
+            with self.writing(timeout=busy_ms / 1000):
+                return self._write_rows(rows, "_held", busy_ms=busy_ms)
+
+        return self._answers(rows, once_more_if_lost(write))
+
+    def _answers(self, rows: list[tuple[Any, ...]], written: dict[str, str]) -> list[Accepted]:
+        """Each row's answer. A delivery id stored before, or earlier in the same batch, is a
+        duplicate, read back after the write."""
         answers: list[Accepted] = []
         for row in rows:  # a second copy in the batch is a duplicate of the first
             delivery_id = row[0]
@@ -226,17 +304,20 @@ class Deliveries:
             answers.append(Accepted(delivery_id, new=False, state=state, earlier=earlier))
         return answers
 
-    def _write_rows(self, rows: list[tuple[Any, ...]], busy_ms: int) -> dict[str, str]:
-        """The rows this call wrote: their state by delivery id.
+    def _write_rows(
+        self, rows: list[tuple[Any, ...]], slot: str, *, busy_ms: int
+    ) -> dict[str, str]:
+        """The rows this call wrote, on the connection kept in ``slot``: their state by
+        delivery id. The caller holds this process's write turn.
 
         SQLite: under ``BEGIN IMMEDIATE`` (the write lock: nobody writes in between) the ids
         stored already, then one INSERT of all. PostgreSQL: one INSERT ... ON CONFLICT DO
-        NOTHING RETURNING, in autocommit. Either way the writer thread needs the interpreter
-        (which it shares with the event loop) a few times per batch, not per delivery."""
+        NOTHING RETURNING, in autocommit. Either way a few driver calls per batch, not per
+        delivery."""
         dialect = self.db.dialect
         params = [value for row in rows for value in row]
         insert = st.accept_deliveries_sql(dialect, len(rows), returning=not dialect.one_writer)
-        with self.writing(timeout=busy_ms / 1000), self._driver(busy_ms) as driver:
+        with self._driver(slot, busy_ms) as driver:
             if not dialect.one_writer:
                 (returned,) = dialect.write_on_driver(driver, [(insert, params)])
                 return {str(delivery_id): str(state) for delivery_id, state in returned}
@@ -252,17 +333,21 @@ class Deliveries:
         return written
 
     @contextlib.contextmanager
-    def _driver(self, busy_ms: int) -> Iterator[Any]:
-        """The intake writer's driver connection, kept between batches (a pool checkout
-        per batch costs more than a small batch's write) and given back when the writer
-        idles. A driver error is wrapped as SQLAlchemy wraps it (a connection the server
-        closed is invalidated, so the pool forgets it) and translated like every store
-        error (bot/store/database.py)."""
+    def _driver(self, slot: str, busy_ms: int) -> Iterator[Any]:
+        """The driver connection kept in ``slot`` (``_held``: the writer thread's, given back
+        when it idles; ``_loop_held``: the event loop's, for SQLite), taken from the pool on
+        first use: a pool checkout per batch costs more than a small batch's write. A driver
+        error is wrapped as SQLAlchemy wraps it (a connection the server closed is
+        invalidated, so the pool forgets it) and translated like every store error
+        (bot/store/database.py)."""
         engine, dialect = self.db.engine, self.db.dialect
         with translated_errors():
-            if self._held is None:
-                self._held = _Held(engine.raw_connection())
-            held = self._held
+            held: _Held | None = getattr(self, slot)
+            if held is None:
+                held = _Held(engine.raw_connection())
+                if slot == "_loop_held":  # kept for good: out of the pool's count
+                    held.connection.detach()
+                setattr(self, slot, held)
             dbapi_connection = held.connection.dbapi_connection
             try:
                 if held.busy_ms != busy_ms:
@@ -273,7 +358,7 @@ class Deliveries:
                 lost = engine.dialect.is_disconnect(exc, dbapi_connection, None)
                 if lost:
                     held.connection.invalidate(exc)
-                    self._held = None
+                    setattr(self, slot, None)
                 raise DBAPIError.instance(
                     None,
                     None,

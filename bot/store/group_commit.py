@@ -17,8 +17,11 @@ Two ways to wait, same rules:
 A caller whose item the writer has not taken within ``timeout`` seconds takes it back (it is
 never written) and gets :class:`~bot.core.errors.StoreUnavailable`; an item the writer took
 is waited for. An error raised by ``write`` is raised in every caller whose item it held.
-Whatever ``write`` does runs in the writer thread: work that releases the GIL there
-(compressing, hashing, the driver's I/O) runs beside the caller's thread.
+Whatever ``write`` does runs in the writer thread. Mind the interpreter lock: while the
+caller's thread is busy, a writer that released it (for I/O, compression, hashing) gets it
+back only at the caller's next release or after the switch interval (5 ms), so a write
+that needs it back once per item crawls under load; keep such work with the caller and the
+writer's driver calls few per batch.
 """
 
 import asyncio

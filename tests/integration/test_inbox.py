@@ -6,6 +6,7 @@ through the store's own calls, with injected times instead of sleeps.
 
 import json
 import sqlite3
+import threading
 import time
 import zlib
 
@@ -117,6 +118,32 @@ def test_a_locked_sqlite_file_answers_503_with_retry_after_and_the_redelivery_is
     )
 
     assert intake.post(payload, delivery_id="d-1").json()["outcome"] == "job_created"
+
+
+@engine_independent
+def test_a_delivery_arriving_while_this_process_writes_is_stored_once_the_write_ends(intake):
+    # Triage holds the process's write turn: intake hands the delivery to its writer thread,
+    # which waits for the turn instead of answering 503 at once.
+    holding, release = threading.Event(), threading.Event()
+
+    def triage_writes() -> None:
+        with intake.runtime.deliveries.writing():
+            holding.set()
+            release.wait(5)
+
+    writer = threading.Thread(target=triage_writes)
+    writer.start()
+    assert holding.wait(5)
+    threading.Timer(0.2, release.set).start()
+    try:
+        response = intake.send(comment_payload("/farcaster rename a b"), delivery_id="d-1")
+    finally:
+        release.set()
+        writer.join()
+
+    assert response.status_code == 202
+    assert response.json() == {"delivery_id": "d-1", "state": "undecided", "duplicate": False}
+    assert intake.counts()["deliveries"] == 1
 
 
 def test_deliveries_list_and_show_tell_state_outcome_attempts_and_job(intake, monkeypatch):
