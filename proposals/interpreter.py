@@ -56,7 +56,9 @@ Failures.
   concludes ``failure`` (``neutral`` if the tests could not be judged) with the failures
   as annotations.
 - The base branch changed a file the diff touches: requeued to RUN on the new head, with a
-  ``drift`` event naming the files. Changes elsewhere do not matter.
+  ``drift`` event naming the files. Changes elsewhere do not matter. An automatic refresh
+  is the exception: it lands on the base it took (its ``drift_checked`` event names the
+  files), because every push since has scheduled the refresh that follows it.
 - GitHub rate limit: propagates; the worker loop requeues the step with GitHub's delay,
   which spends no attempt (bot/worker/loop.py); never a sleep inside the lease. Our own pacing
   of writes per installation (bot/store/pacing.py) does the same before a write is sent; the
@@ -213,7 +215,7 @@ class _Interpretation:
         found = drift.check(
             self.repo.gh, job.owner, job.name, base_sha=base_sha, branch=branch, touched=touched
         )
-        if found.stale or self._revision_moved(found.head):
+        if (found.stale or self._revision_moved(found.head)) and not self._lands_anyway():
             self._hold()
             self.store.requeue(
                 job.id,
@@ -235,10 +237,19 @@ class _Interpretation:
                 "head": found.head,
                 "cause": found.reason,
                 "changed_elsewhere": found.changed_elsewhere,
+                **({"files": list(found.files)} if found.stale else {}),
             },
             token=self.token,
         )
         return True
+
+    def _lands_anyway(self) -> bool:
+        """An automatic refresh is not re-run when the base moves on while it is made: it
+        lands on the base it took. Each push since found it past taking its base and
+        scheduled the refresh after it (webhooks/handlers/refresh.py), which takes the head
+        as it is then. Re-running instead would chase a busy base branch until
+        ``max_drifts`` tombstones the refresh, and the branch would not move at all."""
+        return self.job.mode is JobMode.REFRESH and bool(self.job.command.get("automatic"))
 
     def _revision_moved(self, head: str) -> bool:
         """A revision is one fast-forward commit: any move of its branch means re-running,

@@ -11,10 +11,12 @@ Rules (intake's half; the interpreter moves the branch, proposals/interpreter.py
 - Coalesced and capped: at most one automatic refresh of a proposal starts per
   ``refresh_window_seconds``. A push inside the window schedules one refresh for the window's
   end, which takes the base's head when it starts; later pushes find it waiting and add
-  nothing (so does any push while a refresh has not yet taken its base). A repository gets
-  at most ``max_refreshes_per_hour``. Skips are named in the delivery's reason. An automatic
-  refresh is keyed by (pull request, the refresh it follows), so deliveries decided
-  concurrently cannot start two; the base head SHA it ran on is its proposal's.
+  nothing (so does any push while a refresh has not yet taken its base). A refresh that has
+  taken its base lands on it even when the base moves on meanwhile (proposals/interpreter.py):
+  the push that moved it scheduled the next one. A repository gets at most
+  ``max_refreshes_per_hour``. Skips are named in the delivery's reason. An automatic refresh
+  is keyed by (pull request, the refresh it follows), so deliveries decided concurrently
+  cannot start two; the base head SHA it ran on is its proposal's.
 - A proposal someone else pushed to is not refreshed automatically: the push to its branch
   (``pull_request.synchronize``), or failing that the next base push, notes the pause on
   the proposal and says so, once, in its status comment.
