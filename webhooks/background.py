@@ -6,7 +6,8 @@
 - Retention: every hour (and at start) the bodies of settled deliveries older than
   ``delivery_retention_days`` are emptied.
 - Recovery (webhooks/recovery.py): a few seconds after start (once ``serve`` listens), then
-  every ``recovery_interval_seconds``.
+  every ``recovery_interval_seconds``, when this process gets the turn (one process per
+  interval does).
 """
 
 import logging
@@ -53,7 +54,7 @@ class Every:
             log.exception("%s failed; next try in %.0f s", self.name, self.seconds)
 
 
-def housekeeping(runtime: Runtime) -> Callable[[], None]:
+def housekeeping(runtime: Runtime, owner: str) -> Callable[[], None]:
     settings = runtime.settings
     retention = settings.delivery_retention_days * 86400.0
 
@@ -66,7 +67,7 @@ def housekeeping(runtime: Runtime) -> Callable[[], None]:
     if settings.recovery_interval_seconds > 0 and settings.github_app_id is not None:
         from webhooks.recovery import recovery_for
 
-        recover = recovery_for(runtime)
+        recover = recovery_for(runtime, owner)
         # Shortly after start, so that this server listens when the redeliveries arrive.
         interval = settings.recovery_interval_seconds
         tasks.append(
@@ -90,7 +91,7 @@ def start_background(
     thread = threading.Thread(
         target=run_triage_forever,
         args=(triage, stop, wake),
-        kwargs={"housekeeping": housekeeping(runtime)},
+        kwargs={"housekeeping": housekeeping(runtime, owner)},
         name="farcaster-triage",
         daemon=True,
     )
@@ -109,7 +110,7 @@ def triage_side_task(runtime: Runtime, owner: str) -> Callable[[], int]:
     from webhooks.app import build_context
 
     triage = Triage(build_context(runtime), build_router(), owner)
-    chores = housekeeping(runtime)
+    chores = housekeeping(runtime, owner)
 
     def task() -> int:
         chores()

@@ -18,6 +18,12 @@ after a sweep that read back to the previous one and asked for everything it fou
 cut short by its bounds or by GitHub keeps the old watermark, so the next one reads the same
 span again (what it already recovered is in the inbox by then).
 
+One process sweeps per interval: every process that runs triage (each ``serve``, each
+``worker``) schedules the sweep, but a scheduled sweep first takes its turn in the store
+(:meth:`~bot.store.recoveries.Recoveries.take_turn`), which only one process gets per
+``every_seconds``; the others skip it. The first sweep of a process runs regardless: a
+process that starts may be the one that was down while deliveries failed.
+
 Each request is recorded (bot/store/recoveries.py): ``redelivery_requested``, or
 ``redelivery_refused`` with GitHub's reason (e.g. a delivery older than GitHub's window: 3
 days on github.com, 7 on GHES). The API URL setting points it at GHES like every call.
@@ -60,6 +66,8 @@ class Recovery:
         recoveries: Recoveries,
         *,
         name: str,
+        owner: str = "",
+        every_seconds: float = 0.0,
         max_pages: int = 10,
         max_redeliveries: int = 100,
         budget_seconds: float = 60.0,
@@ -69,12 +77,20 @@ class Recovery:
         self.deliveries = deliveries
         self.recoveries = recoveries
         self.name = name
+        self.owner = owner
+        self.every_seconds = every_seconds
+        self._swept = False
         self.max_pages = max_pages
         self.max_redeliveries = max_redeliveries
         self.budget_seconds = budget_seconds
         self._clock = clock
 
-    def run(self) -> Sweep:
+    def run(self) -> Sweep | None:
+        """One sweep; None when it was another process's turn (see the module rules)."""
+        first, self._swept = not self._swept, True
+        turn = self.recoveries.take_turn(self.name, self.owner, every_seconds=self.every_seconds)
+        if not (turn or first):
+            return None
         deadline = self._clock() + self.budget_seconds
         client = self._client()
         watermark = self.recoveries.watermark(self.name)
@@ -166,7 +182,7 @@ class Recovery:
         )
 
 
-def recovery_for(runtime: Runtime) -> Recovery:
+def recovery_for(runtime: Runtime, owner: str) -> Recovery:
     settings = runtime.settings
     clients: list[GitHubClient] = []
 
@@ -180,4 +196,6 @@ def recovery_for(runtime: Runtime) -> Recovery:
         runtime.deliveries,
         Recoveries(runtime.db),
         name=f"app:{settings.require_app_id()}",
+        owner=owner,
+        every_seconds=settings.recovery_interval_seconds,
     )

@@ -1,5 +1,6 @@
-"""The recovery sweep's memory: how far back it has read GitHub's deliveries, and what it
-asked GitHub to redeliver (one append-only row each; see webhooks/recovery.py)."""
+"""The recovery sweep's memory: how far back it has read GitHub's deliveries, what it asked
+GitHub to redeliver (one append-only row each; see webhooks/recovery.py), and when the next
+sweep is due, shared by every process (:meth:`Recoveries.take_turn`)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ class Recoveries:
     def set_watermark(self, name: str, hook_delivery_id: int) -> None:
         with self.db.transaction() as conn:
             st.set_recovery_watermark(conn, name, hook_delivery_id, self.db.now(conn))
+
+    def take_turn(
+        self, name: str, owner: str, *, every_seconds: float, now: float | None = None
+    ) -> bool:
+        """True when the sweep ``name`` is due and ``owner`` takes it; the next one is then due
+        ``every_seconds`` later (database clock), whichever process asks first."""
+        with self.db.transaction() as conn:
+            at = self.db.now(conn, now)
+            return st.take_sweep_turn(conn, name, owner, now=at, every=every_seconds)
 
     def asked_since(self, guids: Sequence[str], *, seconds_ago: float) -> dict[str, int]:
         """Of ``guids``, those asked for in the last ``seconds_ago`` seconds, each with the

@@ -97,6 +97,16 @@ class RecoveryWatermarkRow(SQLModel, table=True):
     updated_at: float = Field(sa_type=Float)
 
 
+class SweepScheduleRow(SQLModel, table=True):
+    """When a periodic sweep may next run, whichever process runs it (one per interval)."""
+
+    __tablename__ = "sweep_schedule"
+
+    name: str = Field(primary_key=True, max_length=100)
+    owner: str | None = Field(default=None, max_length=200)  # who took the last turn
+    next_at: float = Field(sa_type=Float)
+
+
 class JobRow(SQLModel, table=True):
     """One requested refactor, from intake to its pull request or its tombstone."""
 

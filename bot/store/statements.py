@@ -80,6 +80,7 @@ from bot.store.tables import (
     OUTBOX,
     PROPOSALS,
     RECOVERIES,
+    SWEEPS,
     TOMBSTONES,
     WATERMARKS,
 )
@@ -853,6 +854,18 @@ def set_recovery_watermark(conn: Connection, name: str, hook_delivery_id: int, n
             {"name": name, "hook_delivery_id": hook_delivery_id, "updated_at": now},
             "name",
         )
+
+
+def take_sweep_turn(conn: Connection, name: str, owner: str, *, now: float, every: float) -> bool:
+    """True when the sweep ``name`` is due (its ``next_at`` has come) and this call took the
+    turn, moving ``next_at`` to ``now + every``; False when another process has it."""
+    _insert_ignoring_conflict(conn, SWEEPS, {"name": name, "owner": None, "next_at": 0.0}, "name")
+    taken = conn.execute(
+        update(SWEEPS)
+        .where(SWEEPS.c.name == name, SWEEPS.c.next_at <= now)
+        .values(owner=owner, next_at=now + every)
+    )
+    return bool(taken.rowcount)
 
 
 def insert_recovery(conn: Connection, values: Mapping[str, Any]) -> None:

@@ -8,6 +8,7 @@ complete sweep.
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot.core.errors import GitHubRefused
 from bot.store import Database, Store
@@ -109,3 +110,31 @@ def test_a_refused_redelivery_is_recorded_with_githubs_reason(inbox: Deliveries)
     (recorded,) = Recoveries(inbox.db).recent()
     assert recorded.outcome == "redelivery_refused"
     assert "too old" in (recorded.reason or "")
+
+
+def test_of_processes_sweeping_on_a_schedule_one_lists_per_interval(inbox: Deliveries) -> None:
+    hooks = FakeHooks([attempt(1, "lost")])
+    processes = [sweep(hooks, inbox, owner=f"process-{n}", every_seconds=300.0) for n in range(3)]
+    for process in processes:  # each one's first sweep, at its start, runs regardless
+        assert process.run() is not None
+    started = hooks.pages_read
+
+    within = [process.run() for process in processes]
+    with inbox.db.transaction() as conn:  # the interval has passed
+        conn.execute(text("UPDATE sweep_schedule SET next_at = 0"))
+    after = [process.run() for process in processes]
+
+    assert within == [None, None, None]
+    assert sum(result is not None for result in after) == 1
+    assert hooks.pages_read == started + 1
+
+
+def test_the_next_turn_comes_when_the_interval_has_passed_whoever_took_the_last(
+    inbox: Deliveries,
+) -> None:
+    recoveries = Recoveries(inbox.db)
+    assert recoveries.take_turn("app:1", "a", every_seconds=300, now=1_000.0)
+    assert not recoveries.take_turn("app:1", "a", every_seconds=300, now=1_100.0)
+    assert not recoveries.take_turn("app:1", "b", every_seconds=300, now=1_299.0)
+    assert recoveries.take_turn("app:1", "b", every_seconds=300, now=1_300.0)
+    assert recoveries.take_turn("app:2", "a", every_seconds=300, now=1_300.0)  # its own turn
