@@ -20,7 +20,7 @@ span again (what it already recovered is in the inbox by then).
 
 One process sweeps per interval: every process that runs triage (each ``serve``, each
 ``worker``) schedules the sweep, but a scheduled sweep first takes its turn in the store
-(:meth:`~bot.store.recoveries.Recoveries.take_turn`), which only one process gets per
+(``Recoveries.take_turn``, bot/store/recoveries.py), which only one process gets per
 ``every_seconds``; the others skip it. The first sweep of a process runs regardless: a
 process that starts may be the one that was down while deliveries failed.
 
