@@ -30,8 +30,12 @@ typecheck: $(STAMP)  ## mypy --strict on bot/, webhooks/, proposals/
 unit: $(STAMP)  ## Only the unit tests (pure: no database, no process)
 	$(BIN)/pytest -q tests/unit
 
+# Four pytest workers on any machine: most end-to-end time is spent waiting on real
+# processes (leases, polls, the emulator), so more workers than cores still pays.
+TEST_WORKERS ?= 4
+
 test: lint typecheck  ## Install, lint, type-check and run every test (SQLite and PostgreSQL)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(STAMP)  ## Run the benchmarks (see bench/README.md)
 	$(BIN)/python bench/claim.py

@@ -37,6 +37,7 @@ def writes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.short_lease
 def test_a_worker_stopped_mid_tree_and_resumed_after_its_lease_sends_at_most_one_chunk(
     box: World,
 ) -> None:

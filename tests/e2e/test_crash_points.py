@@ -20,7 +20,7 @@ from bot.core.records import JobState
 from bot.emulator.world import World, wait_until
 from tests.e2e.conftest import ENGINES, ONE_OF_EACH, branch_tree, effects_of
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.short_lease]
 COMMAND = "/farcaster rename net_price price_without_tax"
 
 

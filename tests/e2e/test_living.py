@@ -202,6 +202,7 @@ def test_a_revision_of_a_closed_proposal_gets_one_line_and_no_job(box: World) ->
     )
 
 
+@pytest.mark.short_lease
 @pytest.mark.slow
 @pytest.mark.parametrize("box", ENGINES, indirect=True)
 def test_a_worker_killed_at_each_interpreter_fault_point_of_a_revision_leaves_one_commit(
@@ -462,6 +463,7 @@ def test_a_revision_whose_branch_moved_meanwhile_runs_again_on_the_new_head(
     status_says(box, number, f"commit `{head[:12]}`")
 
 
+@pytest.mark.short_lease
 @pytest.mark.slow
 def test_a_worker_killed_at_each_interpreter_fault_point_of_a_refresh_moves_the_branch_once(
     box: World,
