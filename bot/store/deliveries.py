@@ -7,7 +7,9 @@ Rules:
   repository, the body's SHA-256 and the raw body, zlib-compressed (both computed by the
   caller). Deliveries arriving together share the statement and its commit: on SQLite,
   those that reach :meth:`Deliveries.accept_async` in one turn of the event loop are
-  written there at its end when the write lock is free at once; otherwise, on PostgreSQL
+  written there at its end when the write lock is free at once (that connection leaves WAL
+  checkpoints, writes and fsync, to a short thread every ``CHECKPOINT_EVERY_ROWS`` rows, so
+  they never stall the loop); otherwise, on PostgreSQL
   and for blocking callers, by the group commit's writer thread, which under load lets a
   burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On SQLite the
   statement runs in a write transaction after a read of which ids are stored already
@@ -35,6 +37,7 @@ On SQLite, which admits one writer at a time, this process's writers queue on a 
 import asyncio
 import contextlib
 import hashlib
+import logging
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -52,6 +55,8 @@ from bot.store.database import Database, once_more_if_lost, translated_errors
 from bot.store.group_commit import GroupCommit
 from bot.store.outbox import Outbox
 from bot.store.store import Store
+
+log = logging.getLogger(__name__)
 
 UNDECIDED = st.UNDECIDED
 # Under load, the intake writer lets deliveries gather this long before it writes them.
@@ -152,6 +157,8 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
 
 _OnLoop = tuple[tuple[Any, ...], "asyncio.Future[Accepted | None]"]
 SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+# About SQLite's own auto-checkpoint (1,000 pages of WAL), for compressed deliveries.
+CHECKPOINT_EVERY_ROWS = 500
 
 
 def _locked(exc: StoreUnavailable) -> bool:
@@ -189,6 +196,8 @@ class Deliveries:
         self._held: _Held | None = None  # the writer thread's connection
         self._loop_held: _Held | None = None  # the event loop's (SQLite)
         self._loop_turn = threading.Lock()
+        self._rows_since_checkpoint = 0
+        self._checkpointing = False
         self._on_loop: dict[asyncio.AbstractEventLoop, list[_OnLoop]] = {}
         self._intake: GroupCommit[tuple[tuple[Any, ...], int], Accepted] = GroupCommit(
             self._accept_batch,
@@ -276,7 +285,30 @@ class Deliveries:
                 lock.release()
         finally:
             self._loop_turn.release()
+        self._checkpoint_now_and_then(len(rows))
         return self._answers(rows, written)
+
+    def _checkpoint_now_and_then(self, rows: int) -> None:
+        """The loop's connection leaves WAL checkpoints to others; every
+        ``CHECKPOINT_EVERY_ROWS`` rows it wrote, a short thread runs one (its writes and fsync
+        release the interpreter), unless one runs already."""
+        self._rows_since_checkpoint += rows
+        if self._rows_since_checkpoint < CHECKPOINT_EVERY_ROWS or self._checkpointing:
+            return
+        self._rows_since_checkpoint = 0
+        self._checkpointing = True
+        threading.Thread(
+            target=self._checkpoint, name="farcaster-intake-checkpoint", daemon=True
+        ).start()
+
+    def _checkpoint(self) -> None:
+        try:
+            with translated_errors(), self.db.engine.connect() as conn:
+                self.db.dialect.checkpoint(conn.connection.dbapi_connection)
+        except Exception as exc:  # the next one, or any other writer's commit, catches up
+            log.warning("WAL checkpoint after intake's writes failed: %s", exc)
+        finally:
+            self._checkpointing = False
 
     def _accept_batch(self, items: Sequence[tuple[tuple[Any, ...], int]]) -> list[Accepted]:
         """Write every queued delivery in one transaction (in the writer thread)."""
@@ -347,6 +379,7 @@ class Deliveries:
                 held = _Held(engine.raw_connection())
                 if slot == "_loop_held":  # kept for good: out of the pool's count
                     held.connection.detach()
+                    dialect.leave_checkpoints_to_others(held.connection.dbapi_connection)
                 setattr(self, slot, held)
             dbapi_connection = held.connection.dbapi_connection
             try:

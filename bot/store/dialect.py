@@ -77,6 +77,14 @@ class Dialect:
         """Undo :meth:`hold_driver` before the connection goes back to the pool."""
         raise NotImplementedError
 
+    def leave_checkpoints_to_others(self, dbapi_connection: Any) -> None:
+        """SQLite: this connection's commits never run a WAL checkpoint themselves (one that
+        commits on an event loop must not stall it with the checkpoint's writes and fsync);
+        whoever writes through it calls :meth:`checkpoint` on another one now and then."""
+
+    def checkpoint(self, dbapi_connection: Any) -> None:
+        """SQLite: copy what the WAL holds into the database, without waiting for anyone."""
+
     def write_on_driver(
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[list[Any]]:
@@ -185,6 +193,12 @@ class _Sqlite(Dialect):
 
     def release_driver(self, dbapi_connection: Any) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+    def leave_checkpoints_to_others(self, dbapi_connection: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def checkpoint(self, dbapi_connection: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def write_on_driver(
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
