@@ -186,8 +186,8 @@ class Inbox:
         )
 
     async def store(self, incoming: IncomingDelivery) -> Answer:
-        """Write the checked delivery and answer. The event loop only awaits: the store
-        writes in its writer thread (bot/store/group_commit.py)."""
+        """Write the checked delivery and answer, on the event loop, which never waits for
+        another writer (:meth:`Deliveries.accept_async`)."""
         delivery_id = incoming.delivery_id
         try:
             accepted = await self.deliveries.accept_async(incoming, busy_timeout_ms=self._busy_ms)

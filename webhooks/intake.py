@@ -14,8 +14,10 @@ Then the inbox checks the payload's types and stores the raw delivery in one sta
 (webhooks/inbox.py): 202 (``ping``: 200), or 503 with ``Retry-After`` when the store cannot
 take it. No GitHub call is made in the request: the triage loop decides the delivery
 afterwards (webhooks/triage.py). The checks of a body up to 256 KB run on the event loop
-(a thread hop costs more than they do); a larger body's run in a worker thread, and the
-store write in the store's writer thread, which the event loop only awaits. The route is a
+(a thread hop costs more than they do); a larger body's run in a worker thread. The store
+write never waits for another writer on the event loop (bot/store/deliveries.py: on SQLite
+a turn's deliveries are written on the loop when the lock is free at once, else, and on
+PostgreSQL, by the store's writer thread, which the loop awaits). The route is a
 plain ASGI endpoint (no FastAPI request parsing). A client gone before its body arrived
 gets no answer and stores nothing. Every answer, errors included, is counted in
 ``farcaster_webhook_deliveries_total`` and logged with the delivery id (the line is built

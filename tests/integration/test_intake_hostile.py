@@ -5,6 +5,7 @@ a field GitHub always sends for a handled event is answered 400 and recorded not
 cannot have come from GitHub, so there is nothing to keep.
 """
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,6 +15,7 @@ import pytest
 from tests.integration.test_intake_support import (
     SECRET,
     comment_payload,
+    engine_independent,
     headers_for,
 )
 from webhooks.intake import MAX_BODY_BYTES
@@ -244,3 +246,39 @@ def test_a_repository_name_that_is_not_owner_slash_name_is_400(intake):
     payload["repository"]["full_name"] = "no-slash"
     assert_rejected(intake.post(payload), 400, "bad_payload")
     assert intake.counts() == EMPTY
+
+
+@engine_independent
+def test_a_sender_gone_before_its_body_arrived_gets_no_answer_and_nothing_is_stored(intake):
+    body = json.dumps(comment_payload("/farcaster rename a b")).encode()
+    headers = headers_for(body, "issue_comment", "d-gone")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/github/webhooks",
+        "raw_path": b"/api/github/webhooks",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    messages = [
+        {"type": "http.request", "body": body[:100], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(intake.client.app(scope, receive, send))
+
+    assert sent == []
+    assert intake.counts()["deliveries"] == 0
