@@ -9,9 +9,10 @@ Rules:
   those that reach :meth:`Deliveries.accept_async` in one turn of the event loop are
   written there at its end when the write lock is free at once (that connection leaves WAL
   checkpoints, writes and fsync, to a short thread every ``CHECKPOINT_EVERY_ROWS`` rows, so
-  they never stall the loop); otherwise, on PostgreSQL
-  and for blocking callers, by the group commit's writer thread, which under load lets a
-  burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On SQLite the
+  they never stall the loop); on PostgreSQL, from the loop on an async connection of its
+  own, one statement in flight and the next made of all that arrived meanwhile; otherwise
+  (SQLite's lock taken, blocking callers) by the group commit's writer thread, which under
+  load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On SQLite the
   statement runs in a write transaction after a read of which ids are stored already
   (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on PostgreSQL
   it runs alone in autocommit and returns the rows it wrote. The same delivery sent twice,
@@ -44,6 +45,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -198,6 +200,9 @@ class Deliveries:
         self._loop_turn = threading.Lock()
         self._rows_since_checkpoint = 0
         self._checkpointing = False
+        self._pg_writers: dict[asyncio.AbstractEventLoop, _PgLoopWriter] = {}
+        if db.dialect.name == "postgresql":  # their connections close with the engine
+            event.listen(db.engine, "engine_disposed", self._close_pg_writers)
         self._on_loop: dict[asyncio.AbstractEventLoop, list[_OnLoop]] = {}
         self._intake: GroupCommit[tuple[tuple[Any, ...], int], Accepted] = GroupCommit(
             self._accept_batch,
@@ -234,12 +239,19 @@ class Deliveries:
         there, in one transaction, when the write lock is free at once (a write that waits
         for nobody is cheaper on the loop than a thread hop, and a thread that needs the
         interpreter back while the loop is busy gets it every few milliseconds only); else,
-        and on PostgreSQL, they go to the group commit's writer thread."""
+        they go to the group commit's writer thread. On PostgreSQL they are written from the
+        loop on an async connection of its own (:class:`_PgLoopWriter`)."""
         row = _accepted_row(delivery)
         if self._write_lock is not None:
             accepted = await self._accept_on_loop(row)
             if accepted is not None:
                 return accepted
+        elif self.db.dialect.name == "postgresql":
+            loop = asyncio.get_running_loop()
+            writer = self._pg_writers.get(loop)
+            if writer is None:
+                writer = self._pg_writers[loop] = _PgLoopWriter(self, loop)
+            return await writer.submit(row, busy_timeout_ms / 1000)
         item = (row, busy_timeout_ms)
         return await self._intake.submit_async(item, timeout=busy_timeout_ms / 1000)
 
@@ -401,6 +413,11 @@ class Deliveries:
                     dialect=engine.dialect,
                 ) from exc
 
+    def _close_pg_writers(self, _engine: Any) -> None:
+        writers, self._pg_writers = self._pg_writers, {}
+        for writer in writers.values():
+            writer.close_now()
+
     def _release_driver(self) -> None:
         """The writer idles: its connection goes back to the pool (in the writer thread)."""
         held, self._held = self._held, None
@@ -479,3 +496,125 @@ class Deliveries:
     def by_outcome(self) -> dict[str, int]:
         with self.db.read() as conn:
             return st.count_deliveries_by_outcome(conn)
+
+
+class _PgLoopWriter:
+    """PostgreSQL: intake's writes from one event loop, on an async connection of its own (no
+    thread, so nothing waits for the interpreter lock): one INSERT in flight, the next batch
+    made of every delivery that arrived meanwhile. The connection closes after
+    ``IDLE_SECONDS`` without a delivery, and when the engine is disposed. A write that fails
+    on a connection the server closed is tried once more on a fresh one; a store that does
+    not answer within the busy timeout, or refuses, raises StoreUnavailable in every caller
+    of the batch."""
+
+    IDLE_SECONDS = 5.0
+    MAX_BATCH = 64
+
+    def __init__(self, deliveries: "Deliveries", loop: asyncio.AbstractEventLoop) -> None:
+        self.deliveries = deliveries
+        self.loop = loop
+        self.pending: list[tuple[tuple[Any, ...], asyncio.Future[Accepted]]] = []
+        self.connection: Any = None  # a psycopg.AsyncConnection
+        self.running = False
+        self.idle: asyncio.TimerHandle | None = None
+        self.timeout = 2.0
+
+    def submit(self, row: tuple[Any, ...], timeout: float) -> "asyncio.Future[Accepted]":
+        future: asyncio.Future[Accepted] = self.loop.create_future()
+        self.pending.append((row, future))
+        self.timeout = timeout
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+        if not self.running:
+            self.running = True
+            self.loop.create_task(self.run())
+        return future
+
+    async def run(self) -> None:
+        try:
+            while self.pending:
+                batch = self.pending[: self.MAX_BATCH]
+                del self.pending[: self.MAX_BATCH]
+                try:
+                    answers = await self.write([row for row, _ in batch])
+                except Exception as exc:  # StoreUnavailable, or a bug: every caller sees it
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+        finally:
+            self.running = False
+            if not self.loop.is_closed():
+                self.idle = self.loop.call_later(self.IDLE_SECONDS, self.close_idle)
+
+    def close_idle(self) -> None:
+        self.idle = None
+        if not self.running:
+            self.drop()
+
+    def close_now(self) -> None:
+        """From any thread, when the engine is disposed: end the connection at once."""
+        connection, self.connection = self.connection, None
+        if connection is not None and not connection.closed:
+            connection.pgconn.finish()
+
+    def drop(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None and not connection.closed:
+            self.loop.create_task(connection.close())
+
+    async def write(self, rows: list[tuple[Any, ...]]) -> list[Accepted]:
+        import psycopg
+
+        d = self.deliveries
+        sql = st.accept_deliveries_sql(d.db.dialect, len(rows), returning=True)
+        params = [value for row in rows for value in row]
+        for attempt in (1, 2):
+            try:
+                if self.connection is None:
+                    cargs, cparams = d.db.engine.dialect.create_connect_args(d.db.engine.url)
+                    self.connection = await asyncio.wait_for(
+                        psycopg.AsyncConnection.connect(*cargs, autocommit=True, **cparams),
+                        self.timeout,
+                    )
+                cursor = await asyncio.wait_for(self.connection.execute(sql, params), self.timeout)
+                returned = await cursor.fetchall()
+                break
+            except TimeoutError:
+                self.drop()
+                raise StoreUnavailable(
+                    f"The database did not answer within {self.timeout:.1f} s."
+                ) from None
+            except psycopg.Error as exc:
+                lost = self.connection is None or self.connection.closed
+                if lost or isinstance(exc, psycopg.OperationalError):
+                    self.drop()
+                    if attempt == 1:
+                        continue
+                raise _translated(d, exc, lost=lost) from exc
+        written = {str(delivery_id): str(state) for delivery_id, state in returned}
+        if len(written) == len(rows):
+            return [Accepted(row[0], new=True, state=written[row[0]]) for row in rows]
+        return await asyncio.to_thread(d._answers, rows, written)  # duplicates: read back
+
+
+def _translated(deliveries: Deliveries, exc: Exception, *, lost: bool) -> Exception:
+    """A driver error as the store reports it (bot/store/database.py)."""
+    dialect = deliveries.db.engine.dialect
+    try:
+        with translated_errors():
+            raise DBAPIError.instance(
+                None,
+                None,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
+            )
+    except Exception as translated:
+        return translated
+    return exc  # not reached: the block always raises
