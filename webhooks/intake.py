@@ -16,8 +16,9 @@ take it. No GitHub call is made in the request: the triage loop decides the deli
 afterwards (webhooks/triage.py). The checks of a body up to 256 KB run on the event loop
 (a thread hop costs more than they do); a larger body's run in a worker thread. The store
 write never waits for another writer on the event loop (bot/store/deliveries.py: on SQLite
-a turn's deliveries are written on the loop when the lock is free at once, else, and on
-PostgreSQL, by the store's writer thread, which the loop awaits). The route is a
+a turn's deliveries are written on the loop when the lock is free at once, else by the
+store's writer thread, which the loop awaits; on PostgreSQL from the loop on an async
+connection). The route is a
 plain ASGI endpoint (no FastAPI request parsing). A client gone before its body arrived
 gets no answer and stores nothing. Every answer, errors included, is counted in
 ``farcaster_webhook_deliveries_total`` and logged with the delivery id (the line is built
