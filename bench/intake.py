@@ -78,12 +78,15 @@ def role_app(port: int) -> None:
     """The real intake app on the database and GitHub given by FARCASTER_* variables."""
     import uvicorn
 
+    from bot.app.heap import freeze_startup_objects
     from bot.app.runtime import Runtime
     from bot.core.settings import Settings
     from webhooks.app import create_app
 
     runtime = Runtime.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
-    uvicorn.run(create_app(runtime), port=port, log_level="warning", access_log=False)
+    app = create_app(runtime)
+    freeze_startup_objects()  # as `farcaster serve` does before it listens
+    uvicorn.run(app, port=port, log_level="warning", access_log=False)
 
 
 def role_ceiling(port: int) -> None:
@@ -167,6 +170,7 @@ def role_serve(port: int) -> None:
 
     import uvicorn
 
+    from bot.app.heap import freeze_startup_objects
     from bot.app.runtime import Runtime
     from bot.app.workers import build_worker_loop
     from bot.core.records import Phase
@@ -182,6 +186,7 @@ def role_serve(port: int) -> None:
     start_background(runtime, app.state.context, app.state.router, app.state.wake)
     loop = build_worker_loop(runtime, handlers={Phase.RUN: end_at_once, Phase.APPLY: end_at_once})
     threading.Thread(target=loop.run_forever, args=(threading.Event(),), daemon=True).start()
+    freeze_startup_objects()  # as `farcaster serve` does before it listens
     uvicorn.run(app, port=port, log_level="warning", access_log=False)
 
 

@@ -49,6 +49,7 @@ def serve(
     """Serve the GitHub webhook endpoint, /healthz, /readyz and /metrics."""
     import uvicorn
 
+    from bot.app.heap import freeze_startup_objects
     from bot.cli.commands.worker import install_reload_signal
     from bot.observe.logs import configure_logging
     from webhooks.app import create_app
@@ -84,6 +85,7 @@ def serve(
             from bot.app.workers import start_background_workers
 
             stop_workers = start_background_workers(runtime, count=workers)
+        freeze_startup_objects()  # a full GC pass would otherwise stall answers (bot/app/heap.py)
         # log_config=None: uvicorn's records go through our handler (redacted, one format).
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=True)
     finally:
