@@ -204,36 +204,32 @@ def test_a_revision_of_a_closed_proposal_gets_one_line_and_no_job(box: World) ->
 
 @pytest.mark.short_lease
 @pytest.mark.slow
+@pytest.mark.parametrize("point", INTERPRETER_POINTS)
 @pytest.mark.parametrize("box", ENGINES, indirect=True)
 def test_a_worker_killed_at_each_interpreter_fault_point_of_a_revision_leaves_one_commit(
-    box: World,
+    box: World, point: str
 ) -> None:
     box.start_server(workers=0)
     box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"  # several chunks: a chunk fault
-    for point in INTERPRETER_POINTS:
-        number = box.open_issue(f"revise, crash at {point}")
-        box.start_worker(f"first-{point}")
-        box.comment(number, RENAME)
-        (job,) = [j for j in box.jobs() if j.issue_number == number and j.parent_id is None]
-        job = box.wait_for_state(job.id, JobState.DONE, JobState.TOMBSTONED, timeout=90)
-        assert job.state is JobState.DONE and job.pr_number is not None, job.last_error
-        box.stop_worker(f"first-{point}")
-        before = head_of(box, job.branch)
+    box.start_worker("first")
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    box.stop_worker("first")
+    before = head_of(box, job.branch)
 
-        doomed = box.start_worker(f"doomed-{point}", fault=point)
-        box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
-        doomed.wait(timeout=90)
-        assert doomed.returncode == FAULT_EXIT_STATUS, box.log(f"doomed-{point}")
-        box.start_worker(f"fresh-{point}")
-        finished_revision(box, job)
-        box.stop_worker(f"fresh-{point}")
+    doomed = box.start_worker("doomed", fault=point)
+    box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
+    doomed.wait(timeout=90)
+    assert doomed.returncode == FAULT_EXIT_STATUS, box.log("doomed")
+    box.start_worker("fresh")
+    finished_revision(box, job)
 
-        head = head_of(box, job.branch)
-        assert parents_of(box, head) == [before], point
-        state = box.state()
-        assert state["farcaster_branches"][job.branch]["commits_not_on_default"] == 2, point
-        assert state["pulls"]["by_head"][job.branch] == 1, point
-        status_says(box, number, f"commit `{head[:12]}`")
+    head = head_of(box, job.branch)
+    assert parents_of(box, head) == [before]
+    state = box.state()
+    assert state["farcaster_branches"][job.branch]["commits_not_on_default"] == 2
+    assert state["pulls"]["by_head"][job.branch] == 1
+    status_says(box, number, f"commit `{head[:12]}`")
 
 
 # -- refresh --------------------------------------------------------------------------------
@@ -465,8 +461,9 @@ def test_a_revision_whose_branch_moved_meanwhile_runs_again_on_the_new_head(
 
 @pytest.mark.short_lease
 @pytest.mark.slow
+@pytest.mark.parametrize("point", INTERPRETER_POINTS)
 def test_a_worker_killed_at_each_interpreter_fault_point_of_a_refresh_moves_the_branch_once(
-    box: World,
+    box: World, point: str
 ) -> None:
     box.start_server(workers=0)
     box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"
@@ -474,21 +471,19 @@ def test_a_worker_killed_at_each_interpreter_fault_point_of_a_refresh_moves_the_
     number, job = proposal(box)
     assert job.pr_number is not None
     box.stop_worker("first")
-    for count, point in enumerate(INTERPRETER_POINTS, start=1):
-        # The base moves where the proposal does not look, so nothing refreshes by itself.
-        base = push_to_main(box, {f"docs/{point}.md": "moved\n"})
-        doomed = box.start_worker(f"doomed-{point}", fault=point)
-        box.comment(job.pr_number, "/farcaster refresh")
-        doomed.wait(timeout=90)
-        assert doomed.returncode == FAULT_EXIT_STATUS, box.log(f"doomed-{point}")
-        box.start_worker(f"fresh-{point}")
-        finished_refresh(box, job, count)
-        box.stop_worker(f"fresh-{point}")
+    # The base moves where the proposal does not look, so nothing refreshes by itself.
+    base = push_to_main(box, {"docs/moved.md": "moved\n"})
+    doomed = box.start_worker("doomed", fault=point)
+    box.comment(job.pr_number, "/farcaster refresh")
+    doomed.wait(timeout=90)
+    assert doomed.returncode == FAULT_EXIT_STATUS, box.log("doomed")
+    box.start_worker("fresh")
+    finished_refresh(box, job)
 
-        assert parents_of(box, head_of(box, job.branch)) == [base], point
-        assert len(forced_moves(box, job)) == count, point
-        assert box.state()["pulls"]["by_head"][job.branch] == 1, point
-        status_says(box, number, f"Refreshed on `main` at `{base[:12]}`")
+    assert parents_of(box, head_of(box, job.branch)) == [base]
+    assert len(forced_moves(box, job)) == 1
+    assert box.state()["pulls"]["by_head"][job.branch] == 1
+    status_says(box, number, f"Refreshed on `main` at `{base[:12]}`")
 
 
 def test_the_repository_setting_never_or_behind_decides_what_a_base_push_refreshes(
