@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 
 from bot.core.records import Job, JobState
 from bot.emulator.control import EmulatorControl, start_emulator_process
@@ -154,20 +155,55 @@ class World:
     def start_server(
         self, *, workers: int = 0, fault: str | None = None, env: dict[str, str] | None = None
     ) -> None:
-        self.server = self._spawn(
-            "server",
-            [
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.server_port),
-                "--workers",
-                str(workers),
-            ],
-            self.env(fault=fault, **(env or {})),
+        """Start ``farcaster serve`` and wait until it is ready.
+
+        Its port was free when the world started; if another process took it meanwhile
+        (tests run side by side), serve exits with "address already in use", and the world
+        picks a new port, points the App's webhook at it (``PATCH /app/hook/config``, as an
+        owner would) and starts serve again, up to three times.
+        """
+        for _ in range(3):
+            log = self.root / "server.log"
+            start = log.stat().st_size if log.exists() else 0
+            self.server = self._spawn(
+                "server",
+                [
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.server_port),
+                    "--workers",
+                    str(workers),
+                ],
+                self.env(fault=fault, **(env or {})),
+            )
+            try:
+                wait_until(self._server_ready, timeout=30, what="farcaster serve to answer /readyz")
+                return
+            except RuntimeError:
+                if "address already in use" not in log.read_bytes()[start:].decode(
+                    errors="replace"
+                ):
+                    raise
+            self._move_webhook(free_port())
+        raise RuntimeError(f"farcaster serve found no free port: {self.log('server')}")
+
+    def _move_webhook(self, port: int) -> None:
+        now = int(time.time())
+        token = jwt.encode(
+            {"iat": now - 60, "exp": now + 540, "iss": str(APP_ID)},
+            self.key_path.read_text(),
+            algorithm="RS256",
         )
-        wait_until(self._server_ready, timeout=30, what="farcaster serve to answer /readyz")
+        answer = httpx.patch(
+            f"{self.gh.api_url}/app/hook/config",
+            json={"url": f"http://127.0.0.1:{port}/api/github/webhooks"},
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        self.server_port = port
 
     def _server_ready(self) -> bool:
         if self.server is not None and self.server.poll() is not None:
