@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 
 from bot.core.records import Job, JobState
 from bot.emulator.control import EmulatorControl, start_emulator_process
@@ -39,6 +38,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def webhook_url(port: int) -> str:
+    """Where the App's webhook points: the ``farcaster serve`` of this world."""
+    return f"http://127.0.0.1:{port}/api/github/webhooks"
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -101,7 +105,7 @@ class World:
         port = free_port()
         app = gh.create_app(
             app_id=APP_ID,
-            webhook_url=f"http://127.0.0.1:{port}/api/github/webhooks",
+            webhook_url=webhook_url(port),
             webhook_secret=WEBHOOK_SECRET,
             slug="farcaster",
         )
@@ -159,8 +163,8 @@ class World:
 
         Its port was free when the world started; if another process took it meanwhile
         (tests run side by side), serve exits with "address already in use", and the world
-        picks a new port, points the App's webhook at it (``PATCH /app/hook/config``, as an
-        owner would) and starts serve again, up to three times.
+        picks a new port, points the App's webhook at it (the emulator's control API, as at
+        start) and starts serve again, up to three times.
         """
         for _ in range(3):
             log = self.root / "server.log"
@@ -182,27 +186,14 @@ class World:
                 wait_until(self._server_ready, timeout=30, what="farcaster serve to answer /readyz")
                 return
             except RuntimeError:
-                if "address already in use" not in log.read_bytes()[start:].decode(
-                    errors="replace"
-                ):
+                said = log.read_bytes()[start:].decode(errors="replace")
+                if "address already in use" not in said:
                     raise
             self._move_webhook(free_port())
         raise RuntimeError(f"farcaster serve found no free port: {self.log('server')}")
 
     def _move_webhook(self, port: int) -> None:
-        now = int(time.time())
-        token = jwt.encode(
-            {"iat": now - 60, "exp": now + 540, "iss": str(APP_ID)},
-            self.key_path.read_text(),
-            algorithm="RS256",
-        )
-        answer = httpx.patch(
-            f"{self.gh.api_url}/app/hook/config",
-            json={"url": f"http://127.0.0.1:{port}/api/github/webhooks"},
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json"},
-            timeout=10,
-        )
-        answer.raise_for_status()
+        self.gh.update_app(APP_ID, webhook_url=webhook_url(port))
         self.server_port = port
 
     def _server_ready(self) -> bool:
