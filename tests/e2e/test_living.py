@@ -6,6 +6,7 @@ place, and what it says about the pull request is read from GitHub, not remember
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -94,18 +95,30 @@ def revisions_of(box: World, parent: Job) -> list[Job]:
     return box.store.revisions(parent.id)
 
 
-def finished_revision(box: World, parent: Job, count: int = 1) -> Job:
+def finished_child(
+    box: World,
+    parent: Job,
+    children: Callable[[World, Job], list[Job]],
+    what: str,
+    *,
+    count: int,
+    timeout: float,
+) -> Job:
+    """Wait until ``parent`` has ``count`` such children and the last one is final; it must
+    be done. Its feedback sent too."""
     wait_until(
-        lambda: (
-            len(revisions_of(box, parent)) == count and revisions_of(box, parent)[-1].state.is_final
-        ),
-        timeout=90,
-        what=f"revision {count} of {parent.id} to finish",
+        lambda: len(children(box, parent)) == count and children(box, parent)[-1].state.is_final,
+        timeout=timeout,
+        what=f"{what} {count} of {parent.id} to finish",
     )
-    revision = revisions_of(box, parent)[-1]
-    assert revision.state is JobState.DONE, revision.last_error
+    child = children(box, parent)[-1]
+    assert child.state is JobState.DONE, child.last_error
     box.wait_for_outbox()
-    return revision
+    return child
+
+
+def finished_revision(box: World, parent: Job, count: int = 1) -> Job:
+    return finished_child(box, parent, revisions_of, "revision", count=count, timeout=90)
 
 
 def head_of(box: World, branch: str) -> str:
@@ -264,17 +277,7 @@ def forced_moves(box: World, job: Job) -> list[dict[str, object]]:
 
 
 def finished_refresh(box: World, parent: Job, count: int = 1) -> Job:
-    wait_until(
-        lambda: (
-            len(refreshes_of(box, parent)) == count and refreshes_of(box, parent)[-1].state.is_final
-        ),
-        timeout=120,
-        what=f"refresh {count} of {parent.id} to finish",
-    )
-    refresh = refreshes_of(box, parent)[-1]
-    assert refresh.state is JobState.DONE, refresh.last_error
-    box.wait_for_outbox()
-    return refresh
+    return finished_child(box, parent, refreshes_of, "refresh", count=count, timeout=120)
 
 
 @pytest.mark.parametrize("box", ENGINES, indirect=True)
