@@ -201,7 +201,7 @@ class Deliveries:
         self._rows_since_checkpoint = 0
         self._checkpointing = False
         self._pg_writers: dict[asyncio.AbstractEventLoop, _PgLoopWriter] = {}
-        if db.dialect.name == "postgresql":  # their connections close with the engine
+        if db.dialect.async_intake:  # their connections close with the engine
             event.listen(db.engine, "engine_disposed", self._close_pg_writers)
         self._on_loop: dict[asyncio.AbstractEventLoop, list[_OnLoop]] = {}
         self._intake: GroupCommit[tuple[tuple[Any, ...], int], Accepted] = GroupCommit(
@@ -246,7 +246,7 @@ class Deliveries:
             accepted = await self._accept_on_loop(row)
             if accepted is not None:
                 return accepted
-        elif self.db.dialect.name == "postgresql":
+        elif self.db.dialect.async_intake:
             loop = asyncio.get_running_loop()
             writer = self._pg_writers.get(loop)
             if writer is None:

@@ -19,6 +19,8 @@ A :class:`Dialect` owns, for its engine:
   as two statements in its write transaction (:meth:`Dialect.write_then_return`);
 - **one write on the driver's own connection** (:meth:`Dialect.write_on_driver`), for the
   hottest write (intake's): no SQLAlchemy statement machinery, the transaction spelled out;
+  and whether intake writes from the event loop on an async connection
+  (:attr:`Dialect.async_intake`: PostgreSQL);
 - **insert-or-ignore**, **JSON building** (``json_build_object`` / ``json_object``),
   **JSON rows from a parameter**, and **the clock** (seconds since the epoch; a PostgreSQL
   statement reads it itself unless the caller injects a time).
@@ -52,6 +54,9 @@ class Dialect:
     skip_locked: str
     # True when the engine admits one writer at a time (callers may queue on a lock instead).
     one_writer: bool
+    # True when intake writes from the event loop on an async driver connection of its own
+    # (psycopg's AsyncConnection; see ``_PgLoopWriter`` in bot/store/deliveries.py).
+    async_intake: bool
     # The JSON object builder: ``{json_object}('key', value, ...)``.
     json_object: str
     # Execution options of a connection that runs one atomic write statement.
@@ -259,6 +264,7 @@ POSTGRES: Dialect = _Postgres(
     reads_clock_in_statement=True,
     skip_locked=" FOR UPDATE SKIP LOCKED",
     one_writer=False,
+    async_intake=True,
     json_object="json_build_object",
     single_statement_options={"isolation_level": "AUTOCOMMIT"},
     placeholder="%s",
@@ -271,6 +277,7 @@ SQLITE: Dialect = _Sqlite(
     reads_clock_in_statement=False,
     skip_locked="",
     one_writer=True,
+    async_intake=False,
     json_object="json_object",
     single_statement_options={WRITE_OPTION: True},
 )
