@@ -404,14 +404,7 @@ class Deliveries:
                 if lost:
                     held.connection.invalidate(exc)
                     setattr(self, slot, None)
-                raise DBAPIError.instance(
-                    None,
-                    None,
-                    exc,
-                    engine.dialect.loaded_dbapi.Error,
-                    connection_invalidated=lost,
-                    dialect=engine.dialect,
-                ) from exc
+                raise _wrapped(engine.dialect, exc, lost=lost) from exc
 
     def _close_pg_writers(self, _engine: Any) -> None:
         writers, self._pg_writers = self._pg_writers, {}
@@ -602,19 +595,19 @@ class _PgLoopWriter:
         return await asyncio.to_thread(d._answers, rows, written)  # duplicates: read back
 
 
+def _wrapped(dialect: Any, exc: Exception, *, lost: bool) -> Exception:
+    """A driver error wrapped as SQLAlchemy wraps it: a connection the server closed is marked
+    invalidated, so the pool forgets it."""
+    return DBAPIError.instance(
+        None, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
+
+
 def _translated(deliveries: Deliveries, exc: Exception, *, lost: bool) -> Exception:
     """A driver error as the store reports it (bot/store/database.py)."""
-    dialect = deliveries.db.engine.dialect
     try:
         with translated_errors():
-            raise DBAPIError.instance(
-                None,
-                None,
-                exc,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=lost,
-                dialect=dialect,
-            )
+            raise _wrapped(deliveries.db.engine.dialect, exc, lost=lost)
     except Exception as translated:
         return translated
     return exc  # not reached: the block always raises
