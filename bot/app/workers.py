@@ -8,8 +8,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 from bot.app.runtime import Runtime
 from bot.core.records import Phase
@@ -66,40 +65,24 @@ def build_worker_loop(
     )
 
 
-@dataclass(frozen=True)
-class BackgroundWorkers:
-    """Worker loops running in threads of this process."""
+def start_background_workers(runtime: Runtime, count: int) -> Callable[[], None]:
+    """Run ``count`` worker loops in threads of this process (``farcaster serve --workers``).
 
-    loops: list[WorkerLoop]
-    threads: list[threading.Thread]
-    stop_event: threading.Event
-
-    def wake(self) -> None:
-        """Cut their idle waits short: triage just queued work or feedback for them."""
-        for loop in self.loops:
-            loop.wake()
-
-    def stop(self) -> None:
-        """Ask them to stop and wait for them."""
-        self.stop_event.set()
-        for loop in self.loops:
-            loop.wake()
-        for thread in self.threads:
-            thread.join(timeout=60)
-
-
-def start_background_workers(runtime: Runtime, count: int) -> BackgroundWorkers:
-    """Run ``count`` worker loops in threads of this process (``farcaster serve --workers``)."""
+    Returns a function that asks them to stop and waits for them.
+    """
     stop = threading.Event()
-    loops = [
-        build_worker_loop(runtime, worker_id=f"{default_worker_id()}-{n}") for n in range(count)
-    ]
-    threads = [
-        threading.Thread(
+    threads = []
+    for n in range(count):
+        loop = build_worker_loop(runtime, worker_id=f"{default_worker_id()}-{n}")
+        thread = threading.Thread(
             target=loop.run_forever, args=(stop,), name=f"farcaster-worker-{n}", daemon=True
         )
-        for n, loop in enumerate(loops)
-    ]
-    for thread in threads:
         thread.start()
-    return BackgroundWorkers(loops, threads, stop)
+        threads.append(thread)
+
+    def stop_all() -> None:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    return stop_all
