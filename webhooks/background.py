@@ -82,16 +82,22 @@ def housekeeping(runtime: Runtime, owner: str) -> Callable[[], None]:
 
 
 def start_background(
-    runtime: Runtime, context: Context, router: Router, wake: threading.Event
+    runtime: Runtime,
+    context: Context,
+    router: Router,
+    wake: threading.Event,
+    *,
+    decided: Callable[[], None] = lambda: None,
 ) -> Callable[[], None]:
-    """Start the triage thread; returns a function that stops it and waits for it."""
+    """Start the triage thread (``decided``: called after a pass that decided deliveries);
+    returns a function that stops it and waits for it."""
     stop = threading.Event()
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}-triage"
     triage = Triage(context, router, owner)
     thread = threading.Thread(
         target=run_triage_forever,
         args=(triage, stop, wake),
-        kwargs={"housekeeping": housekeeping(runtime, owner)},
+        kwargs={"housekeeping": housekeeping(runtime, owner), "decided": decided},
         name="farcaster-triage",
         daemon=True,
     )

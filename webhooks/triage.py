@@ -172,10 +172,13 @@ def run_triage_forever(
     wake: threading.Event,
     *,
     housekeeping: Callable[[], None] = lambda: None,
+    decided: Callable[[], None] = lambda: None,
 ) -> None:
     """Triage passes until ``stop``; idle waits double from 50 ms to a second, and ``wake``
     (set by intake for each delivery it stores) ends a wait early. ``housekeeping`` runs
-    between passes (body retention, recovery: each keeps its own schedule)."""
+    between passes (body retention, recovery: each keeps its own schedule); ``decided`` after
+    a pass that decided deliveries (``serve`` wakes its worker loops: the jobs and feedback
+    just queued are theirs to run and send)."""
     idle = 0.05
     while not stop.is_set():
         try:
@@ -188,6 +191,7 @@ def run_triage_forever(
             log.exception("triage pass crashed")
             handled = 0
         if handled:
+            decided()
             idle = 0.05
             continue
         wake.wait(idle)

@@ -8,7 +8,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bot.app.runtime import Runtime
 from bot.core.records import Phase
@@ -65,24 +66,40 @@ def build_worker_loop(
     )
 
 
-def start_background_workers(runtime: Runtime, count: int) -> Callable[[], None]:
-    """Run ``count`` worker loops in threads of this process (``farcaster serve --workers``).
+@dataclass(frozen=True)
+class BackgroundWorkers:
+    """Worker loops running in threads of this process."""
 
-    Returns a function that asks them to stop and waits for them.
-    """
-    stop = threading.Event()
-    threads = []
-    for n in range(count):
-        loop = build_worker_loop(runtime, worker_id=f"{default_worker_id()}-{n}")
-        thread = threading.Thread(
-            target=loop.run_forever, args=(stop,), name=f"farcaster-worker-{n}", daemon=True
-        )
-        thread.start()
-        threads.append(thread)
+    loops: list[WorkerLoop]
+    threads: list[threading.Thread]
+    stop_event: threading.Event
 
-    def stop_all() -> None:
-        stop.set()
-        for thread in threads:
+    def wake(self) -> None:
+        """Cut their idle waits short: triage just queued work or feedback for them."""
+        for loop in self.loops:
+            loop.wake()
+
+    def stop(self) -> None:
+        """Ask them to stop and wait for them."""
+        self.stop_event.set()
+        for loop in self.loops:
+            loop.wake()
+        for thread in self.threads:
             thread.join(timeout=60)
 
-    return stop_all
+
+def start_background_workers(runtime: Runtime, count: int) -> BackgroundWorkers:
+    """Run ``count`` worker loops in threads of this process (``farcaster serve --workers``)."""
+    stop = threading.Event()
+    loops = [
+        build_worker_loop(runtime, worker_id=f"{default_worker_id()}-{n}") for n in range(count)
+    ]
+    threads = [
+        threading.Thread(
+            target=loop.run_forever, args=(stop,), name=f"farcaster-worker-{n}", daemon=True
+        )
+        for n, loop in enumerate(loops)
+    ]
+    for thread in threads:
+        thread.start()
+    return BackgroundWorkers(loops, threads, stop)

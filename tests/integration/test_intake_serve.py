@@ -55,7 +55,7 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> dict:
         def stop():
             seen["stopped"] += 1
 
-        return stop
+        return types.SimpleNamespace(stop=stop, wake=lambda: None)
 
     module.start_background_workers = start_background_workers  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "bot.app.workers", module)

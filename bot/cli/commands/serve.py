@@ -24,6 +24,10 @@ LOG_FORMATS: dict[str, Literal["console", "json"]] = {
 }
 
 
+def _no_workers() -> None:
+    """``serve --workers 0``: no worker loop here to wake."""
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -75,16 +79,20 @@ def serve(
     stop_triage: Callable[[], None] | None = None
     try:
         app = create_app(runtime)  # refuses to start without a webhook secret
-        if triage:
-            from webhooks.background import start_background
-
-            stop_triage = start_background(
-                runtime, app.state.context, app.state.router, app.state.wake
-            )
+        wake_workers = _no_workers
         if workers > 0:
             from bot.app.workers import start_background_workers
 
-            stop_workers = start_background_workers(runtime, count=workers)
+            started = start_background_workers(runtime, count=workers)
+            stop_workers, wake_workers = started.stop, started.wake
+        if triage:
+            from webhooks.background import start_background
+
+            # A decided delivery's job and feedback go to this process's workers at once,
+            # not after their idle wait (up to a second): the status comment's first second.
+            stop_triage = start_background(
+                runtime, app.state.context, app.state.router, app.state.wake, decided=wake_workers
+            )
         freeze_startup_objects()  # a full GC pass would otherwise stall answers (bot/app/heap.py)
         # log_config=None: uvicorn's records go through our handler (redacted, one format).
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=True)
