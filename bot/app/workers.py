@@ -9,6 +9,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bot.app.runtime import Runtime
@@ -16,6 +17,11 @@ from bot.core.records import Phase
 from bot.core.vocab import OutboxKind
 from bot.worker.loop import Handler, WorkerLoop
 from bot.worker.outbox import OutboxHandler, drain_outbox
+
+# Outbox items one worker loop runs side by side: their GitHub calls overlap (a reaction is
+# a round trip; at 50 commands a second one at a time falls behind), while GitHub's advice
+# against many concurrent requests from one App (secondary rate limits) keeps it small.
+OUTBOX_PARALLEL = 4
 
 
 def build_handlers(runtime: Runtime) -> dict[Phase, Handler]:
@@ -51,13 +57,14 @@ def build_worker_loop(
 
     owner = worker_id or default_worker_id()
     kinds = outbox_handlers()
+    pool = ThreadPoolExecutor(OUTBOX_PARALLEL, thread_name_prefix="farcaster-outbox")
     return WorkerLoop(
         runtime,
         worker_id=owner,
         concurrency=concurrency,
         handlers=handlers or build_handlers(runtime),
         side_tasks=[
-            lambda: drain_outbox(runtime, owner, kinds),
+            lambda: drain_outbox(runtime, owner, kinds, pool=pool),
             triage_side_task(runtime, owner),  # deliveries intake stored (webhooks/triage.py)
         ],
         # A run attempt may last as long as the slowest configured agent and its verify.

@@ -4,9 +4,19 @@ Webhook intake must answer in milliseconds and never lose a reply; a tombstone m
 report even if the process dies right after deciding. So both write an outbox item in
 their transaction, and workers drain it: lease an item, do the (idempotent) call, mark it
 done. An item that keeps failing is retried with backoff, then parked as ``dead``.
+
+Lanes: the items that write a job's status comment (its edits to queued, running, applying,
+and its tombstone or cancel report) are handed out one at a time per job: none while
+another is leased, and a batch takes only the job's earliest due one. The comment is found
+by its marker, else created, and GitHub cannot create it idempotently: two drainers holding
+two of a job's items at once would each find none and post two comments. Order needs no
+more than that: an edit to a phase the job has left writes nothing (proposals/progress.py),
+so an edit waiting out a backoff does not hold back the report queued after it. Every other
+item goes as soon as it is due.
 """
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +110,17 @@ class Outbox:
                     "last_error": None,
                 },
             )
+
+    def done_many(self, items: Sequence[OutboxItem]) -> None:
+        """Mark a drained batch done in one transaction (one commit, not one per item)."""
+        if not items:
+            return
+        by_owner: dict[str, list[int]] = {}
+        for item in items:
+            by_owner.setdefault(item.lease_owner, []).append(item.id)
+        with self.db.transaction() as conn:
+            for owner, ids in by_owner.items():
+                st.mark_outbox_items_done(conn, ids, owner)
 
     def postpone(self, item: OutboxItem, reason: str, *, delay: float) -> None:
         """Try again after ``delay`` without counting this try (GitHub asked us to wait)."""

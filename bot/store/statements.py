@@ -61,7 +61,7 @@ from bot.core.records import (
     ProposalRecord,
     Tombstone,
 )
-from bot.core.vocab import EventKind
+from bot.core.vocab import EventKind, OutboxKind
 from bot.store import dialect as dialects
 from bot.store.dialect import Dialect
 from bot.store.rows import (
@@ -604,6 +604,34 @@ def _pick_due(d: Dialect, table: str, state: str) -> TextClause:
     )
 
 
+# The kinds that write the job's status comment: one at a time per job, in the order queued
+# (bot/store/outbox.py, "lanes").
+COMMENT_LANE_KINDS = (OutboxKind.STATUS_COMMENT.value, OutboxKind.JOB_REPORT.value)
+
+
+@functools.cache
+def _pick_due_outbox(d: Dialect, *, by_key: bool) -> TextClause:
+    """:func:`_pick_due` for the outbox, with its comment lanes: an item that writes a job's
+    status comment is due only while no other one of that job is leased and, in a batch,
+    when it is the job's earliest due one, so that a batch holds one per job (``by_key``:
+    only the item with key ``:key``, which only a held lane holds back)."""
+    kinds = ", ".join(f"'{k}'" for k in COMMENT_LANE_KINDS)
+    earlier_first = "" if by_key else "OR (e.id < o.id AND e.run_after <= :now)"
+    return text(
+        f"""
+        SELECT id FROM outbox o
+        WHERE o.state = 'pending' AND o.run_after <= :now
+          AND (o.lease_expires_at IS NULL OR o.lease_expires_at < :now)
+          {"AND o.key = :key" if by_key else ""}
+          AND NOT (o.kind IN ({kinds}) AND o.job_id IS NOT NULL AND EXISTS (
+            SELECT 1 FROM outbox e
+            WHERE e.job_id = o.job_id AND e.kind IN ({kinds}) AND e.state = 'pending'
+              AND e.id <> o.id AND (e.lease_expires_at >= :now {earlier_first})))
+        ORDER BY o.run_after, o.id LIMIT :limit{d.skip_locked}
+        """
+    )
+
+
 def lease_due_outbox_items(
     conn: Connection,
     *,
@@ -613,19 +641,11 @@ def lease_due_outbox_items(
     limit: int,
     key: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Lease pending items whose time has come and whose lease (if any) expired, oldest first
-    (``key``: only the item with that key)."""
-    if key is None:
-        pick = _pick_due(dialects.of(conn), "outbox", "pending")
-        ids = [r[0] for r in conn.execute(pick, {"now": now, "limit": limit})]
-    else:
-        due = select(OUTBOX.c.id).where(
-            OUTBOX.c.key == key,
-            OUTBOX.c.state == "pending",
-            OUTBOX.c.run_after <= now,
-            (OUTBOX.c.lease_expires_at.is_(None)) | (OUTBOX.c.lease_expires_at < now),
-        )
-        ids = [r[0] for r in conn.execute(due.with_for_update(skip_locked=True))]
+    """Lease pending items whose time has come, whose lease (if any) expired and whose
+    comment lane lets them go, oldest first (``key``: only the item with that key)."""
+    pick = _pick_due_outbox(dialects.of(conn), by_key=key is not None)
+    params: dict[str, Any] = {"now": now, "limit": limit, "key": key}
+    ids = [r[0] for r in conn.execute(pick, params)]
     if not ids:
         return []
     lease = {"lease_owner": owner, "lease_expires_at": now + lease_seconds}
@@ -647,6 +667,15 @@ def update_outbox_item_if_owner(
         update(OUTBOX)
         .where(OUTBOX.c.id == item_id, OUTBOX.c.lease_owner == owner)
         .values(**values, **refund)
+    )
+
+
+def mark_outbox_items_done(conn: Connection, item_ids: Sequence[int], owner: str) -> None:
+    """Mark items done, those ``owner`` still holds the lease of (one statement)."""
+    conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(list(item_ids)), OUTBOX.c.lease_owner == owner)
+        .values(state="done", lease_owner=None, lease_expires_at=None, last_error=None)
     )
 
 

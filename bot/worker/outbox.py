@@ -13,12 +13,18 @@ Rules:
 - Any other exception is a bug in a handler: it is logged with its traceback and the item
   is failed with backoff, and draining goes on with the next item.
 
+A batch: the items one claim leased run side by side on the caller's thread pool, if it
+gives one (their GitHub calls overlap; the outbox's lanes keep a job's status-comment items
+out of one batch), and those that succeeded are marked done in one write at the end. A
+crash before that write runs them again, which their idempotence allows.
+
 Composition lives with the caller: ``drain_outbox(runtime, owner, {**FEEDBACK_HANDLERS,
 ...})``. This module knows no kinds itself.
 """
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 
 from bot.core.errors import FarcasterError, RateLimited
 from bot.store.outbox import OutboxItem
@@ -29,19 +35,39 @@ Handler = OutboxHandler
 
 log = logging.getLogger(__name__)
 
+DONE = "done"
+
 
 def drain_outbox(
-    runtime: Services, owner: str, handlers: Mapping[str, Handler], *, limit: int = 10
+    runtime: Services,
+    owner: str,
+    handlers: Mapping[str, Handler],
+    *,
+    limit: int = 10,
+    pool: Executor | None = None,
 ) -> int:
-    """Claim up to ``limit`` due items and run each; returns how many were claimed."""
+    """Claim up to ``limit`` due items and run each (on ``pool``'s threads, when given);
+    mark the done ones in one write; returns how many were claimed."""
     items = runtime.outbox.claim(owner, limit=limit)
-    for item in items:
-        run_item(runtime, item, handlers)
+    if pool is not None and len(items) > 1:
+        states = list(pool.map(lambda item: handle_item(runtime, item, handlers), items))
+    else:
+        states = [handle_item(runtime, item, handlers) for item in items]
+    runtime.outbox.done_many([i for i, state in zip(items, states, strict=True) if state == DONE])
     return len(items)
 
 
 def run_item(runtime: Services, item: OutboxItem, handlers: Mapping[str, Handler]) -> str:
-    """Run one claimed item; returns its new state (``done``, ``pending`` or ``dead``)."""
+    """Run one claimed item and record its new state (``done``, ``pending`` or ``dead``)."""
+    state = handle_item(runtime, item, handlers)
+    if state == DONE:
+        runtime.outbox.done(item)
+    return state
+
+
+def handle_item(runtime: Services, item: OutboxItem, handlers: Mapping[str, Handler]) -> str:
+    """Run one claimed item; returns its new state. A failure is recorded here; success is
+    not (``done``): the caller marks it, alone or with its batch."""
     outbox = runtime.outbox
     handler = handlers.get(item.kind)
     if handler is None:
@@ -61,5 +87,4 @@ def run_item(runtime: Services, item: OutboxItem, handlers: Mapping[str, Handler
     except Exception as exc:  # a handler's bug: this item fails, the drain goes on
         log.exception("outbox item %s: handler %s crashed", item.key, item.kind)
         return outbox.failed(item, f"handler crashed: {type(exc).__name__}: {exc}")
-    outbox.done(item)
-    return "done"
+    return DONE

@@ -20,9 +20,10 @@ from bot.core.errors import RateLimited, RefConflict, Refusal
 from bot.core.records import Job, Lease, NewProposal, Phase
 from bot.core.redaction import Redactor
 from bot.core.settings import Settings
+from bot.core.vocab import OutboxKind
 from bot.github.client import GitHubClient
 from bot.store import Store
-from bot.store.outbox import Outbox
+from bot.store.outbox import Outbox, OutboxItem
 from bot.worker.leases import LeaseGuard
 from bot.worker.loop import failure_from_error, postpone_for_rate_limit
 from proposals.interpreter import apply_job
@@ -183,6 +184,15 @@ class World:
     def apply(self, *, now: float | None = None) -> Job:
         apply_as_the_worker_loop_does(self.runtime, self.claim(now=now))
         return self.job()
+
+    def report_items(self) -> list[OutboxItem]:
+        """The job's report items, claimed after the job's earlier status edits (its comment
+        lane hands them out first; here they are marked done without writing)."""
+        items: list[OutboxItem] = []
+        while claimed := self.outbox.claim("reporter", limit=50):
+            self.outbox.done_many([i for i in claimed if i.kind != OutboxKind.JOB_REPORT])
+            items += [i for i in claimed if i.kind == OutboxKind.JOB_REPORT]
+        return items
 
     def job(self) -> Job:
         return self.store.get(self.job_id)

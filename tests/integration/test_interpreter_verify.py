@@ -70,7 +70,7 @@ def test_failing_tests_that_must_pass_stop_the_job_before_anything_is_written(
     # (The status comment may have said "applying" before the verdict was read.)
     written = {kind: n for kind, n in world.fake.created.items() if kind != "comment"}
     assert written == {} and world.fake.created.get("comment", 0) <= 1
-    (item,) = [i for i in world.outbox.claim("reporter", limit=50) if i.kind == "job_report"]
+    (item,) = world.report_items()
     handle_job_report(world.runtime, item)
     (run,) = world.fake.check_runs_named(job.id)
     assert run["conclusion"] == "failure"

@@ -21,7 +21,7 @@ def world(store: Store, outbox: Outbox, settings: Settings) -> World:
 
 
 def report_items(world: World) -> list[OutboxItem]:
-    items = [i for i in world.outbox.claim("reporter", limit=50) if i.kind == "job_report"]
+    items = world.report_items()
     assert len(items) == 1, items
     return items
 

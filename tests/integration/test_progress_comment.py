@@ -7,7 +7,8 @@ from bot.core.records import JobState, Phase
 from bot.core.settings import Settings
 from bot.store import Store
 from bot.store.outbox import Outbox, OutboxItem
-from proposals.progress import handle_status_comment
+from bot.worker.outbox import run_item
+from proposals.progress import STATUS_HANDLERS
 from tests.fakes.world import ISSUE, World, apply_as_the_worker_loop_does
 
 
@@ -21,19 +22,24 @@ def item(world: World, state: str) -> OutboxItem:
     return found
 
 
+def handle(world: World, claimed: OutboxItem) -> None:
+    """Run the item as a drainer does, which also frees the job's comment lane."""
+    run_item(world.runtime, claimed, STATUS_HANDLERS)
+
+
 def status_bodies(world: World) -> list[str]:
     return [str(c["body"]) for c in world.fake.comments_on(ISSUE)]
 
 
 def test_each_phase_edits_the_one_comment_in_place(world: World) -> None:
     world.enqueue()
-    handle_status_comment(world.runtime, item(world, "queued"))
+    handle(world, item(world, "queued"))
     (queued,) = status_bodies(world)
     assert "· queued" in queued and "Accepted: waiting for a worker." in queued
     assert world.job().comment_id is not None
 
     world.store.claim("runner", Phase.RUN)
-    handle_status_comment(world.runtime, item(world, "running"))
+    handle(world, item(world, "running"))
     (running,) = status_bodies(world)
     assert "· running" in running and "ends with the pull request or a report" in running
 
@@ -42,7 +48,7 @@ def test_an_edit_for_a_phase_that_is_over_writes_nothing(world: World) -> None:
     world.enqueue()
     queued = item(world, "queued")
     world.store.claim("runner", Phase.RUN)  # the job moved on before the item ran
-    handle_status_comment(world.runtime, queued)
+    handle(world, queued)
     assert world.fake.calls == []
 
 
@@ -51,10 +57,10 @@ def test_no_edit_while_the_job_waits_out_a_rate_limit(world: World) -> None:
     (lease,) = world.store.claim("runner", Phase.RUN)
     running = item(world, "running")
     world.store.requeue(lease.job_id, lease.token, phase=Phase.RUN, reason="rate_limited", delay=60)
-    handle_status_comment(world.runtime, running)
+    handle(world, running)
     (queued,) = world.outbox.claim("drainer", key=f"status:{world.job_id}:queued")
     assert world.job().state is JobState.QUEUED  # scheduled: queued, run_after ahead
-    handle_status_comment(world.runtime, queued)
+    handle(world, queued)
     assert world.fake.calls == []
 
 
@@ -77,5 +83,5 @@ def test_a_late_applying_edit_never_takes_the_final_comment_back(world: World) -
     apply_as_the_worker_loop_does(world.runtime, lease)
     assert world.job().state is JobState.DONE
     (final,) = status_bodies(world)
-    handle_status_comment(world.runtime, late)
+    handle(world, late)
     assert status_bodies(world) == [final] and "Opened pull request" in final
