@@ -184,7 +184,9 @@ def role_serve(port: int) -> None:
     runtime = Runtime.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
     app = create_app(runtime)
     start_background(runtime, app.state.context, app.state.router, app.state.wake)
-    loop = build_worker_loop(runtime, handlers={Phase.RUN: end_at_once, Phase.APPLY: end_at_once})
+    loop = build_worker_loop(
+        runtime, handlers={Phase.RUN: end_at_once, Phase.APPLY: end_at_once}, triage=False
+    )
     threading.Thread(target=loop.run_forever, args=(threading.Event(),), daemon=True).start()
     freeze_startup_objects()  # as `farcaster serve` does before it listens
     uvicorn.run(app, port=port, log_level="warning", access_log=False)

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from bot.app.runtime import Runtime
 from bot.core.errors import StoreError
@@ -28,6 +29,14 @@ from webhooks.triage import Triage, run_triage_forever
 log = logging.getLogger(__name__)
 
 RETENTION_SWEEP_SECONDS = 3600.0
+# Deliveries one triage decides side by side (webhooks/triage.py): enough to overlap their
+# waits on the database and GitHub, few enough for the database pool and GitHub's advice
+# against many concurrent requests.
+TRIAGE_PARALLEL = 4
+
+
+def triage_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(TRIAGE_PARALLEL, thread_name_prefix="farcaster-triage-pass")
 
 
 class Every:
@@ -93,7 +102,7 @@ def start_background(
     returns a function that stops it and waits for it."""
     stop = threading.Event()
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}-triage"
-    triage = Triage(context, router, owner)
+    triage = Triage(context, router, owner, pool=triage_pool())
     thread = threading.Thread(
         target=run_triage_forever,
         args=(triage, stop, wake),
@@ -115,7 +124,7 @@ def triage_side_task(runtime: Runtime, owner: str) -> Callable[[], int]:
     """One triage pass (and the housekeeping due) per worker loop; how many it handled."""
     from webhooks.app import build_context
 
-    triage = Triage(build_context(runtime), build_router(), owner)
+    triage = Triage(build_context(runtime), build_router(), owner, pool=triage_pool())
     chores = housekeeping(runtime, owner)
 
     def task() -> int:

@@ -51,7 +51,11 @@ def build_worker_loop(
     concurrency: int = 1,
     handlers: Mapping[Phase, Handler] | None = None,
     grace_seconds: float = 30.0,
+    triage: bool = True,
 ) -> WorkerLoop:
+    """A worker loop: its handlers, and its side tasks: the outbox drain and, with
+    ``triage``, a triage pass (``serve`` turns that off when its own triage thread runs:
+    a worker loop busy deciding deliveries is not sending their reactions)."""
     from bot.worker.runner import run_budget_seconds
     from webhooks.background import triage_side_task
 
@@ -65,7 +69,8 @@ def build_worker_loop(
         handlers=handlers or build_handlers(runtime),
         side_tasks=[
             lambda: drain_outbox(runtime, owner, kinds, pool=pool),
-            triage_side_task(runtime, owner),  # deliveries intake stored (webhooks/triage.py)
+            # deliveries intake stored (webhooks/triage.py)
+            *([triage_side_task(runtime, owner)] if triage else []),
         ],
         # A run attempt may last as long as the slowest configured agent and its verify.
         budget_seconds={Phase.RUN: run_budget_seconds(runtime.settings, runtime.agents.current())},
@@ -95,11 +100,15 @@ class BackgroundWorkers:
             thread.join(timeout=60)
 
 
-def start_background_workers(runtime: Runtime, count: int) -> BackgroundWorkers:
-    """Run ``count`` worker loops in threads of this process (``farcaster serve --workers``)."""
+def start_background_workers(
+    runtime: Runtime, count: int, *, triage: bool = True
+) -> BackgroundWorkers:
+    """Run ``count`` worker loops in threads of this process (``farcaster serve --workers``;
+    ``triage``: whether they triage deliveries too)."""
     stop = threading.Event()
     loops = [
-        build_worker_loop(runtime, worker_id=f"{default_worker_id()}-{n}") for n in range(count)
+        build_worker_loop(runtime, worker_id=f"{default_worker_id()}-{n}", triage=triage)
+        for n in range(count)
     ]
     threads = [
         threading.Thread(

@@ -14,6 +14,11 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+# Connections a process keeps (PostgreSQL; as many again may open for a burst): a serve
+# process's triage and each worker loop's outbox drain run four threads each.
+POOL_SIZE = 10
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     url = normalise_url(url)
     return dialect.for_url(url).create_engine(url, pool_size=pool_size)

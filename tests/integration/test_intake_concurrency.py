@@ -75,3 +75,43 @@ def test_two_hundred_deliveries_about_one_comment_make_exactly_one_job(intake):
     assert outcomes == {"job_created": 1, "job_exists": COPIES - 1}
     counts = intake.counts()
     assert (counts["jobs"], counts["job_events"], counts["outbox"]) == (1, 1, 2)
+
+
+class WaitingForAnother(Triage):
+    """Decides a delivery only once another delivery is being decided at the same time."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.both = threading.Barrier(2, timeout=10)
+
+    def _decide(self, claimed):
+        self.both.wait()  # breaks, and the delivery is put off, unless they run side by side
+        return super()._decide(claimed)
+
+
+def test_one_triage_decides_a_passs_deliveries_side_by_side_on_its_pool(intake):
+    requests = []
+    for n in (1, 2):
+        body = json.dumps(comment_payload("/farcaster rename a b", comment_id=900 + n)).encode()
+        requests.append((body, headers_for(body, "issue_comment", f"d-{n}")))
+    send_concurrently(intake, requests)
+    context, router = intake.triage.context, intake.triage.router
+
+    with ThreadPoolExecutor(2) as pool:
+        assert WaitingForAnother(context, router, "triage", pool=pool).run_once() == 2
+
+    assert Counter(d["outcome"] for d in intake.deliveries()) == {"job_created": 2}
+
+
+def test_deliveries_about_one_comment_in_one_pooled_pass_make_exactly_one_job(intake):
+    body = json.dumps(comment_payload("/farcaster rename a b")).encode()
+    requests = [(body, headers_for(body, "issue_comment", f"d-{n}")) for n in range(40)]
+    send_concurrently(intake, requests)
+    context, router = intake.triage.context, intake.triage.router
+
+    with ThreadPoolExecutor(4) as pool:
+        drain(Triage(context, router, "triage", pool=pool))
+
+    outcomes = Counter(d["outcome"] for d in intake.deliveries())
+    assert outcomes == {"job_created": 1, "job_exists": 39}
+    assert intake.counts()["jobs"] == 1

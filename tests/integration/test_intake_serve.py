@@ -48,9 +48,10 @@ def workers(monkeypatch: pytest.MonkeyPatch) -> dict:
     seen: dict = {"stopped": 0}
     module = types.ModuleType("bot.app.workers")
 
-    def start_background_workers(runtime, count):
+    def start_background_workers(runtime, count, *, triage=True):
         seen["count"] = count
         seen["runtime"] = runtime
+        seen["triage"] = triage
 
         def stop():
             seen["stopped"] += 1
@@ -78,7 +79,14 @@ def test_serve_with_workers_starts_them_and_stops_them_on_exit(cli, served, work
     result = CliRunner().invoke(cli, ["--workers", "3", "--log-format", "json"])
     assert result.exit_code == 0, result.output
     assert workers["count"] == 3
+    assert workers["triage"] is False  # serve's triage thread decides, the loops send
     assert workers["stopped"] == 1
+
+
+def test_serve_without_its_triage_thread_has_its_workers_triage(cli, served, workers):
+    result = CliRunner().invoke(cli, ["--workers", "1", "--no-triage"])
+    assert result.exit_code == 0, result.output
+    assert workers["triage"] is True
 
 
 def test_serve_stops_workers_even_when_the_server_fails(cli, monkeypatch, workers):

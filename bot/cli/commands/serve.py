@@ -46,7 +46,8 @@ def serve(
         bool,
         typer.Option(
             "--triage/--no-triage",
-            help="Decide stored deliveries in this process (workers triage too).",
+            help="Decide stored deliveries in a thread of this process (without it, "
+            "its --workers triage; `farcaster worker` always does).",
         ),
     ] = True,
 ) -> None:
@@ -83,7 +84,8 @@ def serve(
         if workers > 0:
             from bot.app.workers import start_background_workers
 
-            started = start_background_workers(runtime, count=workers)
+            # The triage thread below decides deliveries; the loops only when there is none.
+            started = start_background_workers(runtime, count=workers, triage=not triage)
             stop_workers, wake_workers = started.stop, started.wake
         if triage:
             from webhooks.background import start_background
