@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.core.errors import StoreUnavailable, WriteConflict
 from bot.store import dialect as dialects
+from bot.store.checkpoints import WalCheckpoints
 from bot.store.dialect import WRITE_OPTION
 from bot.store.engine import make_engine
 
@@ -28,6 +29,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = dialects.of(engine)
+        self.checkpoints = WalCheckpoints(engine, self.dialect)
         self._clock = text(f"SELECT {self.dialect.clock}")
 
     @classmethod
@@ -49,6 +51,7 @@ class Database:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+        self.checkpoints.committed()
 
     @contextmanager
     def single_statement(self, *, busy_timeout_ms: int | None = None) -> Iterator[Connection]:
@@ -58,16 +61,15 @@ class Database:
         another writer's lock (intake gives up early and answers 503)."""
         with translated_errors(), self.engine.connect() as conn:
             conn.execution_options(**self.dialect.single_statement_options)
-            if busy_timeout_ms is None:
-                with conn.begin():
-                    yield conn
-                return
-            self.dialect.set_busy_timeout(conn, busy_timeout_ms)
+            if busy_timeout_ms is not None:
+                self.dialect.set_busy_timeout(conn, busy_timeout_ms)
             try:
                 with conn.begin():
                     yield conn
             finally:
-                self.dialect.set_busy_timeout(conn, None)
+                if busy_timeout_ms is not None:
+                    self.dialect.set_busy_timeout(conn, None)
+        self.checkpoints.committed()
 
     def now(self, conn: Connection, now: float | None = None) -> float:
         """The database clock, unless the caller injects a time (tests do, to expire leases)."""

@@ -5,21 +5,21 @@ Rules:
 - **Accept.** Intake writes a delivery in ONE statement (``INSERT ... ON CONFLICT
   (delivery_id) DO NOTHING``) before it answers 202: its event, action, installation,
   repository, the body's SHA-256 and the raw body, zlib-compressed (both computed by the
-  caller). Deliveries arriving together share the statement and its commit: on SQLite,
-  those that reach :meth:`Deliveries.accept_async` in one turn of the event loop are
-  written there at its end when the write lock is free at once (that connection leaves WAL
-  checkpoints, writes and fsync, to a short thread every ``CHECKPOINT_EVERY_ROWS`` rows, so
-  they never stall the loop); on PostgreSQL, from the loop on an async connection of its
-  own, one statement in flight and the next made of all that arrived meanwhile; otherwise
+  caller). Deliveries arriving together share the statement and its commit: on SQLite, those
+  that reach :meth:`Deliveries.accept_async` in one turn of the event loop are written there
+  at its end when the write lock is free at once (the WAL checkpoint, its writes and fsync,
+  runs in a short thread every ``CHECKPOINT_EVERY_ROWS`` rows, so it never stalls the loop:
+  bot/store/checkpoints.py); on PostgreSQL, from the loop on an async connection of its own,
+  one statement in flight and the next made of all that arrived meanwhile; otherwise
   (SQLite's lock taken, blocking callers) by the group commit's writer thread, which under
-  load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On SQLite the
-  statement runs in a write transaction after a read of which ids are stored already
-  (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on PostgreSQL
-  it runs alone in autocommit and returns the rows it wrote. The same delivery sent twice,
-  even at the same instant, records one row. A store that cannot take the write raises
-  :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake waits
-  at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not taken
-  within that time is never written. A connection the server closed is retried once on a
+  load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On
+  SQLite the statement runs in a write transaction after a read of which ids are stored
+  already (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on
+  PostgreSQL it runs alone in autocommit and returns the rows it wrote. The same delivery
+  sent twice, even at the same instant, records one row. A store that cannot take the write
+  raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake
+  waits at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not
+  taken within that time is never written. A connection the server closed is retried once on a
   fresh one, so a restarted PostgreSQL costs no delivery.
 - **Undecided until triage.** A delivery intake could not settle by itself (anything but
   ``ping`` and events no handler takes) is ``undecided``. Triage leases it like a job
@@ -159,7 +159,7 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
 
 _OnLoop = tuple[tuple[Any, ...], "asyncio.Future[Accepted | None]"]
 SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-# About SQLite's own auto-checkpoint (1,000 pages of WAL), for compressed deliveries.
+# About 1,000 pages of WAL (SQLite's own automatic checkpoint, now off), for compressed deliveries.
 CHECKPOINT_EVERY_ROWS = 500
 
 
@@ -315,8 +315,7 @@ class Deliveries:
 
     def _checkpoint(self) -> None:
         try:
-            with translated_errors(), self.db.engine.connect() as conn:
-                self.db.dialect.checkpoint(conn.connection.dbapi_connection)
+            self.db.checkpoints.run()  # logs its own failures
         except Exception as exc:  # the next one, or any other writer's commit, catches up
             log.warning("WAL checkpoint after intake's writes failed: %s", exc)
         finally:
@@ -331,7 +330,9 @@ class Deliveries:
             with self.writing(timeout=busy_ms / 1000):
                 return self._write_rows(rows, "_held", busy_ms=busy_ms)
 
-        return self._answers(rows, once_more_if_lost(write))
+        written = once_more_if_lost(write)
+        self.db.checkpoints.committed()  # this thread may wait for a checkpoint; the loop not
+        return self._answers(rows, written)
 
     def _answers(self, rows: list[tuple[Any, ...]], written: dict[str, str]) -> list[Accepted]:
         """Each row's answer. A delivery id stored before, or earlier in the same batch, is a
@@ -391,7 +392,6 @@ class Deliveries:
                 held = _Held(engine.raw_connection())
                 if slot == "_loop_held":  # kept for good: out of the pool's count
                     held.connection.detach()
-                    dialect.leave_checkpoints_to_others(held.connection.dbapi_connection)
                 setattr(self, slot, held)
             dbapi_connection = held.connection.dbapi_connection
             try:

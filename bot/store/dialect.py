@@ -2,7 +2,8 @@
 
 A :class:`Dialect` owns, for its engine:
 
-- **engine set-up**: SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout; PostgreSQL
+- **engine set-up**: SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout and no automatic
+  checkpoints (they run under the write lock, bot/store/checkpoints.py); PostgreSQL
   uses psycopg 3 and no pool pre-ping (a connection that died with the server raises once,
   SQLAlchemy discards the pool, and the caller sees :class:`~bot.core.errors.StoreUnavailable`);
 - **how a write transaction begins**: SQLite begins every write transaction (a connection
@@ -27,9 +28,10 @@ A :class:`Dialect` owns, for its engine:
 """
 
 import contextlib
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -82,13 +84,14 @@ class Dialect:
         """Undo :meth:`hold_driver` before the connection goes back to the pool."""
         raise NotImplementedError
 
-    def leave_checkpoints_to_others(self, dbapi_connection: Any) -> None:
-        """SQLite: this connection's commits never run a WAL checkpoint themselves (one that
-        commits on an event loop must not stall it with the checkpoint's writes and fsync);
-        whoever writes through it calls :meth:`checkpoint` on another one now and then."""
+    # SQLite: WAL checkpoints are this process's to run (bot/store/checkpoints.py).
+    checkpoints_under_write_lock: ClassVar[bool] = False
 
-    def checkpoint(self, dbapi_connection: Any) -> None:
-        """SQLite: copy what the WAL holds into the database, without waiting for anyone."""
+    def checkpoint(self, holder: Any, checkpointer: Any, *, lock_wait_ms: int) -> bool:
+        """SQLite: copy what the WAL holds into the database on driver connection
+        ``checkpointer`` while driver connection ``holder`` holds the write lock (waiting
+        ``lock_wait_ms`` for it); False when the lock stayed taken."""
+        return False
 
     def write_on_driver(
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
@@ -184,6 +187,8 @@ class _Sqlite(Dialect):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run only under the write lock: bot/store/checkpoints.py says why.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -199,11 +204,24 @@ class _Sqlite(Dialect):
     def release_driver(self, dbapi_connection: Any) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
-    def leave_checkpoints_to_others(self, dbapi_connection: Any) -> None:
-        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+    checkpoints_under_write_lock = True
 
-    def checkpoint(self, dbapi_connection: Any) -> None:
-        dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    def checkpoint(self, holder: Any, checkpointer: Any, *, lock_wait_ms: int) -> bool:
+        holder.execute(f"PRAGMA busy_timeout={int(lock_wait_ms)}")
+        try:
+            try:
+                holder.execute("BEGIN IMMEDIATE")  # no commit can reset the WAL meanwhile
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return False  # another writer held on to it: the next turn
+                raise
+            try:
+                checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                holder.execute("ROLLBACK")
+            return True
+        finally:
+            holder.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def write_on_driver(
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
