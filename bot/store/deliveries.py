@@ -4,23 +4,30 @@ Rules:
 
 - **Accept.** Intake writes a delivery in ONE statement (``INSERT ... ON CONFLICT
   (delivery_id) DO NOTHING``) before it answers 202: its event, action, installation,
-  repository, the body's SHA-256 and the raw body, zlib-compressed (both computed by the
-  caller). Deliveries arriving together share the statement and its commit: on SQLite,
+  repository, the body's SHA-256 (computed by the caller) and the body (see Body).
+  Deliveries arriving together share the statement and its commit: on SQLite,
   those that reach :meth:`Deliveries.accept_async` in one turn of the event loop are
   written there at its end when the write lock is free at once (that connection leaves WAL
   checkpoints, writes and fsync, to a short thread every ``CHECKPOINT_EVERY_ROWS`` rows, so
   they never stall the loop); on PostgreSQL, from the loop on an async connection of its
   own, one statement in flight and the next made of all that arrived meanwhile; otherwise
   (SQLite's lock taken, blocking callers) by the group commit's writer thread, which under
-  load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On SQLite the
-  statement runs in a write transaction after a read of which ids are stored already
-  (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on PostgreSQL
-  it runs alone in autocommit and returns the rows it wrote. The same delivery sent twice,
-  even at the same instant, records one row. A store that cannot take the write raises
-  :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake waits
-  at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not taken
-  within that time is never written. A connection the server closed is retried once on a
-  fresh one, so a restarted PostgreSQL costs no delivery.
+  load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On
+  SQLite the statement runs in a write transaction after a read of which ids are stored
+  already (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on
+  PostgreSQL it runs alone in autocommit and returns the rows it wrote. The same delivery
+  sent twice, even at the same instant, records one row. A store that cannot take the
+  write raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite
+  intake waits at most ``busy_timeout_ms`` for another writer, and a delivery the writer
+  has not taken within that time is never written. A connection the server closed is
+  retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
+- **Body.** Stored raw, as received, while the delivery waits for triage; zlib-compressed
+  from the moment it is settled: by triage, outside the request, in the transaction of its
+  decision or failure (bot/store/delivery_leases.py), or by intake for a delivery it
+  settles itself (``ping``, events nobody handles). So a body is kept compressed for all
+  of the retention but the seconds before triage decides, and the request does not pay
+  zlib (60-100 us a 15 KB body). ``body_compressed`` tells the two forms apart;
+  :func:`stored_body` reads both.
 - **Undecided until triage.** A delivery intake could not settle by itself (anything but
   ``ping`` and events no handler takes) is ``undecided``. Triage leases it like a job
   (bot/store/delivery_leases.py) and records the decision with everything it caused (the job
@@ -28,8 +35,9 @@ Rules:
 - **Deduplication** has two keys: ``delivery_id`` (unique), and the job's idempotency key
   (``comment:<node_id>``, unique on jobs): another delivery about the same comment is
   decided ``job_exists`` with the existing job's id and queues no second feedback.
-- **Retention.** Bodies of settled deliveries are emptied ``retention`` after receipt
-  (:meth:`Deliveries.forget_bodies`); an undecided delivery keeps its body.
+- **Retention.** Bodies of settled deliveries (compressed, see Accept) are emptied
+  ``retention`` after receipt (:meth:`Deliveries.forget_bodies`); an undecided delivery
+  keeps its body, raw.
 
 On SQLite, which admits one writer at a time, this process's writers queue on a lock (see
 ``Deliveries.__init__``). Reads begin DEFERRED (:meth:`Database.read`) and take no lock.
@@ -142,7 +150,9 @@ _STATE = st.ACCEPTED_COLUMNS.index("state")
 
 
 def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
-    """The delivery's values in :data:`statements.ACCEPTED_COLUMNS` order, body compressed."""
+    """The delivery's values in :data:`statements.ACCEPTED_COLUMNS` order: the body raw
+    while it waits for triage, compressed when intake settles it."""
+    settled = delivery.outcome is not None
     return (
         delivery.delivery_id,
         delivery.event,
@@ -150,7 +160,8 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
         delivery.installation_id,
         delivery.repo,
         delivery.payload_sha256 or hashlib.sha256(delivery.body).hexdigest(),
-        compress(delivery.body),
+        compress(delivery.body) if settled else delivery.body,
+        settled,
         UNDECIDED if delivery.outcome is None else DECIDED,
         None if delivery.outcome is None else str(delivery.outcome),
         delivery.reason,
@@ -159,8 +170,9 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
 
 _OnLoop = tuple[tuple[Any, ...], "asyncio.Future[Accepted | None]"]
 SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-# About SQLite's own auto-checkpoint (1,000 pages of WAL), for compressed deliveries.
-CHECKPOINT_EVERY_ROWS = 500
+# About SQLite's own auto-checkpoint (1,000 pages of WAL): a raw 15 KB delivery is a row
+# and four overflow pages of 4 KB.
+CHECKPOINT_EVERY_ROWS = 200
 
 
 def _locked(exc: StoreUnavailable) -> bool:
@@ -174,11 +186,15 @@ def record_from_row(row: Mapping[Any, Any]) -> DeliveryRecord:
 
 
 def compress(body: bytes) -> bytes:
-    return zlib.compress(body, 1)  # the fastest level: intake pays it on every delivery
+    return zlib.compress(body, 1)  # the fastest level: paid once per delivery settled
 
 
-def decompress(stored: bytes) -> bytes:
-    return zlib.decompress(stored)
+def stored_body(stored: bytes | None, *, compressed: bool) -> bytes | None:
+    """The raw body from what the row holds (``body``, ``body_compressed``): None once
+    retention emptied it."""
+    if stored is None:
+        return None
+    return zlib.decompress(stored) if compressed else stored
 
 
 class Deliveries:

@@ -675,6 +675,7 @@ ACCEPTED_COLUMNS = (
     "repo",
     "payload_sha256",
     "body",
+    "body_compressed",
     "state",
     "outcome",
     "reason",

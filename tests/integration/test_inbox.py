@@ -28,20 +28,64 @@ from tests.integration.test_intake_support import (
 )
 
 
-def test_intake_stores_the_raw_body_compressed_and_asks_github_nothing(intake):
+def _stored_body(intake, delivery_id: str) -> tuple[bytes | None, bool]:
+    with intake.runtime.db.engine.connect() as conn:
+        row = conn.execute(
+            select(DELIVERIES.c.body, DELIVERIES.c.body_compressed).where(
+                DELIVERIES.c.delivery_id == delivery_id
+            )
+        ).one()
+    return (bytes(row.body) if row.body is not None else None), bool(row.body_compressed)
+
+
+def test_intake_stores_the_raw_body_as_received_and_asks_github_nothing(intake):
     payload = comment_payload("/farcaster rename a b")
     response = intake.send(payload, delivery_id="d-1")
 
     assert response.status_code == 202
     assert response.json() == {"delivery_id": "d-1", "state": "undecided", "duplicate": False}
     assert intake.github.reads == 0 and intake.github.token.call_count == 0
-    with intake.runtime.db.engine.connect() as conn:
-        stored = conn.execute(select(DELIVERIES.c.body)).scalar_one()
-    assert json.loads(zlib.decompress(stored)) == payload
+    assert _stored_body(intake, "d-1") == (json.dumps(payload).encode(), False)
     assert intake.counts()["jobs"] == 0
 
     assert drain(intake.triage) == 1
     assert intake.runtime.deliveries.find("d-1").outcome == "job_created"
+
+
+def test_triage_compresses_the_raw_body_in_the_transaction_of_its_decision(intake):
+    payload = comment_payload("/farcaster rename a b")
+    intake.send(payload, delivery_id="d-1")
+
+    drain(intake.triage)
+
+    body, compressed = _stored_body(intake, "d-1")
+    assert compressed
+    assert zlib.decompress(body) == json.dumps(payload).encode()
+
+
+def test_deliveries_intake_settles_itself_are_stored_compressed(intake):
+    ping = {"zen": "Keep it logically awesome.", "hook_id": 1}
+    star = {"action": "starred", "repository": {"full_name": "octo/repo"}}
+    assert intake.send(ping, "ping", delivery_id="p-1").status_code == 200
+    assert intake.send(star, "star", delivery_id="s-1").json()["outcome"] == "ignored"
+
+    for delivery_id, payload in (("p-1", ping), ("s-1", star)):
+        body, compressed = _stored_body(intake, delivery_id)
+        assert compressed
+        assert json.loads(zlib.decompress(body)) == payload
+
+
+def test_an_undecided_body_stored_compressed_before_0007_is_decided_from_it(intake):
+    payload = comment_payload("/farcaster rename a b")
+    intake.send(payload, delivery_id="d-1")
+    compressed = zlib.compress(json.dumps(payload).encode())
+    with intake.runtime.db.engine.begin() as conn:  # as intake wrote it before revision 0007
+        conn.execute(DELIVERIES.update().values(body=compressed, body_compressed=True))
+
+    drain(intake.triage)
+
+    assert intake.runtime.deliveries.find("d-1").outcome == "job_created"
+    assert _stored_body(intake, "d-1") == (compressed, True)  # not compressed twice
 
 
 def test_a_stale_triage_holder_writes_nothing_after_its_lease_was_taken_over(intake):
@@ -65,7 +109,7 @@ def test_a_payload_only_triage_can_find_wrong_is_settled_failed_with_its_reason(
     payload = comment_payload("/farcaster rename a b")
     intake.send(payload, delivery_id="d-1")
     with intake.runtime.db.engine.begin() as conn:  # as if intake's checks had let it through
-        conn.execute(DELIVERIES.update().values(body=zlib.compress(b"[1, 2]")))
+        conn.execute(DELIVERIES.update().values(body=b"[1, 2]"))
 
     drain(intake.triage)
 
@@ -73,6 +117,8 @@ def test_a_payload_only_triage_can_find_wrong_is_settled_failed_with_its_reason(
     assert record.state == "failed"
     assert record.reason == "bad_payload: the stored body is not a JSON object"
     assert intake.counts()["jobs"] == 0
+    body, compressed = _stored_body(intake, "d-1")  # settled: compressed, like a decision
+    assert compressed and zlib.decompress(body) == b"[1, 2]"
 
 
 @engine_independent
