@@ -13,13 +13,12 @@ Rules:
   own, one statement in flight and the next made of all that arrived meanwhile; otherwise
   (SQLite's lock taken, blocking callers) by the group commit's writer thread, which under
   load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On
-  SQLite the statement runs in a write transaction after a read of which ids are stored
-  already (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on
-  PostgreSQL it runs alone in autocommit and returns the rows it wrote. The same delivery
-  sent twice, even at the same instant, records one row. A store that cannot take the
-  write raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite
-  intake waits at most ``busy_timeout_ms`` for another writer, and a delivery the writer
-  has not taken within that time is never written. A connection the server closed is
+  both engines the statement runs alone in autocommit (its own transaction) and returns
+  the rows it wrote. The same delivery sent twice, even at the same instant, records one
+  row. A store that cannot take the write raises
+  :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake waits
+  at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not taken
+  within that time is never written. A connection the server closed is
   retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
 - **Body.** Stored raw, as received, while the delivery waits for triage; zlib-compressed
   from the moment it is settled: by triage, outside the request, in the transaction of its
@@ -144,9 +143,6 @@ class _Held:
 
     connection: PoolProxiedConnection
     busy_ms: int | None = None
-
-
-_STATE = st.ACCEPTED_COLUMNS.index("state")
 
 
 def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
@@ -370,27 +366,16 @@ class Deliveries:
         """The rows this call wrote, on the connection kept in ``slot``: their state by
         delivery id. The caller holds this process's write turn.
 
-        SQLite: under ``BEGIN IMMEDIATE`` (the write lock: nobody writes in between) the ids
-        stored already, then one INSERT of all. PostgreSQL: one INSERT ... ON CONFLICT DO
-        NOTHING RETURNING, in autocommit. Either way a few driver calls per batch, not per
-        delivery."""
+        One INSERT ... ON CONFLICT DO NOTHING RETURNING of all the rows, alone in its
+        transaction (the driver's autocommit mode on both engines: on SQLite a lone write
+        statement takes the write lock as ``BEGIN IMMEDIATE`` would): one driver call per
+        batch, not per delivery, and no BEGIN, COMMIT or read of the ids stored already."""
         dialect = self.db.dialect
         params = [value for row in rows for value in row]
-        insert = st.accept_deliveries_sql(dialect, len(rows), returning=not dialect.one_writer)
+        insert = st.accept_deliveries_sql(dialect, len(rows))
         with self._driver(slot, busy_ms) as driver:
-            if not dialect.one_writer:
-                (returned,) = dialect.write_on_driver(driver, [(insert, params)])
-                return {str(delivery_id): str(state) for delivery_id, state in returned}
-            ids = list(dict.fromkeys(row[0] for row in rows))
-            known, _ = dialect.write_on_driver(
-                driver, [(st.known_deliveries_sql(dialect, len(ids)), ids), (insert, params)]
-            )
-        stored = {str(r[0]) for r in known}
-        written: dict[str, str] = {}
-        for row in rows:
-            if row[0] not in stored and row[0] not in written:
-                written[row[0]] = row[_STATE]
-        return written
+            (returned,) = dialect.write_on_driver(driver, [(insert, params)])
+        return {str(delivery_id): str(state) for delivery_id, state in returned}
 
     @contextlib.contextmanager
     def _driver(self, slot: str, busy_ms: int) -> Iterator[Any]:
@@ -580,7 +565,7 @@ class _PgLoopWriter:
         import psycopg
 
         d = self.deliveries
-        sql = st.accept_deliveries_sql(d.db.dialect, len(rows), returning=True)
+        sql = st.accept_deliveries_sql(d.db.dialect, len(rows))
         params = [value for row in rows for value in row]
         for attempt in (1, 2):
             try:

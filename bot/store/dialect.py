@@ -94,12 +94,13 @@ class Dialect:
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[list[Any]]:
         """Run ``statements`` (the driver's own SQL, :attr:`placeholder` parameters) as one
-        atomic write on a held driver connection; the rows each returned. SQLite: ``BEGIN
-        IMMEDIATE`` ... ``COMMIT``; PostgreSQL: one statement in autocommit (one round trip),
-        several in a transaction. Driver errors are raised as they are: the caller wraps them
-        as SQLAlchemy would (see ``Deliveries`` in bot/store/deliveries.py). This is for the
-        hottest write (intake's), where SQLAlchemy's statement machinery cost more than the
-        write itself."""
+        atomic write on a held driver connection; the rows each returned. One statement runs
+        alone in the driver's autocommit mode (on PostgreSQL one round trip; on SQLite it
+        takes the write lock as ``BEGIN IMMEDIATE`` would); several run in a transaction
+        (SQLite: ``BEGIN IMMEDIATE`` ... ``COMMIT``). Driver errors are raised as they are:
+        the caller wraps them as SQLAlchemy would (see ``Deliveries`` in
+        bot/store/deliveries.py). This is for the hottest write (intake's), where
+        SQLAlchemy's statement machinery cost more than the write itself."""
         raise NotImplementedError
 
     def set_busy_timeout(self, conn: Connection, ms: int | None) -> None:
@@ -209,7 +210,11 @@ class _Sqlite(Dialect):
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[list[Any]]:
         # The connection is in the driver's autocommit mode (isolation_level None, see
-        # create_engine): the transaction is the BEGIN IMMEDIATE and COMMIT written here.
+        # create_engine). A lone statement is its own transaction: a write statement that
+        # begins no earlier read takes the write lock at once, waiting for it as BEGIN
+        # IMMEDIATE would (the busy timeout applies). Several: BEGIN IMMEDIATE ... COMMIT.
+        if len(statements) == 1:
+            return [_run(dbapi_connection, *statements[0])]
         try:
             dbapi_connection.execute("BEGIN IMMEDIATE")
             results = [_run(dbapi_connection, sql, params) for sql, params in statements]
