@@ -20,13 +20,15 @@ Rules:
   at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not taken
   within that time is never written. A connection the server closed is
   retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
-- **Body.** Stored raw, as received, while the delivery waits for triage; zlib-compressed
-  from the moment it is settled: by triage, outside the request, in the transaction of its
-  decision or failure (bot/store/delivery_leases.py), or by intake for a delivery it
-  settles itself (``ping``, events nobody handles). So a body is kept compressed for all
-  of the retention but the seconds before triage decides, and the request does not pay
-  zlib (60-100 us a 15 KB body). ``body_compressed`` tells the two forms apart;
-  :func:`stored_body` reads both.
+- **Body.** On PostgreSQL stored raw, as received, while the delivery waits for triage,
+  and zlib-compressed from the moment it is settled: by triage, outside the request, in
+  the transaction of its decision or failure (bot/store/delivery_leases.py), or by intake
+  for a delivery it settles itself (``ping``, events nobody handles). So a body is kept
+  compressed for all of the retention but the seconds before triage decides, and the
+  request does not pay zlib (60-100 us a 15 KB body). On SQLite intake compresses every
+  body (:attr:`Dialect.compress_at_intake`: there the raw body's pages cost this process
+  more than zlib does). ``body_compressed`` tells the two forms apart; :func:`stored_body`
+  reads both, and settling a raw one compresses it.
 - **Undecided until triage.** A delivery intake could not settle by itself (anything but
   ``ping`` and events no handler takes) is ``undecided``. Triage leases it like a job
   (bot/store/delivery_leases.py) and records the decision with everything it caused (the job
@@ -145,10 +147,10 @@ class _Held:
     busy_ms: int | None = None
 
 
-def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
-    """The delivery's values in :data:`statements.ACCEPTED_COLUMNS` order: the body raw
-    while it waits for triage, compressed when intake settles it."""
-    settled = delivery.outcome is not None
+def _accepted_row(delivery: IncomingDelivery, *, compress_body: bool) -> tuple[Any, ...]:
+    """The delivery's values in :data:`statements.ACCEPTED_COLUMNS` order: the body
+    compressed when intake settles the delivery or ``compress_body`` says so, else raw."""
+    compressed = compress_body or delivery.outcome is not None
     return (
         delivery.delivery_id,
         delivery.event,
@@ -156,8 +158,8 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
         delivery.installation_id,
         delivery.repo,
         delivery.payload_sha256 or hashlib.sha256(delivery.body).hexdigest(),
-        compress(delivery.body) if settled else delivery.body,
-        settled,
+        compress(delivery.body) if compressed else delivery.body,
+        compressed,
         UNDECIDED if delivery.outcome is None else DECIDED,
         None if delivery.outcome is None else str(delivery.outcome),
         delivery.reason,
@@ -166,9 +168,8 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
 
 _OnLoop = tuple[tuple[Any, ...], "asyncio.Future[Accepted | None]"]
 SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-# About SQLite's own auto-checkpoint (1,000 pages of WAL): a raw 15 KB delivery is a row
-# and four overflow pages of 4 KB.
-CHECKPOINT_EVERY_ROWS = 200
+# About SQLite's own auto-checkpoint (1,000 pages of WAL), for compressed deliveries.
+CHECKPOINT_EVERY_ROWS = 500
 
 
 def _locked(exc: StoreUnavailable) -> bool:
@@ -241,7 +242,10 @@ class Deliveries:
     def accept(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
         """Store the delivery; see the module rules. Concurrent calls share one statement
         and one commit (bot/store/group_commit.py). Blocks the calling thread."""
-        item = (_accepted_row(delivery), busy_timeout_ms)
+        item = (
+            _accepted_row(delivery, compress_body=self.db.dialect.compress_at_intake),
+            busy_timeout_ms,
+        )
         return self._intake.submit(item, timeout=busy_timeout_ms / 1000)
 
     async def accept_async(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
@@ -253,7 +257,7 @@ class Deliveries:
         interpreter back while the loop is busy gets it every few milliseconds only); else,
         they go to the group commit's writer thread. On PostgreSQL they are written from the
         loop on an async connection of its own (:class:`_PgLoopWriter`)."""
-        row = _accepted_row(delivery)
+        row = _accepted_row(delivery, compress_body=self.db.dialect.compress_at_intake)
         if self._write_lock is not None:
             accepted = await self._accept_on_loop(row)
             if accepted is not None:

@@ -39,12 +39,11 @@ class Delivery(SQLModel, table=True):
 
     ``state``: ``undecided`` (accepted, waiting for triage; a lease and ``run_after`` say who
     holds it and when it may run), ``decided`` (``outcome`` says what it caused) or ``failed``
-    (a permanent failure; ``reason`` says why). ``body`` is the raw body as received while
-    the delivery is undecided (``body_compressed`` false: intake does not pay the
-    compression), and zlib-compressed from the moment it is settled (by triage's decision,
-    or by intake for what it settles itself) until the retention period empties it. On
-    PostgreSQL its storage is EXTERNAL (migration 0007): out of line, never compressed again
-    by the server.
+    (a permanent failure; ``reason`` says why). ``body`` is the raw body, zlib-compressed
+    (``body_compressed``) from the moment the delivery is settled until the retention period
+    empties it; on PostgreSQL intake stores it raw, as received, and triage compresses it in
+    the transaction that settles it (bot/store/deliveries.py, Body). On PostgreSQL its
+    storage is EXTERNAL (migration 0007): out of line, never compressed again by the server.
     """
 
     __tablename__ = "deliveries"

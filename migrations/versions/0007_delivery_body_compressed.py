@@ -1,5 +1,5 @@
-"""deliveries.body_compressed: intake stores the body raw, triage compresses it when it
-settles the delivery
+"""deliveries.body_compressed: a body may be stored raw until triage settles the delivery
+(intake on PostgreSQL), and is compressed from then on
 
 Rows written before this revision hold zlib-compressed bodies (true). On PostgreSQL the body
 column's storage becomes EXTERNAL: a large value goes out of line without the server's own
