@@ -8,18 +8,18 @@ Rules:
   Deliveries arriving together share the statement and its commit: on SQLite,
   those that reach :meth:`Deliveries.accept_async` in one turn of the event loop are
   written there at its end when the write lock is free at once (that connection leaves WAL
-  checkpoints, writes and fsync, to a short thread every ``CHECKPOINT_EVERY_ROWS`` rows, so
-  they never stall the loop); on PostgreSQL, from the loop on an async connection of its
-  own, one statement in flight and the next made of all that arrived meanwhile; otherwise
-  (SQLite's lock taken, blocking callers) by the group commit's writer thread, which under
-  load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On
-  both engines the statement runs alone in autocommit (its own transaction) and returns
-  the rows it wrote. The same delivery sent twice, even at the same instant, records one
-  row. A store that cannot take the write raises
-  :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake waits
-  at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not taken
-  within that time is never written. A connection the server closed is
-  retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
+  checkpoints, writes and fsync, to a thread of their own, asked for one every
+  ``CHECKPOINT_EVERY_ROWS`` rows, so they never stall the loop); on PostgreSQL, from the
+  loop on an async connection of its own, one statement in flight and the next made of all
+  that arrived meanwhile; otherwise (SQLite's lock taken, blocking callers) by the group
+  commit's writer thread, which under load lets a burst gather for
+  ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On both engines the statement
+  runs alone in autocommit (its own transaction) and returns the rows it wrote. The same
+  delivery sent twice, even at the same instant, records one row. A store that cannot
+  take the write raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503);
+  on SQLite intake waits at most ``busy_timeout_ms`` for another writer, and a delivery
+  the writer has not taken within that time is never written. A connection the server
+  closed is retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
 - **Body.** On PostgreSQL stored raw, as received, while the delivery waits for triage,
   and zlib-compressed from the moment it is settled: by triage, outside the request, in
   the transaction of its decision or failure (bot/store/delivery_leases.py), or by intake
@@ -212,7 +212,7 @@ class Deliveries:
         self._loop_held: _Held | None = None  # the event loop's (SQLite)
         self._loop_turn = threading.Lock()
         self._rows_since_checkpoint = 0
-        self._checkpointing = False
+        self._checkpoints = _Checkpointer(db)
         self._pg_writers: dict[asyncio.AbstractEventLoop, _PgLoopWriter] = {}
         if db.dialect.async_intake:  # their connections close with the engine
             event.listen(db.engine, "engine_disposed", self._close_pg_writers)
@@ -318,25 +318,12 @@ class Deliveries:
 
     def _checkpoint_now_and_then(self, rows: int) -> None:
         """The loop's connection leaves WAL checkpoints to others; every
-        ``CHECKPOINT_EVERY_ROWS`` rows it wrote, a short thread runs one (its writes and fsync
-        release the interpreter), unless one runs already."""
+        ``CHECKPOINT_EVERY_ROWS`` rows it wrote, it asks the checkpoint thread for one."""
         self._rows_since_checkpoint += rows
-        if self._rows_since_checkpoint < CHECKPOINT_EVERY_ROWS or self._checkpointing:
+        if self._rows_since_checkpoint < CHECKPOINT_EVERY_ROWS:
             return
         self._rows_since_checkpoint = 0
-        self._checkpointing = True
-        threading.Thread(
-            target=self._checkpoint, name="farcaster-intake-checkpoint", daemon=True
-        ).start()
-
-    def _checkpoint(self) -> None:
-        try:
-            with translated_errors(), self.db.engine.connect() as conn:
-                self.db.dialect.checkpoint(conn.connection.dbapi_connection)
-        except Exception as exc:  # the next one, or any other writer's commit, catches up
-            log.warning("WAL checkpoint after intake's writes failed: %s", exc)
-        finally:
-            self._checkpointing = False
+        self._checkpoints.request()
 
     def _accept_batch(self, items: Sequence[tuple[tuple[Any, ...], int]]) -> list[Accepted]:
         """Write every queued delivery in one transaction (in the writer thread)."""
@@ -494,6 +481,56 @@ class Deliveries:
     def by_outcome(self) -> dict[str, int]:
         with self.db.read() as conn:
             return st.count_deliveries_by_outcome(conn)
+
+
+class _Checkpointer:
+    """SQLite: the thread that runs a PASSIVE WAL checkpoint for intake's loop connection, on
+    a connection of its own (its writes and fsync release the interpreter). It starts on the
+    first request and stays, waiting for the next, until ``IDLE_SECONDS`` pass without one;
+    then it gives its connection back to the pool and ends. Asking is setting an event: the
+    loop neither starts a thread nor checks a connection out per checkpoint (both need the
+    interpreter lock handed to another thread and back, which stalled the loop for
+    milliseconds). A request while one runs is served once it ends; a failed checkpoint is
+    logged, and the next one, or any other writer's commit, catches up."""
+
+    IDLE_SECONDS = 5.0
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def request(self) -> None:
+        self._wake.set()
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="farcaster-intake-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        connection: PoolProxiedConnection | None = None
+        try:
+            while True:
+                if not self._wake.wait(self.IDLE_SECONDS):
+                    with self._lock:
+                        if not self._wake.is_set():
+                            self._running = False
+                            return
+                self._wake.clear()
+                try:
+                    if connection is None:
+                        connection = self.db.engine.raw_connection()
+                    self.db.dialect.checkpoint(connection.dbapi_connection)
+                except Exception as exc:  # a broken connection: the pool discards it
+                    log.warning("WAL checkpoint after intake's writes failed: %s", exc)
+                    if connection is not None:
+                        connection.invalidate()
+                        connection = None
+        finally:
+            if connection is not None:
+                connection.close()
 
 
 class _PgLoopWriter:

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
 from bot.core.settings import get_settings
+from bot.store.deliveries import _Checkpointer
 from bot.store.delivery_leases import DeliveryLeases
 from bot.store.tables import DELIVERIES
 from tests.databases import PG_ADMIN_DSN
@@ -281,3 +283,32 @@ def test_metrics_show_the_undecided_backlog_and_its_oldest_age(intake):
     assert "farcaster_deliveries_undecided 0.0" in samples
     assert "farcaster_oldest_undecided_delivery_age_seconds 0.0" in samples
     assert 'farcaster_delivery_decisions{outcome="job_created"} 1.0' in samples
+
+
+@engine_independent
+def test_the_checkpoint_thread_copies_the_wal_into_the_file_and_ends_when_idle(
+    settings, intake, monkeypatch
+):
+    monkeypatch.setattr(_Checkpointer, "IDLE_SECONDS", 0.2)
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint=0")  # as intake's loop connection
+    writer.execute("CREATE TABLE filler (data BLOB)")
+    writer.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 4000,)] * 200)
+    # The rows are in the WAL (the writer stays open: closing the last connection would
+    # checkpoint).
+    before = path.stat().st_size
+    checkpoints = _Checkpointer(intake.runtime.db)
+
+    checkpoints.request()
+
+    deadline = time.monotonic() + 10
+    while _checkpoint_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _checkpoint_threads()  # idle: gone, its connection back in the pool
+    assert path.stat().st_size > before + 200 * 4000  # the pages left the WAL for the file
+    writer.close()
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "farcaster-intake-checkpoint"]
