@@ -613,7 +613,12 @@ class _PgLoopWriter:
                 if self.connection is None:
                     cargs, cparams = d.db.engine.dialect.create_connect_args(d.db.engine.url)
                     self.connection = await asyncio.wait_for(
-                        psycopg.AsyncConnection.connect(*cargs, autocommit=True, **cparams),
+                        psycopg.AsyncConnection.connect(
+                            *cargs,
+                            autocommit=True,
+                            cursor_factory=psycopg.AsyncRawCursor,  # $n, as the SQL has
+                            **cparams,
+                        ),
                         self.timeout,
                     )
                 cursor = await asyncio.wait_for(self.connection.execute(sql, params), self.timeout)

@@ -690,11 +690,15 @@ def accept_deliveries_sql(d: Dialect, rows: int) -> str:
     missing from the answer was stored before, or earlier in the same statement). Built once
     per batch size and run with :meth:`Dialect.write_on_driver`: intake runs it for every
     burst."""
-    marks = ", ".join(d.placeholder for _ in ACCEPTED_COLUMNS)
-    one = f"({marks}, {d.clock}, {d.clock}, 0, 0)"
+    width = len(ACCEPTED_COLUMNS)
+
+    def one(row: int) -> str:
+        marks = ", ".join(d.param(row * width + n) for n in range(1, width + 1))
+        return f"({marks}, {d.clock}, {d.clock}, 0, 0)"
+
     return (
         f"INSERT INTO deliveries ({', '.join(ACCEPTED_COLUMNS)}, received_at, run_after,"
-        f" attempts, fencing_token) VALUES {', '.join([one] * rows)}"
+        f" attempts, fencing_token) VALUES {', '.join(one(row) for row in range(rows))}"
         " ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id, state"
     )
 
