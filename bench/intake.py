@@ -8,10 +8,10 @@ What is measured: signed, real-shaped ``issue_comment.created`` deliveries, each
 comment ``/farcaster rename a b`` by a writer, POSTed to ``/api/github/webhooks`` of
 ``webhooks.app.create_app`` served by uvicorn (one process, access log off). Intake accepts
 first: each one answered 202 ``undecided`` committed its delivery row (the raw body,
-compressed) in one statement, with no GitHub call; the triage loop, which decides it later,
-does not run in the measured process. Figures: deliveries/s and p50/p99 latency at each
-concurrency (connections kept alive, each sending its next delivery as soon as the last is
-answered).
+compressed on SQLite, as received on PostgreSQL) in one statement, with no GitHub call; the
+triage loop, which decides it later, does not run in the measured process. Figures:
+deliveries/s and p50/p99 latency at each concurrency (connections kept alive, each sending
+its next delivery as soon as the last is answered).
 
 The peer (the ceiling): a bare FastAPI endpoint in the same kind of uvicorn process that
 only reads the body and checks the signature; the ratio says what intake costs on top. All

@@ -19,7 +19,8 @@ write never waits for another writer on the event loop (bot/store/deliveries.py:
 a turn's deliveries are written on the loop when the lock is free at once, else by the
 store's writer thread, which the loop awaits; on PostgreSQL from the loop on an async
 connection). The route is a
-plain ASGI endpoint (no FastAPI request parsing). A client gone before its body arrived
+plain ASGI endpoint (no FastAPI request parsing), which the app hands a POST before FastAPI's
+middleware and router (webhooks/app.py). A client gone before its body arrived
 gets no answer and stores nothing. Every answer, errors included, is counted in
 ``farcaster_webhook_deliveries_total`` and logged with the delivery id (the line is built
 only when INFO is on).
@@ -92,17 +93,18 @@ def check_headers(secret: str, headers: Mapping[str, str], body: bytes) -> tuple
     return event, delivery_id
 
 
-def webhook_routes(
+def webhook_endpoint(
     inbox: Inbox,
     secret: str,
     metrics: IntakeMetrics,
     *,
     clock: Callable[[], float] = time.perf_counter,
-) -> APIRouter:
-    """The route of :data:`PATH` (POST). It is a plain ASGI endpoint: a delivery needs the
-    raw body and a few headers, not FastAPI's request parsing and dependency resolution,
-    which cost about as much per request as intake's own checks."""
-    router = APIRouter()
+) -> ASGIApp:
+    """The endpoint of :data:`PATH` (POST). It is a plain ASGI app that answers every request
+    itself, errors included: a delivery needs the raw body and a few headers, not FastAPI's
+    request parsing and dependency resolution, which cost about as much per request as
+    intake's own checks (webhooks/app.py even hands it the request before FastAPI's
+    middleware and router)."""
 
     def check(headers: Mapping[str, str], body: bytes) -> tuple[str, IncomingDelivery | Answer]:
         checked = check_headers(secret, headers, body)
@@ -156,7 +158,13 @@ def webhook_routes(
             )
         await _answer(send, answer)
 
-    router.routes.append(Route(PATH, _AsgiEndpoint(endpoint), methods=["POST"]))
+    return _AsgiEndpoint(endpoint)
+
+
+def webhook_routes(endpoint: ASGIApp) -> APIRouter:
+    """The route of :data:`PATH` (POST) to ``endpoint``, for FastAPI's router."""
+    router = APIRouter()
+    router.routes.append(Route(PATH, endpoint, methods=["POST"]))
     return router
 
 

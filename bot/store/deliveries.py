@@ -4,23 +4,32 @@ Rules:
 
 - **Accept.** Intake writes a delivery in ONE statement (``INSERT ... ON CONFLICT
   (delivery_id) DO NOTHING``) before it answers 202: its event, action, installation,
-  repository, the body's SHA-256 and the raw body, zlib-compressed (both computed by the
-  caller). Deliveries arriving together share the statement and its commit: on SQLite, those
-  that reach :meth:`Deliveries.accept_async` in one turn of the event loop are written there
-  at its end when the write lock is free at once (the WAL checkpoint, its writes and fsync,
-  runs in a short thread every ``CHECKPOINT_EVERY_ROWS`` rows, so it never stalls the loop:
-  bot/store/checkpoints.py); on PostgreSQL, from the loop on an async connection of its own,
-  one statement in flight and the next made of all that arrived meanwhile; otherwise
-  (SQLite's lock taken, blocking callers) by the group commit's writer thread, which under
-  load lets a burst gather for ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On
-  SQLite the statement runs in a write transaction after a read of which ids are stored
-  already (``BEGIN IMMEDIATE`` holds the write lock, so nothing changes in between); on
-  PostgreSQL it runs alone in autocommit and returns the rows it wrote. The same delivery
-  sent twice, even at the same instant, records one row. A store that cannot take the write
-  raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503); on SQLite intake
-  waits at most ``busy_timeout_ms`` for another writer, and a delivery the writer has not
-  taken within that time is never written. A connection the server closed is retried once on a
-  fresh one, so a restarted PostgreSQL costs no delivery.
+  repository, the body's SHA-256 (computed by the caller) and the body (see Body).
+  Deliveries arriving together share the statement and its commit: on SQLite,
+  those that reach :meth:`Deliveries.accept_async` in one turn of the event loop are
+  written there at its end when the write lock is free at once (the WAL checkpoint, its
+  writes and fsync, runs in a thread of its own, asked for one every
+  ``CHECKPOINT_EVERY_ROWS`` rows, so it never stalls the loop: bot/store/checkpoints.py);
+  on PostgreSQL, from the
+  loop on an async connection of its own, one statement in flight and the next made of all
+  that arrived meanwhile; otherwise (SQLite's lock taken, blocking callers) by the group
+  commit's writer thread, which under load lets a burst gather for
+  ``INTAKE_GATHER_SECONDS`` (bot/store/group_commit.py). On both engines the statement
+  runs alone in autocommit (its own transaction) and returns the rows it wrote. The same
+  delivery sent twice, even at the same instant, records one row. A store that cannot
+  take the write raises :class:`~bot.core.errors.StoreUnavailable` (intake answers 503);
+  on SQLite intake waits at most ``busy_timeout_ms`` for another writer, and a delivery
+  the writer has not taken within that time is never written. A connection the server
+  closed is retried once on a fresh one, so a restarted PostgreSQL costs no delivery.
+- **Body.** On PostgreSQL stored raw, as received, while the delivery waits for triage,
+  and zlib-compressed from the moment it is settled: by triage, outside the request, in
+  the transaction of its decision or failure (bot/store/delivery_leases.py), or by intake
+  for a delivery it settles itself (``ping``, events nobody handles). So a body is kept
+  compressed for all of the retention but the seconds before triage decides, and the
+  request does not pay zlib (60-100 us a 15 KB body). On SQLite intake compresses every
+  body (:attr:`Dialect.compress_at_intake`: there the raw body's pages cost this process
+  more than zlib does). ``body_compressed`` tells the two forms apart; :func:`stored_body`
+  reads both, and settling a raw one compresses it.
 - **Undecided until triage.** A delivery intake could not settle by itself (anything but
   ``ping`` and events no handler takes) is ``undecided``. Triage leases it like a job
   (bot/store/delivery_leases.py) and records the decision with everything it caused (the job
@@ -28,8 +37,9 @@ Rules:
 - **Deduplication** has two keys: ``delivery_id`` (unique), and the job's idempotency key
   (``comment:<node_id>``, unique on jobs): another delivery about the same comment is
   decided ``job_exists`` with the existing job's id and queues no second feedback.
-- **Retention.** Bodies of settled deliveries are emptied ``retention`` after receipt
-  (:meth:`Deliveries.forget_bodies`); an undecided delivery keeps its body.
+- **Retention.** Bodies of settled deliveries (compressed, see Accept) are emptied
+  ``retention`` after receipt (:meth:`Deliveries.forget_bodies`); an undecided delivery
+  keeps its body, raw.
 
 On SQLite, which admits one writer at a time, this process's writers queue on a lock (see
 ``Deliveries.__init__``). Reads begin DEFERRED (:meth:`Database.read`) and take no lock.
@@ -138,11 +148,10 @@ class _Held:
     busy_ms: int | None = None
 
 
-_STATE = st.ACCEPTED_COLUMNS.index("state")
-
-
-def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
-    """The delivery's values in :data:`statements.ACCEPTED_COLUMNS` order, body compressed."""
+def _accepted_row(delivery: IncomingDelivery, *, compress_body: bool) -> tuple[Any, ...]:
+    """The delivery's values in :data:`statements.ACCEPTED_COLUMNS` order: the body
+    compressed when intake settles the delivery or ``compress_body`` says so, else raw."""
+    compressed = compress_body or delivery.outcome is not None
     return (
         delivery.delivery_id,
         delivery.event,
@@ -150,7 +159,8 @@ def _accepted_row(delivery: IncomingDelivery) -> tuple[Any, ...]:
         delivery.installation_id,
         delivery.repo,
         delivery.payload_sha256 or hashlib.sha256(delivery.body).hexdigest(),
-        compress(delivery.body),
+        compress(delivery.body) if compressed else delivery.body,
+        compressed,
         UNDECIDED if delivery.outcome is None else DECIDED,
         None if delivery.outcome is None else str(delivery.outcome),
         delivery.reason,
@@ -174,11 +184,15 @@ def record_from_row(row: Mapping[Any, Any]) -> DeliveryRecord:
 
 
 def compress(body: bytes) -> bytes:
-    return zlib.compress(body, 1)  # the fastest level: intake pays it on every delivery
+    return zlib.compress(body, 1)  # the fastest level: paid once per delivery settled
 
 
-def decompress(stored: bytes) -> bytes:
-    return zlib.decompress(stored)
+def stored_body(stored: bytes | None, *, compressed: bool) -> bytes | None:
+    """The raw body from what the row holds (``body``, ``body_compressed``): None once
+    retention emptied it."""
+    if stored is None:
+        return None
+    return zlib.decompress(stored) if compressed else stored
 
 
 class Deliveries:
@@ -199,7 +213,7 @@ class Deliveries:
         self._loop_held: _Held | None = None  # the event loop's (SQLite)
         self._loop_turn = threading.Lock()
         self._rows_since_checkpoint = 0
-        self._checkpointing = False
+        self._checkpoints = _Checkpointer(db)
         self._pg_writers: dict[asyncio.AbstractEventLoop, _PgLoopWriter] = {}
         if db.dialect.async_intake:  # their connections close with the engine
             event.listen(db.engine, "engine_disposed", self._close_pg_writers)
@@ -229,7 +243,10 @@ class Deliveries:
     def accept(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
         """Store the delivery; see the module rules. Concurrent calls share one statement
         and one commit (bot/store/group_commit.py). Blocks the calling thread."""
-        item = (_accepted_row(delivery), busy_timeout_ms)
+        item = (
+            _accepted_row(delivery, compress_body=self.db.dialect.compress_at_intake),
+            busy_timeout_ms,
+        )
         return self._intake.submit(item, timeout=busy_timeout_ms / 1000)
 
     async def accept_async(self, delivery: IncomingDelivery, *, busy_timeout_ms: int) -> Accepted:
@@ -241,7 +258,7 @@ class Deliveries:
         interpreter back while the loop is busy gets it every few milliseconds only); else,
         they go to the group commit's writer thread. On PostgreSQL they are written from the
         loop on an async connection of its own (:class:`_PgLoopWriter`)."""
-        row = _accepted_row(delivery)
+        row = _accepted_row(delivery, compress_body=self.db.dialect.compress_at_intake)
         if self._write_lock is not None:
             accepted = await self._accept_on_loop(row)
             if accepted is not None:
@@ -301,25 +318,13 @@ class Deliveries:
         return self._answers(rows, written)
 
     def _checkpoint_now_and_then(self, rows: int) -> None:
-        """The loop's connection leaves WAL checkpoints to others; every
-        ``CHECKPOINT_EVERY_ROWS`` rows it wrote, a short thread runs one (its writes and fsync
-        release the interpreter), unless one runs already."""
+        """Every ``CHECKPOINT_EVERY_ROWS`` rows the loop wrote, it asks the checkpoint thread
+        for a WAL checkpoint (no connection checkpoints by itself: bot/store/checkpoints.py)."""
         self._rows_since_checkpoint += rows
-        if self._rows_since_checkpoint < CHECKPOINT_EVERY_ROWS or self._checkpointing:
+        if self._rows_since_checkpoint < CHECKPOINT_EVERY_ROWS:
             return
         self._rows_since_checkpoint = 0
-        self._checkpointing = True
-        threading.Thread(
-            target=self._checkpoint, name="farcaster-intake-checkpoint", daemon=True
-        ).start()
-
-    def _checkpoint(self) -> None:
-        try:
-            self.db.checkpoints.run()  # logs its own failures
-        except Exception as exc:  # the next one, or any other writer's commit, catches up
-            log.warning("WAL checkpoint after intake's writes failed: %s", exc)
-        finally:
-            self._checkpointing = False
+        self._checkpoints.request()
 
     def _accept_batch(self, items: Sequence[tuple[tuple[Any, ...], int]]) -> list[Accepted]:
         """Write every queued delivery in one transaction (in the writer thread)."""
@@ -355,27 +360,16 @@ class Deliveries:
         """The rows this call wrote, on the connection kept in ``slot``: their state by
         delivery id. The caller holds this process's write turn.
 
-        SQLite: under ``BEGIN IMMEDIATE`` (the write lock: nobody writes in between) the ids
-        stored already, then one INSERT of all. PostgreSQL: one INSERT ... ON CONFLICT DO
-        NOTHING RETURNING, in autocommit. Either way a few driver calls per batch, not per
-        delivery."""
+        One INSERT ... ON CONFLICT DO NOTHING RETURNING of all the rows, alone in its
+        transaction (the driver's autocommit mode on both engines: on SQLite a lone write
+        statement takes the write lock as ``BEGIN IMMEDIATE`` would): one driver call per
+        batch, not per delivery, and no BEGIN, COMMIT or read of the ids stored already."""
         dialect = self.db.dialect
         params = [value for row in rows for value in row]
-        insert = st.accept_deliveries_sql(dialect, len(rows), returning=not dialect.one_writer)
+        insert = st.accept_deliveries_sql(dialect, len(rows))
         with self._driver(slot, busy_ms) as driver:
-            if not dialect.one_writer:
-                (returned,) = dialect.write_on_driver(driver, [(insert, params)])
-                return {str(delivery_id): str(state) for delivery_id, state in returned}
-            ids = list(dict.fromkeys(row[0] for row in rows))
-            known, _ = dialect.write_on_driver(
-                driver, [(st.known_deliveries_sql(dialect, len(ids)), ids), (insert, params)]
-            )
-        stored = {str(r[0]) for r in known}
-        written: dict[str, str] = {}
-        for row in rows:
-            if row[0] not in stored and row[0] not in written:
-                written[row[0]] = row[_STATE]
-        return written
+            (returned,) = dialect.write_on_driver(driver, [(insert, params)])
+        return {str(delivery_id): str(state) for delivery_id, state in returned}
 
     @contextlib.contextmanager
     def _driver(self, slot: str, busy_ms: int) -> Iterator[Any]:
@@ -491,6 +485,43 @@ class Deliveries:
             return st.count_deliveries_by_outcome(conn)
 
 
+class _Checkpointer:
+    """SQLite: the thread that runs the WAL checkpoints intake's loop asks for
+    (:meth:`WalCheckpoints.run <bot.store.checkpoints.WalCheckpoints.run>`: under the write
+    lock; its writes and fsync release the interpreter). It starts on the first request and
+    stays, waiting for the next, until ``IDLE_SECONDS`` pass without one, then ends. Asking is
+    setting an event: the loop never starts a thread per checkpoint (that needs the
+    interpreter lock handed to another thread and back, which stalled the loop for
+    milliseconds). A request while one runs is served once it ends; a failed or skipped
+    checkpoint is logged, and the next one, or another writer's turn, catches up."""
+
+    IDLE_SECONDS = 5.0
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def request(self) -> None:
+        self._wake.set()
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="farcaster-intake-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(self.IDLE_SECONDS):
+                with self._lock:
+                    if not self._wake.is_set():
+                        self._running = False
+                        return
+            self._wake.clear()
+            self.db.checkpoints.run()  # logs its own failures
+
+
 class _PgLoopWriter:
     """PostgreSQL: intake's writes from one event loop, on an async connection of its own (no
     thread, so nothing waits for the interpreter lock): one INSERT in flight, the next batch
@@ -564,14 +595,19 @@ class _PgLoopWriter:
         import psycopg
 
         d = self.deliveries
-        sql = st.accept_deliveries_sql(d.db.dialect, len(rows), returning=True)
+        sql = st.accept_deliveries_sql(d.db.dialect, len(rows))
         params = [value for row in rows for value in row]
         for attempt in (1, 2):
             try:
                 if self.connection is None:
                     cargs, cparams = d.db.engine.dialect.create_connect_args(d.db.engine.url)
                     self.connection = await asyncio.wait_for(
-                        psycopg.AsyncConnection.connect(*cargs, autocommit=True, **cparams),
+                        psycopg.AsyncConnection.connect(
+                            *cargs,
+                            autocommit=True,
+                            cursor_factory=psycopg.AsyncRawCursor,  # $n, as the SQL has
+                            **cparams,
+                        ),
                         self.timeout,
                     )
                 cursor = await asyncio.wait_for(self.connection.execute(sql, params), self.timeout)

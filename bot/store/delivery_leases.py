@@ -10,15 +10,19 @@ Rules (the same as a job's lease, bot/store/statements.py):
   current and the delivery undecided; otherwise it writes nothing and returns None (the
   caller lost the delivery to another holder).
 - :meth:`DeliveryLeases.decide` writes the decision, the job with its first event and the
-  feedback in ONE transaction. When the comment's job exists already, the decision becomes
-  ``job_exists`` with that job's id and the feedback is not queued again.
+  feedback in ONE transaction, and with them the body compressed when intake stored it
+  raw (bot/store/deliveries.py, Body): a settled delivery keeps its body compressed only.
+  When the comment's job exists already, the decision becomes ``job_exists`` with that
+  job's id and the feedback is not queued again.
 - :meth:`DeliveryLeases.put_off` gives the delivery back for later (``run_after``), with the
   error that made it wait; a wait GitHub asked for gives the attempt back.
-- :meth:`DeliveryLeases.fail` settles it as ``failed`` with its reason: nothing is dropped.
+- :meth:`DeliveryLeases.fail` settles it as ``failed`` with its reason (the body compressed
+  as in a decision): nothing is dropped.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.errors import StoreError, WriteConflict
 from bot.core.records import NewJob
@@ -30,8 +34,9 @@ from bot.store.deliveries import (
     Deliveries,
     DeliveryRecord,
     OutboxPut,
-    decompress,
+    compress,
     record_from_row,
+    stored_body,
 )
 
 # Two transactions racing to create the same job can, on PostgreSQL, collide on the jobs
@@ -47,6 +52,15 @@ class ClaimedDelivery:
     body: bytes | None  # None: emptied by retention (only settled deliveries lose it)
     owner: str
     fencing_token: int
+    stored_raw: bool  # the row holds the body raw: settling it compresses it
+
+
+def _settled_body(claimed: ClaimedDelivery) -> dict[str, Any]:
+    """The columns that store a raw body compressed, for the write that settles it (the
+    compression runs before the transaction, so nobody waits for it on the write lock)."""
+    if not claimed.stored_raw or claimed.body is None:
+        return {}
+    return {"body": compress(claimed.body), "body_compressed": True}
 
 
 class _Fenced(Exception):
@@ -74,9 +88,10 @@ class DeliveryLeases:
             ClaimedDelivery(
                 row_id=int(r["id"]),
                 record=record_from_row(r),
-                body=decompress(r["body"]) if r["body"] is not None else None,
+                body=stored_body(r["body"], compressed=bool(r["body_compressed"])),
                 owner=owner,
                 fencing_token=int(r["fencing_token"]),
+                stored_raw=r["body"] is not None and not r["body_compressed"],
             )
             for r in rows
         ]
@@ -92,10 +107,11 @@ class DeliveryLeases:
         feedback: Sequence[OutboxPut] = (),
     ) -> DeliveryRecord | None:
         """Settle the delivery with what it caused, all or nothing; None when fenced."""
+        body = _settled_body(claimed)
         for attempt in range(_ATTEMPTS_ON_RACE):
             try:
                 with self.deliveries.writing():
-                    return self._decide_once(claimed, outcome, reason, job_id, job, feedback)
+                    return self._decide_once(claimed, outcome, reason, job_id, job, feedback, body)
             except _Fenced:
                 return None
             except WriteConflict as exc:
@@ -113,6 +129,7 @@ class DeliveryLeases:
         job_id: str | None,
         job: NewJob | None,
         feedback: Sequence[OutboxPut],
+        body: Mapping[str, Any],
     ) -> DeliveryRecord:
         with self.db.transaction() as conn:
             at = self.db.now(conn)
@@ -127,6 +144,7 @@ class DeliveryLeases:
                     "lease_owner": None,
                     "lease_expires_at": None,
                     "last_error": None,
+                    **body,
                 },
             )
             if settled is None:
@@ -170,6 +188,7 @@ class DeliveryLeases:
 
     def fail(self, claimed: ClaimedDelivery, reason: str) -> DeliveryRecord | None:
         """Settle the delivery as ``failed``: a permanent failure, recorded with its reason."""
+        body = _settled_body(claimed)
         with self.deliveries.writing(), self.db.transaction() as conn:
             row = st.update_delivery_if_token(
                 conn,
@@ -181,6 +200,7 @@ class DeliveryLeases:
                     "reason": reason[:2000],
                     "lease_owner": None,
                     "lease_expires_at": None,
+                    **body,
                 },
             )
         return record_from_row(row) if row is not None else None

@@ -21,7 +21,8 @@ A :class:`Dialect` owns, for its engine:
 - **one write on the driver's own connection** (:meth:`Dialect.write_on_driver`), for the
   hottest write (intake's): no SQLAlchemy statement machinery, the transaction spelled out;
   and whether intake writes from the event loop on an async connection
-  (:attr:`Dialect.async_intake`: PostgreSQL);
+  (:attr:`Dialect.async_intake`: PostgreSQL) and compresses a body it stores for triage
+  (:attr:`Dialect.compress_at_intake`: SQLite);
 - **insert-or-ignore**, **JSON building** (``json_build_object`` / ``json_object``),
   **JSON rows from a parameter**, and **the clock** (seconds since the epoch; a PostgreSQL
   statement reads it itself unless the caller injects a time).
@@ -59,6 +60,13 @@ class Dialect:
     # True when intake writes from the event loop on an async driver connection of its own
     # (psycopg's AsyncConnection; see ``_PgLoopWriter`` in bot/store/deliveries.py).
     async_intake: bool
+    # True when intake stores a delivery's body compressed even while it waits for triage.
+    # SQLite: this process does the storage, and a raw 15 KB body is four overflow pages
+    # written to the WAL and copied again by the checkpoint, which cost more than zlib level
+    # 1 (measured: 265-278 against 318 us of server CPU a delivery at concurrency 64).
+    # PostgreSQL: the server stores it, so the request saves the compression; triage
+    # compresses it when it settles the delivery (bot/store/deliveries.py, Body).
+    compress_at_intake: bool
     # The JSON object builder: ``{json_object}('key', value, ...)``.
     json_object: str
     # Execution options of a connection that runs one atomic write statement.
@@ -72,8 +80,10 @@ class Dialect:
         whether a row was written."""
         raise NotImplementedError
 
-    # The driver's placeholder for a positional parameter (sqlite3: qmark, psycopg: format).
-    placeholder: str = "?"
+    def param(self, number: int) -> str:
+        """The placeholder of positional parameter ``number`` (from 1) in the SQL of
+        :meth:`write_on_driver`: sqlite3's qmark, psycopg's raw cursors' ``$n``."""
+        return "?"
 
     def hold_driver(self, dbapi_connection: Any, *, busy_timeout_ms: int) -> None:
         """Ready a driver connection taken from the pool for :meth:`write_on_driver`
@@ -96,13 +106,14 @@ class Dialect:
     def write_on_driver(
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[list[Any]]:
-        """Run ``statements`` (the driver's own SQL, :attr:`placeholder` parameters) as one
-        atomic write on a held driver connection; the rows each returned. SQLite: ``BEGIN
-        IMMEDIATE`` ... ``COMMIT``; PostgreSQL: one statement in autocommit (one round trip),
-        several in a transaction. Driver errors are raised as they are: the caller wraps them
-        as SQLAlchemy would (see ``Deliveries`` in bot/store/deliveries.py). This is for the
-        hottest write (intake's), where SQLAlchemy's statement machinery cost more than the
-        write itself."""
+        """Run ``statements`` (the driver's own SQL, :meth:`param` placeholders) as one
+        atomic write on a held driver connection; the rows each returned. One statement runs
+        alone in the driver's autocommit mode (on PostgreSQL one round trip; on SQLite it
+        takes the write lock as ``BEGIN IMMEDIATE`` would); several run in a transaction
+        (SQLite: ``BEGIN IMMEDIATE`` ... ``COMMIT``). Driver errors are raised as they are:
+        the caller wraps them as SQLAlchemy would (see ``Deliveries`` in
+        bot/store/deliveries.py). This is for the hottest write (intake's), where
+        SQLAlchemy's statement machinery cost more than the write itself."""
         raise NotImplementedError
 
     def set_busy_timeout(self, conn: Connection, ms: int | None) -> None:
@@ -153,10 +164,21 @@ class _Postgres(Dialect):
     def write_on_driver(
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[list[Any]]:
+        # A raw cursor sends $n placeholders as they are: a normal one parses the query for
+        # %s on every call once it has more than 50 parameters (a batch of five deliveries),
+        # which cost intake about 35 us a delivery.
+        import psycopg
+
+        def run(sql: str, params: Sequence[Any]) -> list[Any]:
+            return _run(dbapi_connection, sql, params, cursor=psycopg.RawCursor(dbapi_connection))
+
         if len(statements) == 1:
-            return [_run(dbapi_connection, *statements[0])]
+            return [run(*statements[0])]
         with dbapi_connection.transaction():
-            return [_run(dbapi_connection, sql, params) for sql, params in statements]
+            return [run(sql, params) for sql, params in statements]
+
+    def param(self, number: int) -> str:
+        return f"${number}"
 
     def lock_of(self, table: str) -> str:
         return f" FOR UPDATE OF {table}"
@@ -227,7 +249,11 @@ class _Sqlite(Dialect):
         self, dbapi_connection: Any, statements: Sequence[tuple[str, Sequence[Any]]]
     ) -> list[list[Any]]:
         # The connection is in the driver's autocommit mode (isolation_level None, see
-        # create_engine): the transaction is the BEGIN IMMEDIATE and COMMIT written here.
+        # create_engine). A lone statement is its own transaction: a write statement that
+        # begins no earlier read takes the write lock at once, waiting for it as BEGIN
+        # IMMEDIATE would (the busy timeout applies). Several: BEGIN IMMEDIATE ... COMMIT.
+        if len(statements) == 1:
+            return [_run(dbapi_connection, *statements[0])]
         try:
             dbapi_connection.execute("BEGIN IMMEDIATE")
             results = [_run(dbapi_connection, sql, params) for sql, params in statements]
@@ -262,9 +288,12 @@ class _Sqlite(Dialect):
         return text(f"WITH {ctes} {write}"), text(f"WITH {ctes} {returning}")
 
 
-def _run(dbapi_connection: Any, sql: str, params: Sequence[Any]) -> list[Any]:
-    """One statement on a driver connection; its rows (none fetched when it returns none)."""
-    cursor = dbapi_connection.cursor()
+def _run(
+    dbapi_connection: Any, sql: str, params: Sequence[Any], *, cursor: Any = None
+) -> list[Any]:
+    """One statement on a driver connection (on ``cursor``, else a new one of its own); its
+    rows (none fetched when it returns none)."""
+    cursor = dbapi_connection.cursor() if cursor is None else cursor
     try:
         cursor.execute(sql, params)
         return list(cursor.fetchall()) if cursor.description is not None else []
@@ -283,9 +312,9 @@ POSTGRES: Dialect = _Postgres(
     skip_locked=" FOR UPDATE SKIP LOCKED",
     one_writer=False,
     async_intake=True,
+    compress_at_intake=False,
     json_object="json_build_object",
     single_statement_options={"isolation_level": "AUTOCOMMIT"},
-    placeholder="%s",
 )
 
 SQLITE: Dialect = _Sqlite(
@@ -296,6 +325,7 @@ SQLITE: Dialect = _Sqlite(
     skip_locked="",
     one_writer=True,
     async_intake=False,
+    compress_at_intake=True,
     json_object="json_object",
     single_statement_options={WRITE_OPTION: True},
 )

@@ -39,8 +39,11 @@ class Delivery(SQLModel, table=True):
 
     ``state``: ``undecided`` (accepted, waiting for triage; a lease and ``run_after`` say who
     holds it and when it may run), ``decided`` (``outcome`` says what it caused) or ``failed``
-    (a permanent failure; ``reason`` says why). ``body`` is the raw body, zlib-compressed,
-    emptied after the retention period.
+    (a permanent failure; ``reason`` says why). ``body`` is the raw body, zlib-compressed
+    (``body_compressed``) from the moment the delivery is settled until the retention period
+    empties it; on PostgreSQL intake stores it raw, as received, and triage compresses it in
+    the transaction that settles it (bot/store/deliveries.py, Body). On PostgreSQL its
+    storage is EXTERNAL (migration 0007): out of line, never compressed again by the server.
     """
 
     __tablename__ = "deliveries"
@@ -66,6 +69,7 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     decided_at: float | None = Field(default=None, sa_type=Float)
     body: bytes | None = Field(default=None, sa_type=LargeBinary)
+    body_compressed: bool = Field(default=True)
 
 
 class DeliveryRecoveryRow(SQLModel, table=True):

@@ -704,6 +704,7 @@ ACCEPTED_COLUMNS = (
     "repo",
     "payload_sha256",
     "body",
+    "body_compressed",
     "state",
     "outcome",
     "reason",
@@ -711,27 +712,24 @@ ACCEPTED_COLUMNS = (
 
 
 @functools.cache
-def accept_deliveries_sql(d: Dialect, rows: int, *, returning: bool) -> str:
+def accept_deliveries_sql(d: Dialect, rows: int) -> str:
     """Intake's INSERT of ``rows`` deliveries, in the driver's own SQL (positional parameters,
     :data:`ACCEPTED_COLUMNS` row by row): ON CONFLICT (delivery_id) DO NOTHING, reading the
-    database clock itself; with ``returning``, the delivery id and state of each row it wrote
-    (an id missing from the answer was stored before). Built once per batch size and run
-    with :meth:`Dialect.write_on_driver`: intake runs it for every burst."""
-    marks = ", ".join(d.placeholder for _ in ACCEPTED_COLUMNS)
-    one = f"({marks}, {d.clock}, {d.clock}, 0, 0)"
+    database clock itself, RETURNING the delivery id and state of each row it wrote (an id
+    missing from the answer was stored before, or earlier in the same statement). Built once
+    per batch size and run with :meth:`Dialect.write_on_driver`: intake runs it for every
+    burst."""
+    width = len(ACCEPTED_COLUMNS)
+
+    def one(row: int) -> str:
+        marks = ", ".join(d.param(row * width + n) for n in range(1, width + 1))
+        return f"({marks}, {d.clock}, {d.clock}, 0, 0)"
+
     return (
         f"INSERT INTO deliveries ({', '.join(ACCEPTED_COLUMNS)}, received_at, run_after,"
-        f" attempts, fencing_token) VALUES {', '.join([one] * rows)}"
-        " ON CONFLICT (delivery_id) DO NOTHING"
-        + (" RETURNING delivery_id, state" if returning else "")
+        f" attempts, fencing_token) VALUES {', '.join(one(row) for row in range(rows))}"
+        " ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id, state"
     )
-
-
-@functools.cache
-def known_deliveries_sql(d: Dialect, ids: int) -> str:
-    """Which of ``ids`` delivery ids are stored, in the driver's own SQL."""
-    marks = ", ".join(d.placeholder for _ in range(ids))
-    return f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({marks})"
 
 
 def delivery_by_id(conn: Connection, delivery_id: str) -> RowMapping | None:

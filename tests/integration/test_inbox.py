@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
 from bot.core.settings import get_settings
+from bot.store.deliveries import _Checkpointer
 from bot.store.delivery_leases import DeliveryLeases
 from bot.store.tables import DELIVERIES
 from tests.databases import PG_ADMIN_DSN
@@ -28,20 +30,72 @@ from tests.integration.test_intake_support import (
 )
 
 
-def test_intake_stores_the_raw_body_compressed_and_asks_github_nothing(intake):
+def _stored_body(intake, delivery_id: str) -> tuple[bytes | None, bool]:
+    with intake.runtime.db.engine.connect() as conn:
+        row = conn.execute(
+            select(DELIVERIES.c.body, DELIVERIES.c.body_compressed).where(
+                DELIVERIES.c.delivery_id == delivery_id
+            )
+        ).one()
+    return (bytes(row.body) if row.body is not None else None), bool(row.body_compressed)
+
+
+def test_intake_stores_the_body_raw_on_postgres_compressed_on_sqlite_and_asks_github_nothing(
+    intake,
+):
     payload = comment_payload("/farcaster rename a b")
     response = intake.send(payload, delivery_id="d-1")
 
     assert response.status_code == 202
     assert response.json() == {"delivery_id": "d-1", "state": "undecided", "duplicate": False}
     assert intake.github.reads == 0 and intake.github.token.call_count == 0
-    with intake.runtime.db.engine.connect() as conn:
-        stored = conn.execute(select(DELIVERIES.c.body)).scalar_one()
-    assert json.loads(zlib.decompress(stored)) == payload
+    body, compressed = _stored_body(intake, "d-1")
+    assert compressed == (intake.runtime.db.dialect.name == "sqlite")
+    assert (zlib.decompress(body) if compressed else body) == json.dumps(payload).encode()
     assert intake.counts()["jobs"] == 0
 
     assert drain(intake.triage) == 1
     assert intake.runtime.deliveries.find("d-1").outcome == "job_created"
+
+
+def test_triage_compresses_a_raw_body_in_the_transaction_of_its_decision(intake):
+    payload = comment_payload("/farcaster rename a b")
+    intake.send(payload, delivery_id="d-1")
+    with intake.runtime.db.engine.begin() as conn:  # raw, as intake stores it on PostgreSQL
+        conn.execute(
+            DELIVERIES.update().values(body=json.dumps(payload).encode(), body_compressed=False)
+        )
+
+    drain(intake.triage)
+
+    body, compressed = _stored_body(intake, "d-1")
+    assert compressed
+    assert zlib.decompress(body) == json.dumps(payload).encode()
+
+
+def test_deliveries_intake_settles_itself_are_stored_compressed(intake):
+    ping = {"zen": "Keep it logically awesome.", "hook_id": 1}
+    star = {"action": "starred", "repository": {"full_name": "octo/repo"}}
+    assert intake.send(ping, "ping", delivery_id="p-1").status_code == 200
+    assert intake.send(star, "star", delivery_id="s-1").json()["outcome"] == "ignored"
+
+    for delivery_id, payload in (("p-1", ping), ("s-1", star)):
+        body, compressed = _stored_body(intake, delivery_id)
+        assert compressed
+        assert json.loads(zlib.decompress(body)) == payload
+
+
+def test_an_undecided_body_stored_compressed_before_0007_is_decided_from_it(intake):
+    payload = comment_payload("/farcaster rename a b")
+    intake.send(payload, delivery_id="d-1")
+    compressed = zlib.compress(json.dumps(payload).encode())
+    with intake.runtime.db.engine.begin() as conn:  # as intake wrote it before revision 0007
+        conn.execute(DELIVERIES.update().values(body=compressed, body_compressed=True))
+
+    drain(intake.triage)
+
+    assert intake.runtime.deliveries.find("d-1").outcome == "job_created"
+    assert _stored_body(intake, "d-1") == (compressed, True)  # not compressed twice
 
 
 def test_a_stale_triage_holder_writes_nothing_after_its_lease_was_taken_over(intake):
@@ -65,7 +119,7 @@ def test_a_payload_only_triage_can_find_wrong_is_settled_failed_with_its_reason(
     payload = comment_payload("/farcaster rename a b")
     intake.send(payload, delivery_id="d-1")
     with intake.runtime.db.engine.begin() as conn:  # as if intake's checks had let it through
-        conn.execute(DELIVERIES.update().values(body=zlib.compress(b"[1, 2]")))
+        conn.execute(DELIVERIES.update().values(body=b"[1, 2]", body_compressed=False))
 
     drain(intake.triage)
 
@@ -73,6 +127,8 @@ def test_a_payload_only_triage_can_find_wrong_is_settled_failed_with_its_reason(
     assert record.state == "failed"
     assert record.reason == "bad_payload: the stored body is not a JSON object"
     assert intake.counts()["jobs"] == 0
+    body, compressed = _stored_body(intake, "d-1")  # settled: compressed, like a decision
+    assert compressed and zlib.decompress(body) == b"[1, 2]"
 
 
 @engine_independent
@@ -227,3 +283,32 @@ def test_metrics_show_the_undecided_backlog_and_its_oldest_age(intake):
     assert "farcaster_deliveries_undecided 0.0" in samples
     assert "farcaster_oldest_undecided_delivery_age_seconds 0.0" in samples
     assert 'farcaster_delivery_decisions{outcome="job_created"} 1.0' in samples
+
+
+@engine_independent
+def test_the_checkpoint_thread_copies_the_wal_into_the_file_and_ends_when_idle(
+    settings, intake, monkeypatch
+):
+    monkeypatch.setattr(_Checkpointer, "IDLE_SECONDS", 0.2)
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint=0")  # as every store connection
+    writer.execute("CREATE TABLE filler (data BLOB)")
+    writer.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 4000,)] * 200)
+    # The rows are in the WAL (the writer stays open: closing the last connection would
+    # checkpoint).
+    before = path.stat().st_size
+    checkpoints = _Checkpointer(intake.runtime.db)
+
+    checkpoints.request()
+
+    deadline = time.monotonic() + 10
+    while _checkpoint_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _checkpoint_threads()  # idle: gone
+    assert path.stat().st_size > before + 200 * 4000  # the pages left the WAL for the file
+    writer.close()
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "farcaster-intake-checkpoint"]

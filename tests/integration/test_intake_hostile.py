@@ -282,3 +282,59 @@ def test_a_sender_gone_before_its_body_arrived_gets_no_answer_and_nothing_is_sto
 
     assert sent == []
     assert intake.counts()["deliveries"] == 0
+
+
+def _asgi_post(app, body: bytes, headers: dict[str, str], *, root_path: str = "") -> list[dict]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": root_path + "/api/github/webhooks",
+        "raw_path": (root_path + "/api/github/webhooks").encode(),
+        "query_string": b"",
+        "root_path": root_path,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+@engine_independent
+def test_a_delivery_skips_fastapis_middleware_and_the_rest_still_goes_through_it(intake):
+    app = intake.client.app
+    through_fastapi: list[str] = []
+    inner = app.middleware_stack
+
+    async def watched(scope, receive, send):
+        through_fastapi.append(f"{scope['method']} {scope['path']}")
+        await inner(scope, receive, send)
+
+    app.middleware_stack = watched
+    body = json.dumps(comment_payload("/farcaster rename a b")).encode()
+
+    assert intake.send(body, delivery_id="d-1").status_code == 202
+    assert through_fastapi == []
+    assert intake.client.get("/api/github/webhooks").status_code == 405
+    assert intake.client.get("/healthz").status_code == 200
+    # Under a root_path FastAPI routes the delivery to the same endpoint.
+    sent = _asgi_post(app, body, headers_for(body, "issue_comment", "d-2"), root_path="/gh")
+    assert sent[0]["status"] == 202
+    assert through_fastapi == [
+        "GET /api/github/webhooks",
+        "GET /healthz",
+        "POST /gh/api/github/webhooks",
+    ]
+    assert intake.counts()["deliveries"] == 2
