@@ -94,6 +94,12 @@ class Dialect:
         """Undo :meth:`hold_driver` before the connection goes back to the pool."""
         raise NotImplementedError
 
+    def column_storage(self, table: str, column: str, storage: str) -> str | None:
+        """PostgreSQL: the statement that sets how ``column`` is stored (``EXTERNAL``: out of
+        line, not compressed by the server; ``EXTENDED``: its default); a migration runs it.
+        SQLite has no such setting (None)."""
+        return None
+
     # SQLite: WAL checkpoints are this process's to run (bot/store/checkpoints.py).
     checkpoints_under_write_lock: ClassVar[bool] = False
 
@@ -141,6 +147,9 @@ class Dialect:
 
 
 class _Postgres(Dialect):
+    def column_storage(self, table: str, column: str, storage: str) -> str | None:
+        return f"ALTER TABLE {table} ALTER COLUMN {column} SET STORAGE {storage}"
+
     def create_engine(self, url: str, *, pool_size: int) -> Engine:
         # No pool_pre_ping: it costs a round trip per transaction (see the module docstring).
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from bot.store import dialect as dialects
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -30,8 +32,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("body_compressed", sa.Boolean(), nullable=False, server_default=sa.true())
         )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE deliveries ALTER COLUMN body SET STORAGE EXTERNAL")
+    storage = dialects.of(op.get_bind()).column_storage("deliveries", "body", "EXTERNAL")
+    if storage is not None:  # PostgreSQL
+        op.execute(storage)
 
 
 def downgrade() -> None:
@@ -53,7 +56,8 @@ def downgrade() -> None:
             .where(deliveries.c.id == row_id)
             .values(body=zlib.compress(body, 1), body_compressed=True)
         )
-    if bind.dialect.name == "postgresql":
-        op.execute("ALTER TABLE deliveries ALTER COLUMN body SET STORAGE EXTENDED")
+    storage = dialects.of(bind).column_storage("deliveries", "body", "EXTENDED")
+    if storage is not None:  # PostgreSQL
+        op.execute(storage)
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_column("body_compressed")
