@@ -252,20 +252,7 @@ def test_a_repository_name_that_is_not_owner_slash_name_is_400(intake):
 def test_a_sender_gone_before_its_body_arrived_gets_no_answer_and_nothing_is_stored(intake):
     body = json.dumps(comment_payload("/farcaster rename a b")).encode()
     headers = headers_for(body, "issue_comment", "d-gone")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/github/webhooks",
-        "raw_path": b"/api/github/webhooks",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = _scope(headers)
     messages = [
         {"type": "http.request", "body": body[:100], "more_body": True},
         {"type": "http.disconnect"},
@@ -284,8 +271,9 @@ def test_a_sender_gone_before_its_body_arrived_gets_no_answer_and_nothing_is_sto
     assert intake.counts()["deliveries"] == 0
 
 
-def _asgi_post(app, body: bytes, headers: dict[str, str], *, root_path: str = "") -> list[dict]:
-    scope = {
+def _scope(headers: dict[str, str], *, root_path: str = "") -> dict:
+    """An ASGI scope of a webhook POST, as uvicorn builds it."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -299,6 +287,10 @@ def _asgi_post(app, body: bytes, headers: dict[str, str], *, root_path: str = ""
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
     }
+
+
+def _asgi_post(app, body: bytes, headers: dict[str, str], *, root_path: str = "") -> list[dict]:
+    scope = _scope(headers, root_path=root_path)
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict] = []
 
