@@ -64,6 +64,7 @@ from bot.core.records import Job
 from bot.core.vocab import DeliveryOutcome, OutboxKind
 from bot.store import statements as st
 from bot.store.database import Database, once_more_if_lost, translated_errors
+from bot.store.dialect import SQLITE_BUSY_CODES
 from bot.store.group_commit import GroupCommit
 from bot.store.outbox import Outbox
 from bot.store.store import Store
@@ -168,7 +169,6 @@ def _accepted_row(delivery: IncomingDelivery, *, compress_body: bool) -> tuple[A
 
 
 _OnLoop = tuple[tuple[Any, ...], "asyncio.Future[Accepted | None]"]
-SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 # About 1,000 pages of WAL (SQLite's own automatic checkpoint, now off), for compressed deliveries.
 CHECKPOINT_EVERY_ROWS = 500
 

@@ -40,6 +40,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import TextClause
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock
 # Execution option marking a connection whose transactions will write.
 WRITE_OPTION = "farcaster_write"
 
@@ -243,7 +244,7 @@ class _Sqlite(Dialect):
             try:
                 holder.execute("BEGIN IMMEDIATE")  # no commit can reset the WAL meanwhile
             except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
+                if exc.sqlite_errorcode in SQLITE_BUSY_CODES:
                     return False  # another writer held on to it: the next turn
                 raise
             try:

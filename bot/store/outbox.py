@@ -98,18 +98,7 @@ class Outbox:
         ]
 
     def done(self, item: OutboxItem) -> None:
-        with self.db.transaction() as conn:
-            st.update_outbox_item_if_owner(
-                conn,
-                item.id,
-                item.lease_owner,
-                {
-                    "state": "done",
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "last_error": None,
-                },
-            )
+        self.done_many([item])
 
     def done_many(self, items: Sequence[OutboxItem]) -> None:
         """Mark a drained batch done in one transaction (one commit, not one per item)."""

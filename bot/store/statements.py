@@ -591,15 +591,16 @@ def put_outbox_item(
 
 
 @functools.cache
-def _pick_due(d: Dialect, table: str, state: str) -> TextClause:
-    """Ids of ``table``'s rows in ``state`` whose time has come and whose lease (if any)
-    expired, oldest first: the outbox's and the inbox's claims pick with it."""
+def _pick_due(d: Dialect, table: str, state: str, *, also: str = "") -> TextClause:
+    """Ids of ``table``'s rows in ``state`` whose time has come, whose lease (if any)
+    expired and which meet ``also`` (more SQL conditions, ``table`` aliased ``o``), oldest
+    first: the outbox's and the inbox's claims pick with it."""
     return text(
         f"""
-        SELECT id FROM {table}
-        WHERE state = '{state}' AND run_after <= :now
-          AND (lease_expires_at IS NULL OR lease_expires_at < :now)
-        ORDER BY run_after, id LIMIT :limit{d.skip_locked}
+        SELECT id FROM {table} o
+        WHERE o.state = '{state}' AND o.run_after <= :now
+          AND (o.lease_expires_at IS NULL OR o.lease_expires_at < :now){also}
+        ORDER BY o.run_after, o.id LIMIT :limit{d.skip_locked}
         """
     )
 
@@ -609,27 +610,19 @@ def _pick_due(d: Dialect, table: str, state: str) -> TextClause:
 COMMENT_LANE_KINDS = (OutboxKind.STATUS_COMMENT.value, OutboxKind.JOB_REPORT.value)
 
 
-@functools.cache
 def _pick_due_outbox(d: Dialect, *, by_key: bool) -> TextClause:
     """:func:`_pick_due` for the outbox, with its comment lanes: an item that writes a job's
     status comment is due only while no other one of that job is leased and, in a batch,
     when it is the job's earliest due one, so that a batch holds one per job (``by_key``:
     only the item with key ``:key``, which only a held lane holds back)."""
     kinds = ", ".join(f"'{k}'" for k in COMMENT_LANE_KINDS)
-    earlier_first = "" if by_key else "OR (e.id < o.id AND e.run_after <= :now)"
-    return text(
-        f"""
-        SELECT id FROM outbox o
-        WHERE o.state = 'pending' AND o.run_after <= :now
-          AND (o.lease_expires_at IS NULL OR o.lease_expires_at < :now)
-          {"AND o.key = :key" if by_key else ""}
+    earlier_first = "" if by_key else " OR (e.id < o.id AND e.run_after <= :now)"
+    lane = f"""
           AND NOT (o.kind IN ({kinds}) AND o.job_id IS NOT NULL AND EXISTS (
             SELECT 1 FROM outbox e
             WHERE e.job_id = o.job_id AND e.kind IN ({kinds}) AND e.state = 'pending'
-              AND e.id <> o.id AND (e.lease_expires_at >= :now {earlier_first})))
-        ORDER BY o.run_after, o.id LIMIT :limit{d.skip_locked}
-        """
-    )
+              AND e.id <> o.id AND (e.lease_expires_at >= :now{earlier_first})))"""
+    return _pick_due(d, "outbox", "pending", also=lane + (" AND o.key = :key" if by_key else ""))
 
 
 def lease_due_outbox_items(
