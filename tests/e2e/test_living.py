@@ -121,6 +121,29 @@ def finished_revision(box: World, parent: Job, count: int = 1) -> Job:
     return finished_child(box, parent, revisions_of, "revision", count=count, timeout=90)
 
 
+def proposal_with_no_worker(box: World) -> tuple[int, Job]:
+    """A proposal's pull request, made by a worker that has stopped since; the tree is
+    written in chunks of one entry, so that a fault point inside the chunks is reached."""
+    box.start_server(workers=0)
+    box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"
+    box.start_worker("first")
+    number, job = proposal(box)
+    assert job.pr_number is not None
+    box.stop_worker("first")
+    return number, job
+
+
+def crash_at_then_recover(box: World, point: str, job: Job, command: str) -> None:
+    """``command`` on ``job``'s pull request: a worker dies at fault ``point`` handling it,
+    then a fresh one takes over."""
+    assert job.pr_number is not None
+    doomed = box.start_worker("doomed", fault=point)
+    box.comment(job.pr_number, command)
+    doomed.wait(timeout=90)
+    assert doomed.returncode == FAULT_EXIT_STATUS, box.log("doomed")
+    box.start_worker("fresh")
+
+
 def head_of(box: World, branch: str) -> str:
     return box.github_client().branch_head(box.owner, box.repo, branch)
 
@@ -222,19 +245,10 @@ def test_a_revision_of_a_closed_proposal_gets_one_line_and_no_job(box: World) ->
 def test_a_worker_killed_at_each_interpreter_fault_point_of_a_revision_leaves_one_commit(
     box: World, point: str
 ) -> None:
-    box.start_server(workers=0)
-    box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"  # several chunks: a chunk fault
-    box.start_worker("first")
-    number, job = proposal(box)
-    assert job.pr_number is not None
-    box.stop_worker("first")
+    number, job = proposal_with_no_worker(box)
     before = head_of(box, job.branch)
 
-    doomed = box.start_worker("doomed", fault=point)
-    box.comment(job.pr_number, "/farcaster rename TAX_RATE VAT_RATE")
-    doomed.wait(timeout=90)
-    assert doomed.returncode == FAULT_EXIT_STATUS, box.log("doomed")
-    box.start_worker("fresh")
+    crash_at_then_recover(box, point, job, "/farcaster rename TAX_RATE VAT_RATE")
     finished_revision(box, job)
 
     head = head_of(box, job.branch)
@@ -468,19 +482,10 @@ def test_a_revision_whose_branch_moved_meanwhile_runs_again_on_the_new_head(
 def test_a_worker_killed_at_each_interpreter_fault_point_of_a_refresh_moves_the_branch_once(
     box: World, point: str
 ) -> None:
-    box.start_server(workers=0)
-    box.settings_env["FARCASTER_TREE_CHUNK_ENTRIES"] = "1"
-    box.start_worker("first")
-    number, job = proposal(box)
-    assert job.pr_number is not None
-    box.stop_worker("first")
+    number, job = proposal_with_no_worker(box)
     # The base moves where the proposal does not look, so nothing refreshes by itself.
     base = push_to_main(box, {"docs/moved.md": "moved\n"})
-    doomed = box.start_worker("doomed", fault=point)
-    box.comment(job.pr_number, "/farcaster refresh")
-    doomed.wait(timeout=90)
-    assert doomed.returncode == FAULT_EXIT_STATUS, box.log("doomed")
-    box.start_worker("fresh")
+    crash_at_then_recover(box, point, job, "/farcaster refresh")
     finished_refresh(box, job)
 
     assert parents_of(box, head_of(box, job.branch)) == [base]
