@@ -33,7 +33,8 @@ The rules:
   Every message is redacted.
 - **Housekeeping.** ``store.reap_expired()`` every ``reap_interval`` seconds; the side tasks
   (e.g. the outbox drainer, returning how many items it handled) once per round while they
-  find work, else every ``SIDE_TASK_SECONDS`` (an empty outbox is not asked on every round).
+  find work, else every ``SIDE_TASK_SECONDS`` (an empty outbox is not asked on every round),
+  and at once after ``wake`` (bot/worker/side_tasks.py): they run before the round claims.
 - **Waiting.** Between rounds the loop sleeps until a handler ends, or for 50 ms doubling up
   to ``idle_max`` (about a second) while nothing ends and nothing new was started; a side
   task that handled something gets the next round at once. When a handler ends, the others
@@ -69,6 +70,7 @@ from bot.core.vocab import EventKind
 from bot.store import Completion
 from bot.worker.leases import LeaseGuard, LeaseKeeper
 from bot.worker.services import Services
+from bot.worker.side_tasks import SideTaskSchedule
 
 Handler = Callable[[Services, Lease, LeaseGuard], None]
 SideTask = Callable[[], int]
@@ -172,7 +174,7 @@ class WorkerLoop:
         self._wake = threading.Event()
         self.draining = threading.Event()  # set once shutdown began: nothing more is claimed
         self._last_reap = float("-inf")
-        self._side_tasks_due = float("-inf")
+        self._side_tasks = SideTaskSchedule(SIDE_TASK_SECONDS)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -208,10 +210,10 @@ class WorkerLoop:
 
     def _run_side_tasks_if_due(self) -> int:
         now = time.monotonic()
-        if now < self._side_tasks_due:
+        if not self._side_tasks.start_if_due(now):
             return 0
         handled = self.run_side_tasks()
-        self._side_tasks_due = now if handled else now + SIDE_TASK_SECONDS
+        self._side_tasks.ran(now, handled)
         return handled
 
     def _let_others_end(self) -> None:
@@ -279,7 +281,10 @@ class WorkerLoop:
             self._completed.append(completion)
 
     def wake(self) -> None:
-        """Cut the idle wait short (the CLI calls this when it sets ``stop``)."""
+        """Cut the idle wait short and run the side tasks in the next round, before it
+        claims: triage calls this when it queued work or feedback, the CLI when it sets
+        ``stop``."""
+        self._side_tasks.wake()
         self._wake.set()
 
     @property

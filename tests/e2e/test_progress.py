@@ -34,6 +34,16 @@ def phases(history: list[dict[str, str]]) -> list[str]:
     return [m.group(1) if m else "?" for m in found]
 
 
+def in_order(seen: list[str], sequence: list[str]) -> bool:
+    """Whether ``seen`` is ``sequence`` with some phases left out, none repeated or moved.
+
+    An edit for a phase the job has already left writes nothing (proposals/progress.py), so
+    a phase shorter than the drainer's round may never be shown; the comment never goes back.
+    """
+    rest = iter(sequence)
+    return all(phase in rest for phase in seen)
+
+
 def at(entry: dict[str, str]) -> datetime:
     return datetime.fromisoformat(entry["at"])
 
@@ -51,7 +61,9 @@ def test_the_status_comment_appears_at_once_and_shows_each_phase_in_order(box: W
     command = box.gh.comment_history(box.owner, box.repo, int(sent["comment"]["id"]))
     # Posted (queued) within 2 s of the command, on the emulator's own clock.
     assert (at(history[0]) - at(command[0])).total_seconds() < 2.0
-    assert phases(history) == ["queued", "running", "applying", "done"]
+    shown = phases(history)
+    assert in_order(shown, ["queued", "running", "applying", "done"]), shown
+    assert shown[0] in ("queued", "running") and shown[-1] == "done", shown
     assert f"Opened pull request #{job.pr_number}" in history[-1]["body"]
 
 
@@ -65,7 +77,10 @@ def test_a_tombstone_report_rewrites_the_same_comment_with_a_timeline(box: World
 
     status = bot_status(box, number)
     history = box.gh.comment_history(box.owner, box.repo, int(status["id"]))
-    assert phases(history) == ["queued", "running", "stopped"]
+    shown = phases(history)
+    # Edited in place: a live phase first, then the report in the same comment.
+    assert in_order(shown, ["queued", "running", "stopped"]) and len(shown) >= 2, shown
+    assert shown[-1] == "stopped", shown
     report = history[-1]["body"]
     assert "1 of 5 attempts failed" in report  # the refusal spent the one attempt it made
     block = report.split("```mermaid\n", 1)[1].split("```", 1)[0]
