@@ -68,9 +68,10 @@ def build_worker_loop(
         concurrency=concurrency,
         handlers=handlers or build_handlers(runtime),
         side_tasks=[
-            lambda: drain_outbox(runtime, owner, kinds, pool=pool),
-            # deliveries intake stored (webhooks/triage.py)
+            # Deliveries intake stored (webhooks/triage.py): first, so the same round's drain
+            # sends the 👀 reaction and the queued status edit before the round claims the job.
             *([triage_side_task(runtime, owner)] if triage else []),
+            lambda: drain_outbox(runtime, owner, kinds, pool=pool),
         ],
         # A run attempt may last as long as the slowest configured agent and its verify.
         budget_seconds={Phase.RUN: run_budget_seconds(runtime.settings, runtime.agents.current())},
