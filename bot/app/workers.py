@@ -53,9 +53,9 @@ def build_worker_loop(
     grace_seconds: float = 30.0,
     triage: bool = True,
 ) -> WorkerLoop:
-    """A worker loop: its handlers, and its side tasks: the outbox drain and, with
-    ``triage``, a triage pass (``serve`` turns that off when its own triage thread runs:
-    a worker loop busy deciding deliveries is not sending their reactions)."""
+    """A worker loop: its handlers, and its side tasks: with ``triage``, a triage pass, then
+    the outbox drain (``serve`` turns triage off when its own triage thread runs: a worker
+    loop busy deciding deliveries is not sending their reactions)."""
     from bot.worker.runner import run_budget_seconds
     from webhooks.background import triage_side_task
 
