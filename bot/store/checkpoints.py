@@ -62,13 +62,21 @@ class WalCheckpoints:
             return False
         try:
             with self.engine.connect() as holder, self.engine.connect() as checkpointer:
-                return self.dialect.checkpoint(
-                    holder.connection.dbapi_connection,
-                    checkpointer.connection.dbapi_connection,
-                    lock_wait_ms=LOCK_WAIT_MS,
-                )
+                try:
+                    return self.dialect.checkpoint(
+                        holder.connection.dbapi_connection,
+                        checkpointer.connection.dbapi_connection,
+                        lock_wait_ms=LOCK_WAIT_MS,
+                    )
+                except Exception:
+                    # The driver's own calls bypass the engine's error handling: discard
+                    # both connections, which a disk I/O error may have left unusable.
+                    holder.invalidate()
+                    checkpointer.invalidate()
+                    raise
         except Exception as exc:  # the WAL just grows until the next turn
-            log.warning("WAL checkpoint failed; the next turn catches up: %s", exc)
+            extended = getattr(exc, "sqlite_errorname", "")
+            log.warning("WAL checkpoint failed; the next turn catches up: %s %s", exc, extended)
             return False
         finally:
             self._running.release()

@@ -131,4 +131,7 @@ def _driver_line(exc: Exception) -> str:
     """The first line of the driver's own message (never the SQL or its parameters)."""
     orig = getattr(exc, "orig", None) or exc
     lines = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {lines[0]}" if lines else type(orig).__name__
+    line = f"{type(orig).__name__}: {lines[0]}" if lines else type(orig).__name__
+    # SQLite's extended code says which I/O failed ("disk I/O error" alone does not).
+    extended = getattr(orig, "sqlite_errorname", None)
+    return f"{line} ({extended})" if extended else line

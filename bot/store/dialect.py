@@ -3,7 +3,8 @@
 A :class:`Dialect` owns, for its engine:
 
 - **engine set-up**: SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout and no automatic
-  checkpoints (they run under the write lock, bot/store/checkpoints.py); PostgreSQL
+  checkpoints (they run under the write lock, bot/store/checkpoints.py), and a connection
+  that met a disk I/O error is discarded instead of going back to the pool; PostgreSQL
   uses psycopg 3 and no pool pre-ping (a connection that died with the server raises once,
   SQLAlchemy discards the pool, and the caller sees :class:`~bot.core.errors.StoreUnavailable`);
 - **how a write transaction begins**: SQLite begins every write transaction (a connection
@@ -41,6 +42,7 @@ from sqlalchemy.sql.elements import TextClause
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock
+SQLITE_IOERR = 10  # the primary code of every "disk I/O error" (extended codes: low byte 10)
 # Execution option marking a connection whose transactions will write.
 WRITE_OPTION = "farcaster_write"
 
@@ -207,6 +209,12 @@ class _Postgres(Dialect):
         )
 
 
+def sqlite_io_error(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is SQLite's "disk I/O error" (any SQLITE_IOERR_* extended code)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == SQLITE_IOERR
+
+
 class _Sqlite(Dialect):
     def create_engine(self, url: str, *, pool_size: int) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -227,6 +235,16 @@ class _Sqlite(Dialect):
         def _on_begin(conn: Any) -> None:
             writes = conn.get_execution_options().get(WRITE_OPTION, False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+        @event.listens_for(engine, "handle_error")
+        def _on_error(context: Any) -> None:
+            # A connection that met a disk I/O error can stay in SQLite's error state and
+            # fail every later call (seen after SIGKILLed workers: one pooled connection
+            # failed for minutes while the others worked). Discard that one connection;
+            # the pool opens a fresh one, and the rest of the pool stays.
+            if sqlite_io_error(context.original_exception):
+                context.is_disconnect = True
+                context.invalidate_pool_on_disconnect = False
 
         return engine
 
