@@ -376,9 +376,9 @@ class Deliveries:
         """The driver connection kept in ``slot`` (``_held``: the writer thread's, given back
         when it idles; ``_loop_held``: the event loop's, for SQLite), taken from the pool on
         first use: a pool checkout per batch costs more than a small batch's write. A driver
-        error is wrapped as SQLAlchemy wraps it (a connection the server closed is
-        invalidated, so the pool forgets it) and translated like every store error
-        (bot/store/database.py)."""
+        error is wrapped as SQLAlchemy wraps it (a connection the server closed, or one the
+        dialect says to discard, is invalidated, so the pool forgets it) and translated like
+        every store error (bot/store/database.py)."""
         engine, dialect = self.db.engine, self.db.dialect
         with translated_errors():
             held: _Held | None = getattr(self, slot)
@@ -394,7 +394,9 @@ class Deliveries:
                     held.busy_ms = busy_ms
                 yield dbapi_connection
             except engine.dialect.loaded_dbapi.Error as exc:
-                lost = engine.dialect.is_disconnect(exc, dbapi_connection, None)
+                lost = engine.dialect.is_disconnect(
+                    exc, dbapi_connection, None
+                ) or dialect.discards_connection(exc)
                 if lost:
                     held.connection.invalidate(exc)
                     setattr(self, slot, None)

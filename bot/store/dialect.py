@@ -103,6 +103,13 @@ class Dialect:
         SQLite has no such setting (None)."""
         return None
 
+    def discards_connection(self, exc: BaseException | None) -> bool:
+        """Whether a connection that raised driver error ``exc`` must be closed, not used
+        again, though the server did not close it: SQLite's disk I/O errors, after which a
+        connection can stay in SQLite's error state. The engine's error handling and
+        intake's held connections (bot/store/deliveries.py) both ask this."""
+        return False
+
     # SQLite: WAL checkpoints are this process's to run (bot/store/checkpoints.py).
     checkpoints_under_write_lock: ClassVar[bool] = False
 
@@ -209,12 +216,6 @@ class _Postgres(Dialect):
         )
 
 
-def sqlite_io_error(exc: BaseException | None) -> bool:
-    """Whether ``exc`` is SQLite's "disk I/O error" (any SQLITE_IOERR_* extended code)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == SQLITE_IOERR
-
-
 class _Sqlite(Dialect):
     def create_engine(self, url: str, *, pool_size: int) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -242,7 +243,7 @@ class _Sqlite(Dialect):
             # fail every later call (seen after SIGKILLed workers: one pooled connection
             # failed for minutes while the others worked). Discard that one connection;
             # the pool opens a fresh one, and the rest of the pool stays.
-            if sqlite_io_error(context.original_exception):
+            if self.discards_connection(context.original_exception):
                 context.is_disconnect = True
                 context.invalidate_pool_on_disconnect = False
 
@@ -253,6 +254,10 @@ class _Sqlite(Dialect):
 
     def release_driver(self, dbapi_connection: Any) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+    def discards_connection(self, exc: BaseException | None) -> bool:
+        code = getattr(exc, "sqlite_errorcode", None)
+        return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF == SQLITE_IOERR
 
     checkpoints_under_write_lock = True
 
