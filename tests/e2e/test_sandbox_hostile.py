@@ -159,27 +159,27 @@ def tombstone_reason(box: World, body: str) -> str:
     return tombstone.reason_code
 
 
-def describe(pids: list[int]) -> str:
-    """Each process's state and parent, to tell a survivor from a zombie in a failure."""
-    lines = []
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text().splitlines()
-        except OSError:
-            continue
-        keep = [line for line in status if line.startswith(("Name", "State", "PPid"))]
-        lines.append(f"{pid}: " + ", ".join(keep))
-    return "\n".join(lines)
-
-
-def _status(pid: int) -> dict[str, str]:
+def status_of(pid: int) -> dict[str, str]:
+    """The process's ``/proc/PID/status`` fields and its ``wchan`` (where it sleeps in the
+    kernel); empty once it is gone."""
     try:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
         wchan = Path(f"/proc/{pid}/wchan").read_text()
     except OSError:
         return {}
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    return {**{k: v.strip() for k, v in fields.items()}, "wchan": wchan}
+    fields = {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
+    return {**fields, "wchan": wchan}
+
+
+def describe(pids: list[int]) -> str:
+    """Each process's state and parent, to tell a survivor from a zombie in a failure."""
+    lines = []
+    for pid in pids:
+        status = status_of(pid)
+        if status:
+            keep = [f"{key}: {status[key]}" for key in ("Name", "State", "PPid")]
+            lines.append(f"{pid}: " + ", ".join(keep))
+    return "\n".join(lines)
 
 
 def agent_running(pids: list[int]) -> bool:
@@ -191,7 +191,7 @@ def agent_running(pids: list[int]) -> bool:
     pid 1 to finish starting (containers/bubblewrap#633), which the marker of
     bot/sandbox/leftovers.py covers at the next start, not this test.
     """
-    seen = [_status(pid) for pid in pids]
+    seen = [status_of(pid) for pid in pids]
     sleeps = [s for s in seen if s.get("Name") == "sleep"]
     init = [
         s for s in seen if s.get("Name") == "bwrap" and s.get("NSpid", "").split()[-1:] == ["1"]
